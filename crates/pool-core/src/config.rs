@@ -1,0 +1,154 @@
+//! Configuration common to every pool strategy.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::error::BuildError;
+
+/// What the pool does to a connection when it comes back (SQLAlchemy's `reset_on_return`).
+///
+/// The accepted spellings are exactly SQLAlchemy's: `"rollback"`, `true` and `1` mean
+/// [`Rollback`](ResetOnReturn::Rollback); `"none"`, `false`, `0` and `None` mean
+/// [`Nothing`](ResetOnReturn::Nothing); `"commit"` means [`Commit`](ResetOnReturn::Commit).
+/// Anything else is refused.
+///
+/// ```
+/// use pool_core::ResetOnReturn;
+///
+/// assert_eq!("commit".parse::<ResetOnReturn>().unwrap(), ResetOnReturn::Commit);
+/// assert_eq!(ResetOnReturn::from(true), ResetOnReturn::Rollback);
+/// assert_eq!(ResetOnReturn::try_from(0).unwrap(), ResetOnReturn::Nothing);
+/// let err = "foo".parse::<ResetOnReturn>().unwrap_err();
+/// assert!(err.to_string().starts_with("invalid value for 'reset_on_return': \"foo\""));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum ResetOnReturn {
+    /// Roll back (the default).
+    #[default]
+    Rollback,
+    /// Commit.
+    Commit,
+    /// Do nothing; the `reset` event still fires, so a listener can do its own reset.
+    Nothing,
+}
+
+impl ResetOnReturn {
+    /// The SQLAlchemy spelling of this mode.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetOnReturn::Rollback => "rollback",
+            ResetOnReturn::Commit => "commit",
+            ResetOnReturn::Nothing => "none",
+        }
+    }
+}
+
+impl fmt::Display for ResetOnReturn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ResetOnReturn {
+    type Err = BuildError;
+
+    fn from_str(s: &str) -> Result<Self, BuildError> {
+        match s {
+            "rollback" => Ok(ResetOnReturn::Rollback),
+            "commit" => Ok(ResetOnReturn::Commit),
+            "none" => Ok(ResetOnReturn::Nothing),
+            other => Err(BuildError::invalid_reset(format!("{other:?}"))),
+        }
+    }
+}
+
+impl From<bool> for ResetOnReturn {
+    fn from(value: bool) -> Self {
+        if value {
+            ResetOnReturn::Rollback
+        } else {
+            ResetOnReturn::Nothing
+        }
+    }
+}
+
+impl From<Option<ResetOnReturn>> for ResetOnReturn {
+    /// `None` means [`ResetOnReturn::Nothing`], as SQLAlchemy's `reset_on_return=None`.
+    fn from(value: Option<ResetOnReturn>) -> Self {
+        value.unwrap_or(ResetOnReturn::Nothing)
+    }
+}
+
+impl TryFrom<i64> for ResetOnReturn {
+    type Error = BuildError;
+
+    /// `1` and `0`, the integers Python treats as `True` and `False`; nothing else.
+    fn try_from(value: i64) -> Result<Self, BuildError> {
+        match value {
+            1 => Ok(ResetOnReturn::Rollback),
+            0 => Ok(ResetOnReturn::Nothing),
+            other => Err(BuildError::invalid_reset(other.to_string())),
+        }
+    }
+}
+
+/// How much the pool logs about itself (SQLAlchemy's `echo`).
+///
+/// Logging goes through [`tracing`] whatever this says; `Echo` only decides whether the
+/// per-checkout and per-checkin debug lines are produced at all, which costs a little.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Echo {
+    /// Invalidation, recycling and errors only (SQLAlchemy's `echo=None`).
+    #[default]
+    Off,
+    /// The same, named for symmetry with SQLAlchemy's `echo=True`.
+    Info,
+    /// Also every checkout and checkin (SQLAlchemy's `echo="debug"`).
+    Debug,
+}
+
+/// The settings every strategy shares; build it through [`Builder`](crate::Builder).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolConfig {
+    pub(crate) recycle: Option<Duration>,
+    pub(crate) pre_ping: bool,
+    pub(crate) reset_on_return: ResetOnReturn,
+    pub(crate) logging_name: Option<String>,
+    pub(crate) echo: Echo,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            recycle: None,
+            pre_ping: false,
+            reset_on_return: ResetOnReturn::Rollback,
+            logging_name: None,
+            echo: Echo::Off,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Connections older than this are replaced at checkout; `None` never recycles.
+    pub fn recycle(&self) -> Option<Duration> {
+        self.recycle
+    }
+    /// Whether pooled connections are pinged at checkout.
+    pub fn pre_ping(&self) -> bool {
+        self.pre_ping
+    }
+    /// What happens to a connection when it is returned.
+    pub fn reset_on_return(&self) -> ResetOnReturn {
+        self.reset_on_return
+    }
+    /// The name that tags this pool's log lines.
+    pub fn logging_name(&self) -> Option<&str> {
+        self.logging_name.as_deref()
+    }
+    /// How verbose the pool's own logging is.
+    pub fn echo(&self) -> Echo {
+        self.echo
+    }
+}

@@ -1,0 +1,90 @@
+//! The [`Connector`] trait: how a pool opens, resets, checks and closes connections.
+
+use std::error::Error as StdError;
+
+/// Opens, resets, pings and closes connections for a pool.
+///
+/// A connector is SQLAlchemy's `creator` and the part of its dialect the pool uses, in one
+/// trait. The pool calls it; applications rarely do.
+///
+/// Only [`connect`](Connector::connect), [`rollback`](Connector::rollback) and
+/// [`commit`](Connector::commit) are required. The others have defaults that suit a
+/// connection type which closes itself on drop and cannot ping.
+///
+/// # Example
+///
+/// ```
+/// use pool_core::Connector;
+///
+/// #[derive(Debug)]
+/// struct Counter;
+///
+/// impl Connector for Counter {
+///     type Connection = u32;
+///     type Error = std::io::Error;
+///
+///     fn connect(&self) -> Result<u32, std::io::Error> {
+///         Ok(7)
+///     }
+///     fn rollback(&self, _conn: &mut u32) -> Result<(), std::io::Error> {
+///         Ok(())
+///     }
+///     fn commit(&self, _conn: &mut u32) -> Result<(), std::io::Error> {
+///         Ok(())
+///     }
+/// }
+/// assert_eq!(Counter.connect().unwrap(), 7);
+/// ```
+pub trait Connector: Send + Sync + 'static {
+    /// The connection type the pool hands out.
+    type Connection: Send + 'static;
+    /// The error every operation of this connector returns.
+    type Error: StdError + Send + Sync + 'static;
+
+    /// Opens a new connection.
+    fn connect(&self) -> Result<Self::Connection, Self::Error>;
+
+    /// Rolls back whatever transaction is open; used by reset on return.
+    fn rollback(&self, conn: &mut Self::Connection) -> Result<(), Self::Error>;
+
+    /// Commits whatever transaction is open; used by reset on return in commit mode.
+    fn commit(&self, conn: &mut Self::Connection) -> Result<(), Self::Error>;
+
+    /// Checks that the connection still works, with the cheapest round trip the backend has.
+    ///
+    /// Returns `None` when this connector cannot ping, which is the default: a pool built
+    /// with `pre_ping` then fails the checkout of a pooled connection with
+    /// [`CheckoutError::PingUnsupported`](crate::CheckoutError::PingUnsupported).
+    ///
+    /// An error for which [`is_disconnect`](Connector::is_disconnect) is true means the
+    /// connection is gone: the pool invalidates it and every connection opened before it,
+    /// and connects again. Any other error fails the checkout.
+    fn ping(&self, conn: &mut Self::Connection) -> Option<Result<(), Self::Error>> {
+        let _ = conn;
+        None
+    }
+
+    /// Closes a connection the pool no longer keeps (dispose, overflow return).
+    ///
+    /// The default drops it.
+    fn close(&self, conn: Self::Connection) -> Result<(), Self::Error> {
+        drop(conn);
+        Ok(())
+    }
+
+    /// Closes a connection that is known or suspected to be broken (invalidation, recycle).
+    ///
+    /// The default calls [`close`](Connector::close). Backends whose graceful close can
+    /// block on a dead peer override this with an abrupt close.
+    fn terminate(&self, conn: Self::Connection) -> Result<(), Self::Error> {
+        self.close(conn)
+    }
+
+    /// Whether an error means the connection (and probably the server) is gone.
+    ///
+    /// The default says no to everything.
+    fn is_disconnect(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
+}

@@ -1,0 +1,279 @@
+//! The checked-out connection (SQLAlchemy's `_ConnectionFairy`).
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::mem;
+use std::ops::{Deref, DerefMut};
+
+use crate::events::ResetState;
+use crate::pool::{Pool, ReleaseOnDrop};
+use crate::record::{ConnectionRecord, Info, PoolEntry};
+use crate::strategy::Strategy;
+use crate::Connector;
+
+/// A connection checked out of a [`Pool`]; dropping it returns the connection.
+///
+/// It dereferences to the connection. Returning it resets the connection (rollback by
+/// default), runs the finalizers and the `checkin` listeners, and gives it back to the
+/// strategy. Its own operations are associated functions (`PooledConnection::detach(&mut
+/// conn)`), so they never hide a method of the connection.
+///
+/// A closed connection cannot be used or closed again: [`close`](Self::close) and
+/// [`invalidate`](Self::invalidate) take it by value.
+///
+/// ```compile_fail
+/// # fn f<C: pool_core::Connector, S: pool_core::Strategy<C>>(c: pool_core::PooledConnection<C, S>) {
+/// pool_core::PooledConnection::close(c);
+/// pool_core::PooledConnection::close(c); // error: use of moved value
+/// # }
+/// ```
+///
+/// # Differences from SQLAlchemy
+///
+/// - Dropping is the deterministic version of SQLAlchemy's garbage-collector return: it
+///   resets and checks in at once, for sync and async users alike.
+/// - A double checkin cannot be written, so there is no "Double checkin attempted" warning.
+/// - After [`detach`](Self::detach) the connection's `info` moves into this handle
+///   rather than being copied (values of arbitrary types cannot be cloned); the record's
+///   finalizers are dropped with the connection they were registered for.
+#[must_use = "dropping a PooledConnection returns it to the pool at once"]
+pub struct PooledConnection<C: Connector, S: Strategy<C>> {
+    pool: Pool<C, S>,
+    held: Held<C>,
+    echo: bool,
+    nesting: u32,
+}
+
+enum Held<C: Connector> {
+    Pooled(PoolEntry<C>),
+    Detached { conn: C::Connection, info: Info },
+    Returned,
+}
+
+impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
+    pub(crate) fn new(pool: Pool<C, S>, entry: PoolEntry<C>, echo: bool) -> Self {
+        PooledConnection { pool, held: Held::Pooled(entry), echo, nesting: 1 }
+    }
+
+    /// Returns the connection to the pool now; the same as dropping it.
+    pub fn close(this: Self) {
+        drop(this);
+    }
+
+    /// Returns the connection, saying its holder already ended its transaction: the
+    /// rollback of reset-on-return is skipped (the `reset` event still fires, and commit
+    /// mode still commits, as in SQLAlchemy's `_close_special(transaction_reset=True)`).
+    pub fn close_after_reset(mut this: Self) {
+        this.check_in(ResetState { transaction_was_reset: true });
+    }
+
+    /// Invalidates the connection: it is closed (after the `invalidate` and `close`
+    /// events), and its record goes back to the pool empty, to reconnect at its next
+    /// checkout. A detached connection is simply closed.
+    pub fn invalidate(mut this: Self, reason: Option<&(dyn StdError + 'static)>) {
+        let inner = &*this.pool.inner;
+        match mem::replace(&mut this.held, Held::Returned) {
+            Held::Pooled(entry) => inner.checkin_failed(entry, reason, true),
+            Held::Detached { conn, .. } => {
+                tracing::info!(pool = %inner.core.name(), "Invalidate detached connection");
+                if let Err(err) = inner.core.connector().terminate(conn) {
+                    tracing::error!(pool = %inner.core.name(), "Exception closing connection detached: {err}");
+                }
+            }
+            Held::Returned => {}
+        }
+    }
+
+    /// Marks the connection for replacement at its next checkout and keeps it usable now
+    /// (the `soft_invalidate` event fires). Does nothing to a detached connection.
+    pub fn soft_invalidate(this: &mut Self, reason: Option<&(dyn StdError + 'static)>) {
+        if let Held::Pooled(entry) = &mut this.held {
+            this.pool.inner.core.invalidate(entry, reason, true, true);
+        }
+    }
+
+    /// Invalidates this connection and every connection of the pool opened before it
+    /// (SQLAlchemy's `pool._invalidate(connection)`): each is replaced at its next
+    /// checkout.
+    pub fn invalidate_pool(this: Self, reason: Option<&(dyn StdError + 'static)>) {
+        if let Held::Pooled(entry) = &this.held {
+            this.pool.inner.core.invalidate_generation_of(entry.inner.record.generation);
+        }
+        Self::invalidate(this, reason);
+    }
+
+    /// Takes an error the application got from this connection and, if the connector
+    /// says it means a disconnect, invalidates this connection and the pool generation
+    /// (what SQLAlchemy's engine does), returning `None`. Otherwise the connection is
+    /// handed back, still checked out.
+    ///
+    /// ```text
+    /// match conn.execute("…") {
+    ///     Err(e) => match PooledConnection::handle_error(conn, &e) {
+    ///         None => { /* gone: check out another and retry */ }
+    ///         Some(conn) => { /* still usable */ }
+    ///     },
+    ///     Ok(_) => {}
+    /// }
+    /// ```
+    pub fn handle_error(this: Self, error: &C::Error) -> Option<Self> {
+        if this.pool.connector().is_disconnect(error) {
+            Self::invalidate_pool(this, Some(error));
+            None
+        } else {
+            Some(this)
+        }
+    }
+
+    /// Separates the connection from the pool: the record goes back empty (and counts as
+    /// idle), the connection stays with this handle, outside the pool's limits, and is
+    /// closed when the handle is dropped (after a reset and `close_detached`).
+    pub fn detach(this: &mut Self) {
+        if !matches!(this.held, Held::Pooled(_)) {
+            return;
+        }
+        let Held::Pooled(entry) = mem::replace(&mut this.held, Held::Returned) else {
+            unreachable!("checked above")
+        };
+        let inner = &*this.pool.inner;
+        let mut release = ReleaseOnDrop::new(inner, entry);
+        let e = &mut *release.entry().inner;
+        let mut conn = e.conn.take().expect("a checked-out entry has a connection");
+        let info = mem::take(&mut e.record.info);
+        e.record.finalizers.clear();
+        if inner.core.events.any() {
+            for l in inner.core.events.snapshot().iter() {
+                l.detach(&mut conn, &mut e.record);
+            }
+        }
+        drop(release);
+        this.held = Held::Detached { conn, info };
+    }
+
+    /// Whether [`detach`](Self::detach) was called.
+    pub fn is_detached(this: &Self) -> bool {
+        matches!(this.held, Held::Detached { .. })
+    }
+
+    /// State that belongs to this connection (the record's `info`, or this handle's own
+    /// after a detach).
+    pub fn info(this: &Self) -> &Info {
+        match &this.held {
+            Held::Pooled(entry) => &entry.inner.record.info,
+            Held::Detached { info, .. } => info,
+            Held::Returned => unreachable!("a returned connection cannot be reached"),
+        }
+    }
+
+    /// State that belongs to this connection, mutably.
+    pub fn info_mut(this: &mut Self) -> &mut Info {
+        match &mut this.held {
+            Held::Pooled(entry) => &mut entry.inner.record.info,
+            Held::Detached { info, .. } => info,
+            Held::Returned => unreachable!("a returned connection cannot be reached"),
+        }
+    }
+
+    /// State that lives as long as the record; `None` once detached.
+    pub fn record_info(this: &Self) -> Option<&Info> {
+        Self::record(this).map(|r| &r.record_info)
+    }
+
+    /// State that lives as long as the record, mutably; `None` once detached.
+    pub fn record_info_mut(this: &mut Self) -> Option<&mut Info> {
+        Self::record_mut(this).map(|r| &mut r.record_info)
+    }
+
+    /// The record; `None` once detached.
+    pub fn record(this: &Self) -> Option<&ConnectionRecord<C>> {
+        match &this.held {
+            Held::Pooled(entry) => Some(&entry.inner.record),
+            _ => None,
+        }
+    }
+
+    /// The record, mutably (to add a finalizer, say); `None` once detached.
+    pub fn record_mut(this: &mut Self) -> Option<&mut ConnectionRecord<C>> {
+        match &mut this.held {
+            Held::Pooled(entry) => Some(&mut entry.inner.record),
+            _ => None,
+        }
+    }
+
+    /// How many nested checkouts share this connection (1 unless a strategy hands one
+    /// connection to nested checkouts on the same thread).
+    pub fn nesting(this: &Self) -> u32 {
+        this.nesting
+    }
+
+    /// Counts one more nested holder; for strategies that share one connection.
+    pub fn enter_nested(this: &mut Self) {
+        this.nesting += 1;
+    }
+
+    /// Counts one nested holder less; returns `true` when the outermost one is left.
+    pub fn leave_nested(this: &mut Self) -> bool {
+        this.nesting = this.nesting.saturating_sub(1);
+        this.nesting == 0
+    }
+
+    /// The pool this connection came from.
+    pub fn pool(this: &Self) -> &Pool<C, S> {
+        &this.pool
+    }
+
+    fn check_in(&mut self, state: ResetState) {
+        let inner = &*self.pool.inner;
+        match mem::replace(&mut self.held, Held::Returned) {
+            Held::Pooled(entry) => inner.checkin(entry, state, self.echo),
+            Held::Detached { conn, .. } => inner.close_detached(conn, state),
+            Held::Returned => {}
+        }
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for PooledConnection<C, S> {
+    fn drop(&mut self) {
+        self.check_in(ResetState::default());
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Deref for PooledConnection<C, S> {
+    type Target = C::Connection;
+
+    #[inline]
+    fn deref(&self) -> &C::Connection {
+        match &self.held {
+            Held::Pooled(entry) => {
+                entry.inner.conn.as_ref().expect("a checked-out entry has a connection")
+            }
+            Held::Detached { conn, .. } => conn,
+            Held::Returned => unreachable!("a returned connection cannot be reached"),
+        }
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> DerefMut for PooledConnection<C, S> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut C::Connection {
+        match &mut self.held {
+            Held::Pooled(entry) => {
+                entry.inner.conn.as_mut().expect("a checked-out entry has a connection")
+            }
+            Held::Detached { conn, .. } => conn,
+            Held::Returned => unreachable!("a returned connection cannot be reached"),
+        }
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> fmt::Debug for PooledConnection<C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("PooledConnection");
+        match &self.held {
+            Held::Pooled(entry) => d.field("record", &entry.inner.record),
+            Held::Detached { .. } => d.field("detached", &true),
+            Held::Returned => d.field("returned", &true),
+        };
+        d.field("nesting", &self.nesting).finish()
+    }
+}

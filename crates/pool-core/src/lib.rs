@@ -1,0 +1,19 @@
+#![doc = include_str!("../README.md")]
+
+mod config;
+mod connector;
+mod error;
+mod events;
+mod guard;
+mod pool;
+mod record;
+mod strategy;
+
+pub use crate::config::{Echo, PoolConfig, ResetOnReturn};
+pub use crate::connector::Connector;
+pub use crate::error::{BoxError, BuildError, CheckoutError, ListenerError, TimeoutError};
+pub use crate::events::{PoolListener, ResetState};
+pub use crate::guard::PooledConnection;
+pub use crate::pool::{Builder, Core, Pool};
+pub use crate::record::{ConnectionRecord, Info, PoolEntry};
+pub use crate::strategy::{PoolStatus, Strategy};

@@ -1,0 +1,799 @@
+//! The pool: builder, core services, and the checkout and checkin paths.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::mem;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::config::{Echo, PoolConfig, ResetOnReturn};
+use crate::error::{BoxError, BuildError, CheckoutError, ListenerError};
+use crate::events::{Events, PoolListener, ResetState};
+use crate::guard::PooledConnection;
+use crate::record::{ConnectionRecord, PoolEntry};
+use crate::strategy::{PoolStatus, Strategy};
+use crate::Connector;
+
+/// How many passes the checkout loop makes before giving up, as SQLAlchemy's code does
+/// (its comments and docs say three; the code makes two).
+const CHECKOUT_ATTEMPTS: u32 = 2;
+
+/// The services of a pool that strategies call: making, closing and counting entries.
+///
+/// A strategy receives `&Core` in each of its methods; it is the only way a strategy
+/// touches connections, so connecting, listeners and logging stay in one place.
+pub struct Core<C: Connector> {
+    connector: Arc<C>,
+    pub(crate) config: PoolConfig,
+    pub(crate) events: Events<C>,
+    generation: AtomicU64,
+    next_id: AtomicU64,
+    last_connect_error: Mutex<Option<String>>,
+    kind: &'static str,
+}
+
+impl<C: Connector> Core<C> {
+    /// The connector.
+    pub fn connector(&self) -> &C {
+        &self.connector
+    }
+
+    /// The settings common to all strategies.
+    pub fn config(&self) -> &PoolConfig {
+        &self.config
+    }
+
+    /// The name this pool logs under: its `logging_name`, or its type.
+    pub fn name(&self) -> &str {
+        self.config.logging_name.as_deref().unwrap_or(self.kind)
+    }
+
+    /// A record with no connection yet; the core connects it at checkout.
+    pub fn empty_entry(&self) -> PoolEntry<C> {
+        PoolEntry::new(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A new record with a new connection (`connect` listeners have run).
+    ///
+    /// On failure nothing is left open, and the error is remembered for timeout messages.
+    pub fn new_entry(&self) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let mut entry = self.empty_entry();
+        match self.connect(&mut entry) {
+            Ok(()) => Ok(entry),
+            Err(e) => {
+                // A refused connection is closed here; SQLAlchemy leaves it to the GC.
+                self.close_connection(&mut entry, true, true);
+                Err(e)
+            }
+        }
+    }
+
+    /// Closes the entry's connection, if any, gracefully (the `close` event fires); the
+    /// record can connect again.
+    pub fn close_entry(&self, entry: &mut PoolEntry<C>) {
+        self.close_connection(entry, false, true);
+    }
+
+    /// The message of the last failed connect, if any connect of this pool failed.
+    pub fn last_connect_error(&self) -> Option<String> {
+        self.last_connect_error.lock().clone()
+    }
+
+    /// The current pool generation; connections opened in an older one are replaced at
+    /// their next checkout.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Invalidates every connection opened so far (SQLAlchemy's `pool._invalidate`
+    /// without a connection).
+    pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        tracing::info!(pool = %self.name(), "Pool invalidated; connections will be recycled at checkout");
+    }
+
+    /// Invalidates the generation `seen` belongs to, unless a newer one already was.
+    pub(crate) fn invalidate_generation_of(&self, seen: u64) {
+        let _ = self.generation.compare_exchange(seen, seen + 1, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// SQLAlchemy's `_ConnectionRecord.__connect`.
+    fn connect(&self, entry: &mut PoolEntry<C>) -> Result<(), CheckoutError<C::Error>> {
+        let e = &mut *entry.inner;
+        e.conn = None;
+        e.record.opened_at = Some(Instant::now());
+        e.record.generation = self.generation.load(Ordering::Acquire);
+        match self.connector.connect() {
+            Ok(conn) => {
+                e.conn = Some(conn);
+                e.record.fresh = true;
+                e.record.soft_invalidated = false;
+                tracing::debug!(pool = %self.name(), "Created new connection {}", e.record.id);
+            }
+            Err(err) => {
+                tracing::debug!(pool = %self.name(), "Error on connect(): {err}");
+                *self.last_connect_error.lock() = Some(err.to_string());
+                return Err(CheckoutError::Connect(err));
+            }
+        }
+        if self.events.any() {
+            let conn = e.conn.as_mut().expect("connected just above");
+            self.events.on_new_connection(conn, &mut e.record).map_err(CheckoutError::Listener)?;
+        }
+        Ok(())
+    }
+
+    /// SQLAlchemy's `_ConnectionRecord.get_connection`: connect an empty record, replace a
+    /// stale connection (too old, older than the pool generation, soft-invalidated).
+    fn prepare(&self, entry: &mut PoolEntry<C>) -> Result<(), CheckoutError<C::Error>> {
+        let e = &mut *entry.inner;
+        if e.conn.is_none() {
+            e.record.info.clear();
+            return self.connect(entry);
+        }
+        let id = e.record.id;
+        let stale = if self.recycle_due(&e.record) {
+            tracing::info!(pool = %self.name(), "Connection {id} exceeded timeout; recycling");
+            true
+        } else if e.record.generation < self.generation.load(Ordering::Acquire) {
+            tracing::info!(
+                pool = %self.name(),
+                "Connection {id} invalidated due to pool invalidation; recycling"
+            );
+            true
+        } else if e.record.soft_invalidated {
+            tracing::info!(
+                pool = %self.name(),
+                "Connection {id} invalidated due to local soft invalidation; recycling"
+            );
+            true
+        } else {
+            false
+        };
+        if stale {
+            self.close_connection(entry, true, true);
+            entry.inner.record.info.clear();
+            return self.connect(entry);
+        }
+        Ok(())
+    }
+
+    /// Whether the connection is older than `recycle`; reads the clock only when
+    /// `recycle` is set.
+    #[inline]
+    fn recycle_due(&self, record: &ConnectionRecord<C>) -> bool {
+        match (self.config.recycle, record.opened_at) {
+            (Some(limit), Some(opened)) => opened.elapsed() > limit,
+            _ => false,
+        }
+    }
+
+    /// SQLAlchemy's `__close`: drop the finalizers, fire `close`, close or terminate.
+    fn close_connection(&self, entry: &mut PoolEntry<C>, terminate: bool, with_events: bool) {
+        let e = &mut *entry.inner;
+        let Some(conn) = e.conn.as_mut() else { return };
+        e.record.finalizers.clear();
+        if with_events && self.events.any() {
+            for l in self.events.snapshot().iter() {
+                l.close(conn, &mut e.record);
+            }
+        }
+        let conn = e.conn.take().expect("checked above");
+        let id = e.record.id;
+        let result = if terminate {
+            tracing::debug!(pool = %self.name(), "Hard-closing connection {id}");
+            self.connector.terminate(conn)
+        } else {
+            tracing::debug!(pool = %self.name(), "Closing connection {id}");
+            self.connector.close(conn)
+        };
+        if let Err(err) = result {
+            tracing::error!(pool = %self.name(), "Exception closing connection {id}: {err}");
+        }
+    }
+
+    /// SQLAlchemy's `_ConnectionRecord.invalidate`: nothing without a connection; soft
+    /// marks it for replacement, hard closes it.
+    pub(crate) fn invalidate(
+        &self,
+        entry: &mut PoolEntry<C>,
+        reason: Option<&(dyn StdError + 'static)>,
+        soft: bool,
+        with_events: bool,
+    ) {
+        let e = &mut *entry.inner;
+        let Some(conn) = e.conn.as_mut() else { return };
+        if with_events && self.events.any() {
+            for l in self.events.snapshot().iter() {
+                if soft {
+                    l.soft_invalidate(conn, &mut e.record, reason);
+                } else {
+                    l.invalidate(conn, &mut e.record, reason);
+                }
+            }
+        }
+        let prefix = if soft { "Soft " } else { "" };
+        match reason {
+            Some(r) => tracing::info!(
+                pool = %self.name(),
+                "{prefix}Invalidate connection {} (reason: {r})",
+                e.record.id
+            ),
+            None => tracing::info!(pool = %self.name(), "{prefix}Invalidate connection {}", e.record.id),
+        }
+        if soft {
+            e.record.soft_invalidated = true;
+        } else {
+            self.close_connection(entry, true, with_events);
+        }
+    }
+
+    /// SQLAlchemy's `_ConnectionFairy._reset`: the `reset` event, then rollback, commit
+    /// or nothing.
+    pub(crate) fn reset(
+        &self,
+        conn: &mut C::Connection,
+        mut record: Option<&mut ConnectionRecord<C>>,
+        state: ResetState,
+    ) -> Result<(), BoxError> {
+        if self.events.any() {
+            for l in self.events.snapshot().iter() {
+                l.reset(conn, record.as_deref_mut(), state)?;
+            }
+        }
+        let id = ConnId(record.as_deref().map(|r| r.id));
+        match self.config.reset_on_return {
+            ResetOnReturn::Rollback if state.transaction_was_reset => {
+                tracing::debug!(pool = %self.name(), "Connection {id} reset, transaction already reset");
+            }
+            ResetOnReturn::Rollback => {
+                tracing::debug!(pool = %self.name(), "Connection {id} rollback-on-return");
+                self.connector.rollback(conn)?;
+            }
+            ResetOnReturn::Commit => {
+                tracing::debug!(pool = %self.name(), "Connection {id} commit-on-return");
+                self.connector.commit(conn)?;
+            }
+            ResetOnReturn::Nothing => {}
+        }
+        Ok(())
+    }
+
+    pub(crate) fn echo_debug(&self) -> bool {
+        self.config.echo == Echo::Debug
+    }
+}
+
+impl<C: Connector> fmt::Debug for Core<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Core")
+            .field("name", &self.name())
+            .field("config", &self.config)
+            .field("generation", &self.generation())
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Shows a record id, or `detached`.
+struct ConnId(Option<u64>);
+
+impl fmt::Display for ConnId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(id) => id.fmt(f),
+            None => f.write_str("detached"),
+        }
+    }
+}
+
+/// A connection pool: a [`Connector`] behind a [`Strategy`], with SQLAlchemy's semantics.
+///
+/// Cloning a `Pool` is cheap and shares it. Applications use a strategy crate's alias,
+/// such as `pool_queue::QueuePool<C>`.
+pub struct Pool<C: Connector, S: Strategy<C>> {
+    pub(crate) inner: Arc<Inner<C, S>>,
+}
+
+pub(crate) struct Inner<C: Connector, S: Strategy<C>> {
+    pub(crate) core: Core<C>,
+    pub(crate) strategy: S,
+    strategy_config: S::Config,
+}
+
+impl<C: Connector, S: Strategy<C>> Clone for Pool<C, S> {
+    fn clone(&self) -> Self {
+        Pool { inner: Arc::clone(&self.inner) }
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> fmt::Debug for Pool<C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("strategy", &S::NAME)
+            .field("core", &self.inner.core)
+            .field("status", &self.status())
+            .finish()
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Pool<C, S> {
+    /// Starts configuring a pool over `connector`.
+    pub fn builder(connector: C) -> Builder<C, S> {
+        Builder {
+            connector: Arc::new(connector),
+            config: PoolConfig::default(),
+            strategy: S::Config::default(),
+            listeners: Vec::new(),
+        }
+    }
+
+    /// A pool with every setting at its default.
+    pub fn new(connector: C) -> Result<Self, BuildError> {
+        Self::builder(connector).build()
+    }
+
+    /// Checks out a connection (SQLAlchemy's `pool.connect()`).
+    ///
+    /// Takes an idle connection or opens one, replaces it if it is too old, belongs to an
+    /// invalidated generation or was soft-invalidated, pings it if `pre_ping` is on and it
+    /// was not opened by this checkout, and runs the `checkout` listeners. A listener or
+    /// ping that reports a disconnect replaces the connection and tries again, two passes
+    /// in all.
+    ///
+    /// On every error the entry goes back to the strategy, so the pool's counts are as
+    /// they were before the call.
+    pub fn get(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
+        let inner = &*self.inner;
+        let entry = inner.strategy.acquire(&inner.core)?;
+        let mut pending = Pending { inner, entry: Some(entry) };
+        if let Err(e) = inner.core.prepare(pending.entry()) {
+            pending.fail(Some(&e));
+            return Err(e);
+        }
+        if inner.core.config.pre_ping || inner.core.events.any() {
+            inner.checkout_loop(&mut pending)?;
+        }
+        let entry = pending.take();
+        let echo = inner.core.echo_debug();
+        if echo {
+            tracing::debug!(pool = %inner.core.name(), "Connection {} checked out from pool", entry.inner.record.id);
+        }
+        Ok(PooledConnection::new(self.clone(), entry, echo))
+    }
+
+    /// Registers a listener after the others.
+    pub fn listen(&self, listener: impl PoolListener<C>) {
+        self.inner.core.events.add(Arc::new(listener), false);
+    }
+
+    /// Registers a listener before the others (SQLAlchemy's `insert=True`).
+    pub fn listen_first(&self, listener: impl PoolListener<C>) {
+        self.inner.core.events.add(Arc::new(listener), true);
+    }
+
+    /// The counts that describe the pool now.
+    pub fn status(&self) -> PoolStatus {
+        self.inner.strategy.status()
+    }
+
+    /// The status as SQLAlchemy's `status()` string for this pool type.
+    pub fn status_line(&self) -> String {
+        self.inner.strategy.status_line()
+    }
+
+    /// Closes the idle connections. Checked-out connections are not touched; when they
+    /// come back they are pooled as usual.
+    pub fn dispose(&self) {
+        self.inner.strategy.dispose(&self.inner.core);
+        tracing::info!(pool = %self.inner.core.name(), "Pool disposed. {}", self.status_line());
+    }
+
+    /// A new, empty pool with the same connector, settings and listeners
+    /// (SQLAlchemy's `recreate()`); `first_connect` fires again on it. The two pools
+    /// share nothing else.
+    pub fn recreate(&self) -> Self {
+        tracing::info!(pool = %self.inner.core.name(), "Pool recreating");
+        let core = &self.inner.core;
+        let strategy = S::build(&self.inner.strategy_config)
+            .expect("a configuration that built once builds again");
+        Pool::assemble(
+            Arc::clone(&core.connector),
+            core.config.clone(),
+            strategy,
+            self.inner.strategy_config.clone(),
+            core.events.snapshot().iter().cloned().collect(),
+        )
+    }
+
+    /// Invalidates every connection opened so far: each is replaced at its next checkout
+    /// (SQLAlchemy's `pool._invalidate` without a connection). Nothing is closed now.
+    pub fn invalidate_all(&self) {
+        self.inner.core.invalidate_all();
+    }
+
+    /// The current pool generation.
+    pub fn generation(&self) -> u64 {
+        self.inner.core.generation()
+    }
+
+    /// The settings common to all strategies.
+    pub fn config(&self) -> &PoolConfig {
+        &self.inner.core.config
+    }
+
+    /// The strategy's own settings.
+    pub fn strategy_config(&self) -> &S::Config {
+        &self.inner.strategy_config
+    }
+
+    /// The strategy.
+    pub fn strategy(&self) -> &S {
+        &self.inner.strategy
+    }
+
+    /// The connector.
+    pub fn connector(&self) -> &C {
+        &self.inner.core.connector
+    }
+
+    /// The core services (what strategies see).
+    pub fn core(&self) -> &Core<C> {
+        &self.inner.core
+    }
+
+    /// Whether two handles share one pool.
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    fn assemble(
+        connector: Arc<C>,
+        config: PoolConfig,
+        strategy: S,
+        strategy_config: S::Config,
+        listeners: Vec<Arc<dyn PoolListener<C>>>,
+    ) -> Self {
+        let core = Core {
+            connector,
+            config,
+            events: Events::new(listeners),
+            generation: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            last_connect_error: Mutex::new(None),
+            kind: S::NAME,
+        };
+        Pool { inner: Arc::new(Inner { core, strategy, strategy_config }) }
+    }
+}
+
+/// Why one pass of the checkout loop did not hand out the connection.
+enum Step<E> {
+    /// Replace the connection and try again.
+    Retry { invalidate_pool: bool, reason: Reason<E> },
+    /// Give up: the record goes back, the caller gets the error.
+    Fail(CheckoutError<E>),
+}
+
+enum Reason<E> {
+    Ping(E),
+    Listener(ListenerError),
+}
+
+impl<E: StdError + 'static> Reason<E> {
+    fn as_error(&self) -> &(dyn StdError + 'static) {
+        match self {
+            Reason::Ping(e) => e,
+            Reason::Listener(e) => e,
+        }
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Inner<C, S> {
+    /// SQLAlchemy's `_ConnectionFairy._checkout` loop: pre-ping and `checkout` listeners,
+    /// with a reconnect on a reported disconnect.
+    fn checkout_loop(&self, pending: &mut Pending<'_, C, S>) -> Result<(), CheckoutError<C::Error>> {
+        let core = &self.core;
+        for _ in 0..CHECKOUT_ATTEMPTS {
+            let entry = pending.entry();
+            match self.checkout_pass(entry) {
+                Ok(()) => return Ok(()),
+                Err(Step::Fail(e)) => {
+                    pending.fail(Some(&e));
+                    return Err(e);
+                }
+                Err(Step::Retry { invalidate_pool, reason }) => {
+                    let id = entry.inner.record.id;
+                    let generation = entry.inner.record.generation;
+                    let reason = reason.as_error();
+                    if invalidate_pool {
+                        tracing::info!(
+                            pool = %core.name(),
+                            "Disconnection detected on checkout, invalidating all pooled connections prior to current generation (reason: {reason})"
+                        );
+                    } else {
+                        tracing::info!(
+                            pool = %core.name(),
+                            "Disconnection detected on checkout, invalidating individual connection {id} (reason: {reason})"
+                        );
+                    }
+                    core.invalidate(entry, Some(reason), false, true);
+                    if invalidate_pool {
+                        core.invalidate_generation_of(generation);
+                    }
+                    if let Err(e) = core.prepare(entry) {
+                        pending.fail(Some(&e));
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        tracing::info!(pool = %core.name(), "Reconnection attempts exhausted on checkout");
+        pending.fail(None);
+        Err(CheckoutError::Closed)
+    }
+
+    fn checkout_pass(&self, entry: &mut PoolEntry<C>) -> Result<(), Step<C::Error>> {
+        let core = &self.core;
+        let e = &mut *entry.inner;
+        let fresh = mem::replace(&mut e.record.fresh, false);
+        let conn = e.conn.as_mut().expect("prepare leaves a connection");
+        if core.config.pre_ping {
+            let id = e.record.id;
+            if fresh {
+                tracing::debug!(pool = %core.name(), "Connection {id} is fresh, skipping pre-ping");
+            } else {
+                tracing::debug!(pool = %core.name(), "Pool pre-ping on connection {id}");
+                match core.connector.ping(conn) {
+                    None => return Err(Step::Fail(CheckoutError::PingUnsupported)),
+                    Some(Ok(())) => {}
+                    Some(Err(err)) if core.connector.is_disconnect(&err) => {
+                        tracing::debug!(
+                            pool = %core.name(),
+                            "Pool pre-ping on connection {id} failed, will invalidate pool"
+                        );
+                        return Err(Step::Retry { invalidate_pool: true, reason: Reason::Ping(err) });
+                    }
+                    Some(Err(err)) => return Err(Step::Fail(CheckoutError::Ping(err))),
+                }
+            }
+        }
+        if core.events.any() {
+            for l in core.events.snapshot().iter() {
+                if let Err(err) = l.checkout(conn, &mut e.record) {
+                    return Err(if err.is_disconnect() {
+                        Step::Retry { invalidate_pool: err.invalidates_pool(), reason: Reason::Listener(err) }
+                    } else {
+                        Step::Fail(CheckoutError::Listener(err))
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// SQLAlchemy's `_checkin_failed`: invalidate, then check the record in.
+    pub(crate) fn checkin_failed(&self, mut entry: PoolEntry<C>, reason: Option<&(dyn StdError + 'static)>, with_events: bool) {
+        self.core.invalidate(&mut entry, reason, false, with_events);
+        self.finish_checkin(entry, with_events);
+    }
+
+    /// The normal return of a checked-out entry: reset, then check the record in.
+    pub(crate) fn checkin(&self, entry: PoolEntry<C>, state: ResetState, echo: bool) {
+        let mut pending = Pending { inner: self, entry: Some(entry) };
+        let failed = {
+            let e = &mut *pending.entry().inner;
+            match e.conn.as_mut() {
+                Some(conn) => {
+                    if echo {
+                        tracing::debug!(pool = %self.core.name(), "Connection {} being returned to pool", e.record.id);
+                    }
+                    self.core.reset(conn, Some(&mut e.record), state).err()
+                }
+                None => None,
+            }
+        };
+        if let Some(err) = failed {
+            tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {err}");
+            self.core.invalidate(pending.entry(), Some(&*err), false, true);
+        }
+        let entry = pending.take();
+        self.finish_checkin(entry, true);
+    }
+
+    /// SQLAlchemy's `_ConnectionRecord.checkin`: finalizers, the `checkin` event, then
+    /// back to the strategy (even if a finalizer or listener panics).
+    fn finish_checkin(&self, entry: PoolEntry<C>, with_events: bool) {
+        let mut release = ReleaseOnDrop { inner: self, entry: Some(entry) };
+        let e = &mut *release.entry.as_mut().expect("set above").inner;
+        while let Some(finalize) = e.record.finalizers.pop() {
+            finalize(e.conn.as_mut());
+        }
+        if with_events && self.core.events.any() {
+            for l in self.core.events.snapshot().iter() {
+                l.checkin(e.conn.as_mut(), &mut e.record);
+            }
+        }
+    }
+
+    /// Closes a connection its holder detached (SQLAlchemy's `_finalize_fairy` with no
+    /// record): reset, `close_detached`, close.
+    pub(crate) fn close_detached(&self, mut conn: C::Connection, state: ResetState) {
+        let core = &self.core;
+        let reset = core.reset(&mut conn, None, state);
+        if let Err(err) = &reset {
+            tracing::error!(pool = %core.name(), "Exception during reset or similar: {err}");
+        }
+        if core.events.any() {
+            for l in core.events.snapshot().iter() {
+                l.close_detached(&mut conn);
+            }
+        }
+        tracing::debug!(pool = %core.name(), "Closing connection detached");
+        let result = if reset.is_ok() { core.connector.close(conn) } else { core.connector.terminate(conn) };
+        if let Err(err) = result {
+            tracing::error!(pool = %core.name(), "Exception closing connection detached: {err}");
+        }
+    }
+}
+
+/// An entry between the strategy and the caller: if the checkout (or checkin) does not
+/// finish, dropping this invalidates the entry and gives it back, so a failure or a
+/// panic never loses a slot.
+pub(crate) struct Pending<'a, C: Connector, S: Strategy<C>> {
+    inner: &'a Inner<C, S>,
+    entry: Option<PoolEntry<C>>,
+}
+
+impl<C: Connector, S: Strategy<C>> Pending<'_, C, S> {
+    fn entry(&mut self) -> &mut PoolEntry<C> {
+        self.entry.as_mut().expect("a pending entry is present until taken")
+    }
+
+    fn take(&mut self) -> PoolEntry<C> {
+        self.entry.take().expect("a pending entry is taken once")
+    }
+
+    fn fail(&mut self, reason: Option<&(dyn StdError + 'static)>) {
+        let entry = self.take();
+        self.inner.checkin_failed(entry, reason, true);
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for Pending<'_, C, S> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            // Only reached while unwinding from a panic in a listener or the connector.
+            // Listeners are not called again: a second panic would abort the process.
+            self.inner.checkin_failed(entry, None, false);
+        }
+    }
+}
+
+/// Gives an entry back to the strategy when dropped, whatever happened before.
+pub(crate) struct ReleaseOnDrop<'a, C: Connector, S: Strategy<C>> {
+    inner: &'a Inner<C, S>,
+    entry: Option<PoolEntry<C>>,
+}
+
+impl<'a, C: Connector, S: Strategy<C>> ReleaseOnDrop<'a, C, S> {
+    pub(crate) fn new(inner: &'a Inner<C, S>, entry: PoolEntry<C>) -> Self {
+        ReleaseOnDrop { inner, entry: Some(entry) }
+    }
+
+    pub(crate) fn entry(&mut self) -> &mut PoolEntry<C> {
+        self.entry.as_mut().expect("present until dropped")
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for ReleaseOnDrop<'_, C, S> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            self.inner.strategy.release(&self.inner.core, entry);
+        }
+    }
+}
+
+/// Configures and builds a [`Pool`].
+///
+/// ```
+/// # use pool_core::{Builder, Connector, ResetOnReturn};
+/// # fn configure<C: Connector, S: pool_core::Strategy<C>>(b: Builder<C, S>) -> Builder<C, S> {
+/// b.pre_ping(true)
+///     .recycle(std::time::Duration::from_secs(3600))
+///     .reset_on_return(ResetOnReturn::Rollback)
+///     .logging_name("orders")
+/// # }
+/// ```
+pub struct Builder<C: Connector, S: Strategy<C>> {
+    connector: Arc<C>,
+    config: PoolConfig,
+    strategy: S::Config,
+    listeners: Vec<Arc<dyn PoolListener<C>>>,
+}
+
+impl<C: Connector, S: Strategy<C>> fmt::Debug for Builder<C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("config", &self.config)
+            .field("strategy", &self.strategy)
+            .field("listeners", &self.listeners.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Builder<C, S> {
+    /// Replace connections older than this at checkout (SQLAlchemy's `recycle`); the age
+    /// counts from when the connection was opened, not from its last use.
+    pub fn recycle(mut self, age: Duration) -> Self {
+        self.config.recycle = Some(age);
+        self
+    }
+
+    /// Never recycle by age (the default; SQLAlchemy's `recycle=-1`).
+    pub fn no_recycle(mut self) -> Self {
+        self.config.recycle = None;
+        self
+    }
+
+    /// Ping pooled connections at checkout (SQLAlchemy's `pre_ping`); connections opened
+    /// by the checkout itself are not pinged.
+    pub fn pre_ping(mut self, on: bool) -> Self {
+        self.config.pre_ping = on;
+        self
+    }
+
+    /// What to do with a connection when it is returned (default: roll back).
+    pub fn reset_on_return(mut self, mode: impl Into<ResetOnReturn>) -> Self {
+        self.config.reset_on_return = mode.into();
+        self
+    }
+
+    /// The name that tags this pool's log lines.
+    pub fn logging_name(mut self, name: impl Into<String>) -> Self {
+        self.config.logging_name = Some(name.into());
+        self
+    }
+
+    /// How much the pool logs about itself.
+    pub fn echo(mut self, echo: Echo) -> Self {
+        self.config.echo = echo;
+        self
+    }
+
+    /// Registers a listener (after those registered before it).
+    pub fn listener(mut self, listener: impl PoolListener<C>) -> Self {
+        self.listeners.push(Arc::new(listener));
+        self
+    }
+
+    /// The strategy's own settings.
+    pub fn strategy(mut self, config: S::Config) -> Self {
+        self.strategy = config;
+        self
+    }
+
+    /// Changes the strategy's settings in place.
+    pub fn configure(mut self, f: impl FnOnce(&mut S::Config)) -> Self {
+        f(&mut self.strategy);
+        self
+    }
+
+    /// Builds the pool, refusing invalid settings with a message that says what to
+    /// change. No connection is opened.
+    pub fn build(self) -> Result<Pool<C, S>, BuildError> {
+        if let Some(name) = &self.config.logging_name {
+            if name.trim().is_empty() {
+                return Err(BuildError::new(
+                    "logging_name",
+                    "logging_name is empty; give the pool a name or leave logging_name unset",
+                ));
+            }
+        }
+        let strategy = S::build(&self.strategy)?;
+        Ok(Pool::assemble(self.connector, self.config, strategy, self.strategy, self.listeners))
+    }
+}

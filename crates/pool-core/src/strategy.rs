@@ -1,0 +1,74 @@
+//! The seam between the core and a pool strategy.
+
+use std::fmt;
+
+use crate::error::{BuildError, CheckoutError};
+use crate::pool::Core;
+use crate::record::PoolEntry;
+use crate::Connector;
+
+/// Where idle connections wait and how callers wait for them: all a pool strategy does.
+///
+/// The core owns everything else (connecting, pre-ping, recycle, invalidation, reset,
+/// events), so a strategy never opens, resets or closes a connection itself: it asks
+/// [`Core`] to. A strategy is built from its [`Config`](Strategy::Config), which the pool
+/// keeps so that [`Pool::recreate`](crate::Pool::recreate) can build a twin.
+///
+/// Implementations must keep one invariant: every entry handed out by
+/// [`acquire`](Strategy::acquire) comes back exactly once through
+/// [`release`](Strategy::release), and the core guarantees that on every path,
+/// including failed checkouts and panics.
+pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
+    /// The strategy's own settings (sizes, timeouts).
+    type Config: Clone + Default + fmt::Debug + Send + Sync + 'static;
+
+    /// The pool's name in messages and logs (`"QueuePool"`).
+    const NAME: &'static str;
+
+    /// Builds the strategy, refusing a configuration it cannot honour.
+    fn build(config: &Self::Config) -> Result<Self, BuildError>;
+
+    /// Takes an idle entry, or makes a new one with [`Core::new_entry`], waiting for one
+    /// to come back if the strategy's limits say so.
+    ///
+    /// The entry may be unconnected; the core connects it.
+    fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>>;
+
+    /// Takes back an entry: keep it for the next caller, hand it to a waiter, or close it
+    /// with [`Core::close_entry`].
+    fn release(&self, core: &Core<C>, entry: PoolEntry<C>);
+
+    /// Closes the idle connections; checked-out ones are left to come back normally.
+    fn dispose(&self, core: &Core<C>);
+
+    /// The counts that describe the strategy right now.
+    fn status(&self) -> PoolStatus;
+
+    /// The status as one line, in SQLAlchemy's words for this pool type.
+    fn status_line(&self) -> String;
+}
+
+/// Counts that describe a pool at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct PoolStatus {
+    /// The configured number of connections kept (0 when the strategy keeps none or
+    /// has no such limit).
+    pub size: usize,
+    /// Entries waiting in the pool (SQLAlchemy's `checkedin()`).
+    pub idle: usize,
+    /// Entries beyond `size` (SQLAlchemy's `overflow()`; negative while the pool has
+    /// not reached `size`).
+    pub overflow: isize,
+    /// Entries held by callers (SQLAlchemy's `checkedout()`).
+    pub checked_out: usize,
+    /// Callers waiting for an entry.
+    pub waiting: usize,
+}
+
+impl PoolStatus {
+    /// A status with these counts.
+    pub fn new(size: usize, idle: usize, overflow: isize, checked_out: usize, waiting: usize) -> Self {
+        PoolStatus { size, idle, overflow, checked_out, waiting }
+    }
+}

@@ -144,6 +144,27 @@ pub struct TimeoutError {
     pub last_connect_error: Option<String>,
 }
 
+impl TimeoutError {
+    /// A timeout of a `pool` type whose counts were `status` when it gave up after
+    /// waiting `timeout`.
+    pub fn new(
+        pool: &'static str,
+        status: &crate::PoolStatus,
+        timeout: Duration,
+        last_connect_error: Option<String>,
+    ) -> Self {
+        TimeoutError {
+            pool,
+            size: status.size,
+            overflow: status.overflow,
+            timeout,
+            checked_out: status.checked_out,
+            waiting: status.waiting,
+            last_connect_error,
+        }
+    }
+}
+
 impl fmt::Display for TimeoutError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -25,7 +25,7 @@ use crate::Connector;
 /// ```
 #[derive(Default)]
 pub struct Info {
-    map: Option<Box<HashMap<TypeId, Box<dyn Any + Send + Sync>>>>,
+    map: Option<HashMap<TypeId, Box<dyn Any + Send + Sync>>>,
 }
 
 impl Info {

@@ -1,1 +1,9 @@
-//! placeholder
+#![doc = include_str!("../README.md")]
+
+mod connector;
+
+pub use crate::connector::{InitHook, SqliteConnector};
+
+/// The SQLite driver this crate opens connections with, re-exported so applications use
+/// the same version as the connector.
+pub use rusqlite;

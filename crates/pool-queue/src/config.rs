@@ -1,0 +1,160 @@
+//! QueuePool's own settings.
+
+use std::time::Duration;
+
+use pool_core::BuildError;
+
+/// How many connections a [`QueuePool`](crate::QueuePool) may open beyond `pool_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Overflow {
+    /// At most this many (SQLAlchemy's `max_overflow=N`).
+    Limited(usize),
+    /// No limit: callers never wait (SQLAlchemy's `max_overflow=-1`).
+    Unlimited,
+}
+
+impl Default for Overflow {
+    fn default() -> Self {
+        Overflow::Limited(10)
+    }
+}
+
+/// The settings of a [`Queue`](crate::Queue) strategy.
+///
+/// ```
+/// use std::time::Duration;
+/// use pool_queue::{Overflow, QueueConfig};
+///
+/// let config = QueueConfig::default()
+///     .pool_size(8)
+///     .max_overflow(Overflow::Limited(4))
+///     .timeout(Duration::from_secs(5))
+///     .use_lifo(true);
+/// assert_eq!(config.get_pool_size(), 8);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    pub(crate) pool_size: usize,
+    pub(crate) max_overflow: Overflow,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) use_lifo: bool,
+    pub(crate) fair_after: Duration,
+}
+
+/// How long a waiter at the head of the queue may be overtaken by newcomers before
+/// returned connections are handed to it directly.
+pub const DEFAULT_FAIR_AFTER: Duration = Duration::from_micros(500);
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        QueueConfig {
+            pool_size: 5,
+            max_overflow: Overflow::Limited(10),
+            timeout: Some(Duration::from_secs(30)),
+            use_lifo: false,
+            fair_after: DEFAULT_FAIR_AFTER,
+        }
+    }
+}
+
+impl QueueConfig {
+    /// How many connections are kept when idle (default 5).
+    ///
+    /// `0` keeps every connection and sets no limit at all, whatever `max_overflow`
+    /// says (SQLAlchemy 2.0's meaning; 1.4 made it a trap, see the crate docs).
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// How many connections may be opened beyond `pool_size` (default 10); they are
+    /// closed when returned to a full pool.
+    pub fn max_overflow(mut self, overflow: impl Into<Overflow>) -> Self {
+        self.max_overflow = overflow.into();
+        self
+    }
+
+    /// How long a checkout waits when the pool is at its limit (default 30 s); zero fails
+    /// at once.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Wait as long as it takes for a connection (SQLAlchemy's `timeout=None`).
+    pub fn wait_forever(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// Hand out the most recently returned connection first (default: the oldest), which
+    /// lets idle connections beyond the load age out on the server side.
+    pub fn use_lifo(mut self, lifo: bool) -> Self {
+        self.use_lifo = lifo;
+        self
+    }
+
+    /// The fairness bound: how long the longest waiter may be overtaken by callers that
+    /// arrive later before every returned connection is handed to it directly (default
+    /// 500 µs). Zero hands every returned connection to the longest waiter: strict
+    /// first-come, first-served, at the cost of a thread wake-up per return.
+    pub fn fair_after(mut self, bound: Duration) -> Self {
+        self.fair_after = bound;
+        self
+    }
+
+    /// The configured pool size.
+    pub fn get_pool_size(&self) -> usize {
+        self.pool_size
+    }
+
+    /// The configured overflow limit.
+    pub fn get_max_overflow(&self) -> Overflow {
+        self.max_overflow
+    }
+
+    /// The configured timeout; `None` waits forever.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// Whether idle connections are handed out newest first.
+    pub fn get_use_lifo(&self) -> bool {
+        self.use_lifo
+    }
+
+    /// The fairness bound.
+    pub fn get_fair_after(&self) -> Duration {
+        self.fair_after
+    }
+
+    /// The total number of connections the pool may hold, or `None` for no limit.
+    pub(crate) fn max_total(&self) -> Option<usize> {
+        match (self.pool_size, self.max_overflow) {
+            (0, _) | (_, Overflow::Unlimited) => None,
+            (size, Overflow::Limited(extra)) => Some(size + extra),
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), BuildError> {
+        if let Overflow::Limited(extra) = self.max_overflow {
+            if self.pool_size.checked_add(extra).is_none() {
+                return Err(BuildError::new(
+                    "max_overflow",
+                    format!(
+                        "pool_size {} plus max_overflow {extra} does not fit in a usize; \
+                         use Overflow::Unlimited for no limit",
+                        self.pool_size
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl From<usize> for Overflow {
+    fn from(extra: usize) -> Self {
+        Overflow::Limited(extra)
+    }
+}

@@ -1,0 +1,341 @@
+//! The `Queue` strategy: idle connections in a deque, callers waiting in a fair queue.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, MutexGuard};
+use pool_core::{BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy, TimeoutError};
+
+use crate::config::QueueConfig;
+
+/// SQLAlchemy's `QueuePool` as a [`Strategy`]: up to `pool_size` idle connections, up to
+/// `max_overflow` more under load, and a bounded wait when all are out.
+///
+/// Use it through the [`QueuePool`](crate::QueuePool) alias.
+pub struct Queue<C: Connector> {
+    config: QueueConfig,
+    max_total: Option<usize>,
+    state: Mutex<State<C>>,
+}
+
+struct State<C: Connector> {
+    /// Entries waiting to be checked out (some may hold no connection).
+    idle: VecDeque<PoolEntry<C>>,
+    /// Entries in existence: idle, checked out, or being connected.
+    total: usize,
+    /// Callers waiting, longest first.
+    waiters: VecDeque<Arc<Waiter<C>>>,
+}
+
+/// One caller waiting for a connection.
+struct Waiter<C: Connector> {
+    thread: Thread,
+    since: Instant,
+    /// Set by a returning caller (under the state lock) when it hands this waiter an
+    /// entry or the right to open one.
+    grant: Mutex<Option<Grant<C>>>,
+    /// Set when a connection was returned to the idle list and this waiter should
+    /// compete for it.
+    notified: AtomicBool,
+}
+
+enum Grant<C: Connector> {
+    /// This entry is yours.
+    Entry(PoolEntry<C>),
+    /// A slot was freed and counted for you: open a new connection.
+    Reserved,
+}
+
+impl<C: Connector> Queue<C> {
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        self.state.lock()
+    }
+
+    fn pop_idle(&self, st: &mut State<C>) -> Option<PoolEntry<C>> {
+        if self.config.use_lifo {
+            st.idle.pop_back()
+        } else {
+            st.idle.pop_front()
+        }
+    }
+
+    fn can_grow(&self, st: &State<C>) -> bool {
+        self.max_total.map_or(true, |max| st.total < max)
+    }
+
+    fn idle_full(&self, st: &State<C>) -> bool {
+        self.config.pool_size > 0 && st.idle.len() >= self.config.pool_size
+    }
+
+    /// Whether the longest waiter has waited past the fairness bound. Reads the clock,
+    /// but only when someone waits.
+    fn head_starving(&self, st: &State<C>) -> bool {
+        match st.waiters.front() {
+            None => false,
+            Some(head) => {
+                self.config.fair_after.is_zero() || head.since.elapsed() >= self.config.fair_after
+            }
+        }
+    }
+
+    /// Opens a new entry in a slot already counted in `total`; the slot is freed again if
+    /// the connect fails or panics.
+    fn create(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let mut reservation = Reservation { queue: self, armed: true };
+        let entry = core.new_entry()?;
+        reservation.armed = false;
+        Ok(entry)
+    }
+
+    /// A slot is free: give it to the longest waiter, or uncount it.
+    fn free_slot(&self, st: &mut State<C>) -> Option<Thread> {
+        match st.waiters.pop_front() {
+            Some(waiter) => {
+                *waiter.grant.lock() = Some(Grant::Reserved);
+                Some(waiter.thread.clone())
+            }
+            None => {
+                st.total -= 1;
+                None
+            }
+        }
+    }
+
+    /// Wakes the longest waiter not yet woken, so it competes for an idle entry.
+    fn notify_one(st: &State<C>) -> Option<Thread> {
+        st.waiters
+            .iter()
+            .find(|w| !w.notified.swap(true, Ordering::AcqRel))
+            .map(|w| w.thread.clone())
+    }
+
+    fn timeout_error(&self, st: &State<C>, core: &Core<C>, waited: Duration) -> TimeoutError {
+        TimeoutError::new(
+            <Self as Strategy<C>>::NAME,
+            &self.status_of(st),
+            waited,
+            core.last_connect_error(),
+        )
+    }
+
+    fn status_of(&self, st: &State<C>) -> PoolStatus {
+        let size = self.config.pool_size;
+        let overflow = if size == 0 { 0 } else { st.total as isize - size as isize };
+        PoolStatus::new(size, st.idle.len(), overflow, st.total - st.idle.len(), st.waiters.len())
+    }
+
+    /// Waits in line for an entry or a slot, up to the timeout.
+    fn wait(
+        &self,
+        mut st: MutexGuard<'_, State<C>>,
+        core: &Core<C>,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let timeout = self.config.timeout;
+        if timeout == Some(Duration::ZERO) {
+            return Err(CheckoutError::Timeout(self.timeout_error(&st, core, Duration::ZERO)));
+        }
+        let since = Instant::now();
+        let deadline = timeout.and_then(|t| since.checked_add(t));
+        let me = Arc::new(Waiter {
+            thread: thread::current(),
+            since,
+            grant: Mutex::new(None),
+            notified: AtomicBool::new(false),
+        });
+        st.waiters.push_back(Arc::clone(&me));
+        drop(st);
+        loop {
+            let timed_out = match deadline {
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        true
+                    } else {
+                        thread::park_timeout(deadline - now);
+                        false
+                    }
+                }
+                None => {
+                    thread::park();
+                    false
+                }
+            };
+            if let Some(grant) = me.grant.lock().take() {
+                return self.use_grant(grant, core);
+            }
+            if !timed_out && !me.notified.swap(false, Ordering::AcqRel) {
+                continue; // a spurious wake-up
+            }
+            let mut st = self.lock();
+            if let Some(grant) = me.grant.lock().take() {
+                drop(st);
+                return self.use_grant(grant, core);
+            }
+            if let Some(entry) = self.pop_idle(&mut st) {
+                st.waiters.retain(|w| !Arc::ptr_eq(w, &me));
+                let wake = if st.idle.is_empty() { None } else { Self::notify_one(&st) };
+                drop(st);
+                if let Some(t) = wake {
+                    t.unpark();
+                }
+                return Ok(entry);
+            }
+            if timed_out {
+                st.waiters.retain(|w| !Arc::ptr_eq(w, &me));
+                let waited = self.config.timeout.unwrap_or_else(|| since.elapsed());
+                return Err(CheckoutError::Timeout(self.timeout_error(&st, core, waited)));
+            }
+        }
+    }
+
+    fn use_grant(&self, grant: Grant<C>, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        match grant {
+            Grant::Entry(entry) => Ok(entry),
+            Grant::Reserved => self.create(core),
+        }
+    }
+}
+
+/// A counted slot whose connect has not finished; freed on drop unless disarmed.
+struct Reservation<'a, C: Connector> {
+    queue: &'a Queue<C>,
+    armed: bool,
+}
+
+impl<C: Connector> Drop for Reservation<'_, C> {
+    fn drop(&mut self) {
+        if self.armed {
+            let wake = self.queue.free_slot(&mut self.queue.lock());
+            if let Some(t) = wake {
+                t.unpark();
+            }
+        }
+    }
+}
+
+impl<C: Connector> Strategy<C> for Queue<C> {
+    type Config = QueueConfig;
+
+    const NAME: &'static str = "QueuePool";
+
+    fn build(config: &QueueConfig) -> Result<Self, BuildError> {
+        config.validate()?;
+        Ok(Queue {
+            config: config.clone(),
+            max_total: config.max_total(),
+            state: Mutex::new(State {
+                idle: VecDeque::with_capacity(config.pool_size),
+                total: 0,
+                waiters: VecDeque::new(),
+            }),
+        })
+    }
+
+    fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let mut st = self.lock();
+        if !st.waiters.is_empty() && self.head_starving(&st) {
+            return self.wait(st, core);
+        }
+        if let Some(entry) = self.pop_idle(&mut st) {
+            return Ok(entry);
+        }
+        if self.can_grow(&st) {
+            st.total += 1;
+            drop(st);
+            return self.create(core);
+        }
+        self.wait(st, core)
+    }
+
+    fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
+        let mut st = self.lock();
+        if !st.waiters.is_empty() {
+            let wake = if self.head_starving(&st) {
+                let head = st.waiters.pop_front().expect("not empty");
+                *head.grant.lock() = Some(Grant::Entry(entry));
+                Some(head.thread.clone())
+            } else {
+                st.idle.push_back(entry);
+                Self::notify_one(&st)
+            };
+            drop(st);
+            if let Some(t) = wake {
+                t.unpark();
+            }
+            return;
+        }
+        if !self.idle_full(&st) {
+            st.idle.push_back(entry);
+            return;
+        }
+        drop(st);
+        // Returned to a full pool: close it, then free its slot.
+        core.close_entry(&mut entry);
+        drop(entry);
+        let wake = self.free_slot(&mut self.lock());
+        if let Some(t) = wake {
+            t.unpark();
+        }
+    }
+
+    fn dispose(&self, core: &Core<C>) {
+        let drained: Vec<_> = self.lock().idle.drain(..).collect();
+        for mut entry in drained {
+            core.close_entry(&mut entry);
+            drop(entry);
+            let wake = self.free_slot(&mut self.lock());
+            if let Some(t) = wake {
+                t.unpark();
+            }
+        }
+    }
+
+    fn status(&self) -> PoolStatus {
+        self.status_of(&self.lock())
+    }
+
+    fn status_line(&self) -> String {
+        let s = self.status();
+        format!(
+            "Pool size: {}  Connections in pool: {} Current Overflow: {} Current Checked out connections: {}",
+            s.size, s.idle, s.overflow, s.checked_out
+        )
+    }
+}
+
+impl<C: Connector> fmt::Debug for Queue<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue").field("config", &self.config).field("status", &self.status()).finish()
+    }
+}
+
+impl<C: Connector> Queue<C> {
+    /// The configured pool size (SQLAlchemy's `size()`).
+    pub fn size(&self) -> usize {
+        self.config.pool_size
+    }
+
+    /// The configured timeout (SQLAlchemy's `timeout()`); `None` waits forever.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.config.timeout
+    }
+
+    /// Idle entries (SQLAlchemy's `checkedin()`).
+    pub fn checkedin(&self) -> usize {
+        self.lock().idle.len()
+    }
+
+    /// Entries beyond `pool_size` (SQLAlchemy's `overflow()`).
+    pub fn overflow(&self) -> isize {
+        self.status().overflow
+    }
+
+    /// Entries checked out (SQLAlchemy's `checkedout()`).
+    pub fn checkedout(&self) -> usize {
+        self.status().checked_out
+    }
+}

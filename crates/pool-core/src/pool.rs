@@ -97,7 +97,8 @@ impl<C: Connector> Core<C> {
 
     /// Invalidates the generation `seen` belongs to, unless a newer one already was.
     pub(crate) fn invalidate_generation_of(&self, seen: u64) {
-        let _ = self.generation.compare_exchange(seen, seen + 1, Ordering::AcqRel, Ordering::Acquire);
+        let _ =
+            self.generation.compare_exchange(seen, seen + 1, Ordering::AcqRel, Ordering::Acquire);
     }
 
     /// SQLAlchemy's `_ConnectionRecord.__connect`.
@@ -222,7 +223,9 @@ impl<C: Connector> Core<C> {
                 "{prefix}Invalidate connection {} (reason: {r})",
                 e.record.id
             ),
-            None => tracing::info!(pool = %self.name(), "{prefix}Invalidate connection {}", e.record.id),
+            None => {
+                tracing::info!(pool = %self.name(), "{prefix}Invalidate connection {}", e.record.id)
+            }
         }
         if soft {
             e.record.soft_invalidated = true;
@@ -495,7 +498,10 @@ impl<E: StdError + 'static> Reason<E> {
 impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     /// SQLAlchemy's `_ConnectionFairy._checkout` loop: pre-ping and `checkout` listeners,
     /// with a reconnect on a reported disconnect.
-    fn checkout_loop(&self, pending: &mut Pending<'_, C, S>) -> Result<(), CheckoutError<C::Error>> {
+    fn checkout_loop(
+        &self,
+        pending: &mut Pending<'_, C, S>,
+    ) -> Result<(), CheckoutError<C::Error>> {
         let core = &self.core;
         for _ in 0..CHECKOUT_ATTEMPTS {
             let entry = pending.entry();
@@ -555,7 +561,10 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                             pool = %core.name(),
                             "Pool pre-ping on connection {id} failed, will invalidate pool"
                         );
-                        return Err(Step::Retry { invalidate_pool: true, reason: Reason::Ping(err) });
+                        return Err(Step::Retry {
+                            invalidate_pool: true,
+                            reason: Reason::Ping(err),
+                        });
                     }
                     Some(Err(err)) => return Err(Step::Fail(CheckoutError::Ping(err))),
                 }
@@ -565,7 +574,10 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             for l in core.events.snapshot().iter() {
                 if let Err(err) = l.checkout(conn, &mut e.record) {
                     return Err(if err.is_disconnect() {
-                        Step::Retry { invalidate_pool: err.invalidates_pool(), reason: Reason::Listener(err) }
+                        Step::Retry {
+                            invalidate_pool: err.invalidates_pool(),
+                            reason: Reason::Listener(err),
+                        }
                     } else {
                         Step::Fail(CheckoutError::Listener(err))
                     });
@@ -576,7 +588,12 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     }
 
     /// SQLAlchemy's `_checkin_failed`: invalidate, then check the record in.
-    pub(crate) fn checkin_failed(&self, mut entry: PoolEntry<C>, reason: Option<&(dyn StdError + 'static)>, with_events: bool) {
+    pub(crate) fn checkin_failed(
+        &self,
+        mut entry: PoolEntry<C>,
+        reason: Option<&(dyn StdError + 'static)>,
+        with_events: bool,
+    ) {
         self.core.invalidate(&mut entry, reason, false, with_events);
         self.finish_checkin(entry, with_events);
     }
@@ -633,7 +650,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             }
         }
         tracing::debug!(pool = %core.name(), "Closing connection detached");
-        let result = if reset.is_ok() { core.connector.close(conn) } else { core.connector.terminate(conn) };
+        let result =
+            if reset.is_ok() { core.connector.close(conn) } else { core.connector.terminate(conn) };
         if let Err(err) = result {
             tracing::error!(pool = %core.name(), "Exception closing connection detached: {err}");
         }

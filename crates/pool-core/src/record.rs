@@ -53,7 +53,10 @@ impl Info {
     }
 
     /// The stored value of type `T`, inserting `default()` first if there is none.
-    pub fn get_or_insert_with<T: Any + Send + Sync>(&mut self, default: impl FnOnce() -> T) -> &mut T {
+    pub fn get_or_insert_with<T: Any + Send + Sync>(
+        &mut self,
+        default: impl FnOnce() -> T,
+    ) -> &mut T {
         self.map
             .get_or_insert_with(Default::default)
             .entry(TypeId::of::<T>())
@@ -185,10 +188,7 @@ impl<C: Connector> ConnectionRecord<C> {
     /// Registers `f` to run, with the connection, when the connection is next returned
     /// (before the `checkin` event); callbacks run last-registered first. A connection
     /// that is closed first drops them without running them.
-    pub fn add_finalizer(
-        &mut self,
-        f: impl FnOnce(Option<&mut C::Connection>) + Send + 'static,
-    ) {
+    pub fn add_finalizer(&mut self, f: impl FnOnce(Option<&mut C::Connection>) + Send + 'static) {
         self.finalizers.push(Box::new(f));
     }
 }

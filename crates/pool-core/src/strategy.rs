@@ -68,7 +68,13 @@ pub struct PoolStatus {
 
 impl PoolStatus {
     /// A status with these counts.
-    pub fn new(size: usize, idle: usize, overflow: isize, checked_out: usize, waiting: usize) -> Self {
+    pub fn new(
+        size: usize,
+        idle: usize,
+        overflow: isize,
+        checked_out: usize,
+        waiting: usize,
+    ) -> Self {
         PoolStatus { size, idle, overflow, checked_out, waiting }
     }
 }

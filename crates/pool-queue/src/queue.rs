@@ -8,7 +8,9 @@ use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
-use pool_core::{BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy, TimeoutError};
+use pool_core::{
+    BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy, TimeoutError,
+};
 
 use crate::config::QueueConfig;
 
@@ -192,7 +194,11 @@ impl<C: Connector> Queue<C> {
         }
     }
 
-    fn use_grant(&self, grant: Grant<C>, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+    fn use_grant(
+        &self,
+        grant: Grant<C>,
+        core: &Core<C>,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         match grant {
             Grant::Entry(entry) => Ok(entry),
             Grant::Reserved => self.create(core),
@@ -309,7 +315,10 @@ impl<C: Connector> Strategy<C> for Queue<C> {
 
 impl<C: Connector> fmt::Debug for Queue<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Queue").field("config", &self.config).field("status", &self.status()).finish()
+        f.debug_struct("Queue")
+            .field("config", &self.config)
+            .field("status", &self.status())
+            .finish()
     }
 }
 

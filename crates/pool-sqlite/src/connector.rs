@@ -217,17 +217,14 @@ impl Connector for SqliteConnector {
     /// conversion errors, and [`Error::InvalidPath`] (a path that cannot be passed to
     /// SQLite is a configuration error that reconnecting repeats).
     fn is_disconnect(&self, error: &Error) -> bool {
-        match error {
-            Error::SqliteFailure(err, _) => {
-                matches!(
-                    err.code,
-                    ErrorCode::CannotOpen
-                        | ErrorCode::NotADatabase
-                        | ErrorCode::DatabaseCorrupt
-                        | ErrorCode::SystemIoFailure
-                ) || err.extended_code == SQLITE_READONLY_DBMOVED
-            }
-            _ => false,
-        }
+        error.sqlite_error().is_some_and(|err| {
+            matches!(
+                err.code,
+                ErrorCode::CannotOpen
+                    | ErrorCode::NotADatabase
+                    | ErrorCode::DatabaseCorrupt
+                    | ErrorCode::SystemIoFailure
+            ) || err.extended_code == SQLITE_READONLY_DBMOVED
+        })
     }
 }

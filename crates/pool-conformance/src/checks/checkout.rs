@@ -1,0 +1,1 @@
+//! Checks: checkout (being ported).

@@ -1,0 +1,1 @@
+//! Checks: concurrency (being ported).

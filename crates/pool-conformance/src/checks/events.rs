@@ -1,0 +1,1 @@
+//! Checks: events (being ported).

@@ -1,0 +1,1 @@
+//! Checks: failures (being ported).

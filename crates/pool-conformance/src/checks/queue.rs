@@ -1,0 +1,1 @@
+//! Checks: queue (being ported).

@@ -1,0 +1,404 @@
+//! What an implementation provides to be checked, and the backends checks run on.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use pool_core::{
+    Builder, ConnectionRecord, Connector, ListenerError, Pool, PoolListener, ResetState, Strategy,
+};
+use pool_sqlite::SqliteConnector;
+
+use crate::log::{CallLog, Numbered, Recorded};
+use crate::scripted::{Script, ScriptedConnection, ScriptedConnector};
+
+/// A check that does not apply, with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skip(pub String);
+
+impl Skip {
+    /// A skip for `reason`.
+    pub fn because(reason: impl Into<String>) -> Self {
+        Skip(reason.into())
+    }
+}
+
+/// What a check returns: `Ok` when it ran and passed (a failure panics), or a skip.
+pub type Outcome = Result<(), Skip>;
+
+/// The sizes a check asks for; each harness maps them to its strategy's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Spec {
+    /// Connections kept idle.
+    pub pool_size: usize,
+    /// Extra connections under load; `None` for no limit.
+    pub max_overflow: Option<usize>,
+    /// How long a checkout waits; `None` forever.
+    pub timeout: Option<Duration>,
+    /// Newest idle connection first.
+    pub use_lifo: bool,
+}
+
+impl Default for Spec {
+    fn default() -> Self {
+        Spec {
+            pool_size: 5,
+            max_overflow: Some(10),
+            timeout: Some(Duration::from_secs(30)),
+            use_lifo: false,
+        }
+    }
+}
+
+impl Spec {
+    /// A spec with this size and overflow, other settings at their defaults.
+    pub fn sized(pool_size: usize, max_overflow: Option<usize>) -> Self {
+        Spec { pool_size, max_overflow, ..Spec::default() }
+    }
+
+    /// The same spec with another timeout.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same spec, LIFO or not.
+    pub fn lifo(mut self, lifo: bool) -> Self {
+        self.use_lifo = lifo;
+        self
+    }
+}
+
+/// What an implementation can do; checks that need more skip with a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Caps {
+    /// Keeps connections between checkouts (false for NullPool).
+    pub reuses_connections: bool,
+    /// Counts connections beyond its size and closes them on return (QueuePool).
+    pub overflow: bool,
+    /// Makes callers wait, with a timeout, when at its limit.
+    pub bounded_wait: bool,
+    /// Honours `use_lifo`.
+    pub lifo: bool,
+    /// Reports SQLAlchemy's QueuePool counts in its status.
+    pub queue_counts: bool,
+    /// Hands out several connections at once to one thread.
+    pub concurrent_checkouts: bool,
+}
+
+impl Caps {
+    /// QueuePool's capabilities: all of them.
+    pub const QUEUE: Caps = Caps {
+        reuses_connections: true,
+        overflow: true,
+        bounded_wait: true,
+        lifo: true,
+        queue_counts: true,
+        concurrent_checkouts: true,
+    };
+}
+
+/// An implementation under test: a strategy and how to configure it.
+pub trait Harness: 'static {
+    /// The row name in the conformance matrix.
+    const NAME: &'static str;
+    /// The strategy, for any connector.
+    type Strategy<C: Connector>: Strategy<C>;
+    /// What it can do.
+    fn caps() -> Caps;
+    /// Its settings for `spec`.
+    fn config<C: Connector>(spec: &Spec) -> <Self::Strategy<C> as Strategy<C>>::Config;
+}
+
+/// A connection whose identity a check can compare.
+pub trait Identified {
+    /// The id the call log uses for this connection.
+    fn conn_id(&self) -> u64;
+}
+
+impl Identified for ScriptedConnection {
+    fn conn_id(&self) -> u64 {
+        self.id()
+    }
+}
+
+impl<T> Identified for Numbered<T> {
+    fn conn_id(&self) -> u64 {
+        self.id()
+    }
+}
+
+/// The kinds of backend the suite runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BackendKind {
+    /// The scripted connector: every fault can be injected.
+    Scripted,
+    /// Embedded SQLite (`:memory:`), through `pool-sqlite`.
+    Sqlite,
+}
+
+impl BackendKind {
+    /// Every backend, in matrix order.
+    pub const ALL: [BackendKind; 2] = [BackendKind::Scripted, BackendKind::Sqlite];
+
+    /// The column name.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::Scripted => "scripted",
+            BackendKind::Sqlite => "sqlite",
+        }
+    }
+}
+
+/// A backend: a connector with a call log, and fault injection where it has one.
+pub trait Backend: Sized + 'static {
+    /// The connector checks build pools over.
+    type Connector: Connector<Connection = Self::Conn>;
+    /// Its connection type.
+    type Conn: Identified + Send + 'static;
+    /// Which backend this is.
+    const KIND: BackendKind;
+    /// A fresh backend with an empty log.
+    fn new() -> Self;
+    /// A connector logging into this backend's log.
+    fn connector(&self) -> Self::Connector;
+    /// The call log.
+    fn log(&self) -> &CallLog;
+    /// The fault-injection script, or a skip on a real backend.
+    fn script(&self) -> Result<&Script, Skip>;
+    /// Uses a connection (a `SELECT 1` or the scripted equivalent).
+    fn exercise(conn: &mut Self::Conn) -> Result<(), <Self::Connector as Connector>::Error>;
+}
+
+/// The scripted backend.
+#[derive(Debug, Default)]
+pub struct ScriptedBackend {
+    script: Script,
+}
+
+impl Backend for ScriptedBackend {
+    type Connector = ScriptedConnector;
+    type Conn = ScriptedConnection;
+    const KIND: BackendKind = BackendKind::Scripted;
+
+    fn new() -> Self {
+        ScriptedBackend::default()
+    }
+    fn connector(&self) -> ScriptedConnector {
+        self.script.connector()
+    }
+    fn log(&self) -> &CallLog {
+        self.script.log()
+    }
+    fn script(&self) -> Result<&Script, Skip> {
+        Ok(&self.script)
+    }
+    fn exercise(conn: &mut ScriptedConnection) -> Result<(), crate::ScriptedError> {
+        conn.execute()
+    }
+}
+
+/// SQLite in memory, each connection its own database.
+#[derive(Debug, Default)]
+pub struct SqliteBackend {
+    log: CallLog,
+}
+
+impl Backend for SqliteBackend {
+    type Connector = Recorded<SqliteConnector>;
+    type Conn = Numbered<pool_sqlite::rusqlite::Connection>;
+    const KIND: BackendKind = BackendKind::Sqlite;
+
+    fn new() -> Self {
+        SqliteBackend::default()
+    }
+    fn connector(&self) -> Self::Connector {
+        Recorded::new(SqliteConnector::memory(), self.log.clone())
+    }
+    fn log(&self) -> &CallLog {
+        &self.log
+    }
+    fn script(&self) -> Result<&Script, Skip> {
+        Err(Skip::because("needs fault injection (scripted connector only)"))
+    }
+    fn exercise(conn: &mut Self::Conn) -> Result<(), pool_sqlite::rusqlite::Error> {
+        conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())
+    }
+}
+
+/// The pool type a check builds for harness `H` on backend `B`.
+pub type PoolOf<H, B> =
+    Pool<<B as Backend>::Connector, <H as Harness>::Strategy<<B as Backend>::Connector>>;
+
+/// The builder for that pool.
+pub type BuilderOf<H, B> =
+    Builder<<B as Backend>::Connector, <H as Harness>::Strategy<<B as Backend>::Connector>>;
+
+/// Builds the pool of harness `H` on `backend` for `spec`, after `configure`.
+pub fn build<H: Harness, B: Backend>(
+    backend: &B,
+    spec: Spec,
+    configure: impl FnOnce(BuilderOf<H, B>) -> BuilderOf<H, B>,
+) -> PoolOf<H, B> {
+    let builder = Pool::builder(backend.connector()).strategy(H::config::<B::Connector>(&spec));
+    configure(builder).build().expect("the suite's configurations are valid")
+}
+
+/// Builds the pool of harness `H` on `backend` with default settings.
+pub fn pool<H: Harness, B: Backend>(backend: &B, spec: Spec) -> PoolOf<H, B> {
+    build::<H, B>(backend, spec, |b| b)
+}
+
+/// One event, as an [`EventLog`] records it: the name and the connection id (`None`
+/// where the event has no connection).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The event's name, as SQLAlchemy spells it (`"checkout"`).
+    pub name: &'static str,
+    /// The connection id, if the event carried a connection.
+    pub conn: Option<u64>,
+    /// The record id, if the event carried a record.
+    pub record: Option<u64>,
+    /// The reason's message, for `invalidate` and `soft_invalidate`.
+    pub reason: Option<String>,
+}
+
+/// A listener that records every event, in order.
+#[derive(Debug, Clone, Default)]
+pub struct EventLog {
+    events: std::sync::Arc<Mutex<Vec<Event>>>,
+}
+
+impl EventLog {
+    /// An empty log.
+    pub fn new() -> Self {
+        EventLog::default()
+    }
+
+    /// Every event so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().clone()
+    }
+
+    /// The names of the events so far.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.events.lock().iter().map(|e| e.name).collect()
+    }
+
+    /// The names, each with its connection id (`"checkin:None"` style for none).
+    pub fn named_ids(&self) -> Vec<(&'static str, Option<u64>)> {
+        self.events.lock().iter().map(|e| (e.name, e.conn)).collect()
+    }
+
+    /// How many events had this name.
+    pub fn count(&self, name: &str) -> usize {
+        self.events.lock().iter().filter(|e| e.name == name).count()
+    }
+
+    /// Forgets the events so far.
+    pub fn clear(&self) {
+        self.events.lock().clear();
+    }
+
+    fn push(
+        &self,
+        name: &'static str,
+        conn: Option<u64>,
+        record: Option<u64>,
+        reason: Option<String>,
+    ) {
+        self.events.lock().push(Event { name, conn, record, reason });
+    }
+}
+
+impl<C> PoolListener<C> for EventLog
+where
+    C: Connector,
+    C::Connection: Identified,
+{
+    fn first_connect(
+        &self,
+        conn: &mut C::Connection,
+        record: &mut ConnectionRecord<C>,
+    ) -> Result<(), ListenerError> {
+        self.push("first_connect", Some(conn.conn_id()), Some(record.id()), None);
+        Ok(())
+    }
+    fn connect(
+        &self,
+        conn: &mut C::Connection,
+        record: &mut ConnectionRecord<C>,
+    ) -> Result<(), ListenerError> {
+        self.push("connect", Some(conn.conn_id()), Some(record.id()), None);
+        Ok(())
+    }
+    fn checkout(
+        &self,
+        conn: &mut C::Connection,
+        record: &mut ConnectionRecord<C>,
+    ) -> Result<(), ListenerError> {
+        self.push("checkout", Some(conn.conn_id()), Some(record.id()), None);
+        Ok(())
+    }
+    fn checkin(&self, conn: Option<&mut C::Connection>, record: &mut ConnectionRecord<C>) {
+        self.push("checkin", conn.map(|c| c.conn_id()), Some(record.id()), None);
+    }
+    fn reset(
+        &self,
+        conn: &mut C::Connection,
+        record: Option<&mut ConnectionRecord<C>>,
+        _state: ResetState,
+    ) -> Result<(), ListenerError> {
+        self.push("reset", Some(conn.conn_id()), record.map(|r| r.id()), None);
+        Ok(())
+    }
+    fn invalidate(
+        &self,
+        conn: &mut C::Connection,
+        record: &mut ConnectionRecord<C>,
+        reason: Option<&(dyn StdError + 'static)>,
+    ) {
+        self.push(
+            "invalidate",
+            Some(conn.conn_id()),
+            Some(record.id()),
+            reason.map(|r| r.to_string()),
+        );
+    }
+    fn soft_invalidate(
+        &self,
+        conn: &mut C::Connection,
+        record: &mut ConnectionRecord<C>,
+        reason: Option<&(dyn StdError + 'static)>,
+    ) {
+        self.push(
+            "soft_invalidate",
+            Some(conn.conn_id()),
+            Some(record.id()),
+            reason.map(|r| r.to_string()),
+        );
+    }
+    fn close(&self, conn: &mut C::Connection, record: &mut ConnectionRecord<C>) {
+        self.push("close", Some(conn.conn_id()), Some(record.id()), None);
+    }
+    fn close_detached(&self, conn: &mut C::Connection) {
+        self.push("close_detached", Some(conn.conn_id()), None, None);
+    }
+    fn detach(&self, conn: &mut C::Connection, record: &mut ConnectionRecord<C>) {
+        self.push("detach", Some(conn.conn_id()), Some(record.id()), None);
+    }
+}
+
+/// A plain error to pass as an invalidation reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reason(pub &'static str);
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl StdError for Reason {}

@@ -1,1 +1,60 @@
-fn main() {}
+//! Uncontended checkout and return: QueuePool against the floor of a bare
+//! `parking_lot::Mutex<Vec<_>>` pop and push. The full comparison with r2d2, deadpool and
+//! bb8 is built by `cargo xtask bench` (see docs/benchmarks.md once it exists).
+
+use std::convert::Infallible;
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use parking_lot::Mutex;
+use pool_core::Connector;
+use pool_queue::{QueueConfig, QueuePool};
+
+/// A connector whose connections cost nothing.
+#[derive(Debug)]
+struct Noop;
+
+impl Connector for Noop {
+    type Connection = u64;
+    type Error = Infallible;
+
+    fn connect(&self) -> Result<u64, Infallible> {
+        Ok(0)
+    }
+    fn rollback(&self, _: &mut u64) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn commit(&self, _: &mut u64) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+fn uncontended(c: &mut Criterion) {
+    let mut group = c.benchmark_group("uncontended get+drop");
+
+    let floor = Mutex::new(vec![0u64; 8]);
+    group.bench_function("floor: Mutex<Vec>", |b| {
+        b.iter(|| {
+            let conn = floor.lock().pop().expect("one idle");
+            floor.lock().push(black_box(conn));
+        })
+    });
+
+    let pool = QueuePool::builder(Noop)
+        .strategy(QueueConfig::default().pool_size(8))
+        .reset_on_return(pool_core::ResetOnReturn::Nothing)
+        .build()
+        .expect("valid");
+    drop(pool.get().expect("warm"));
+    group.bench_function("QueuePool", |b| b.iter(|| black_box(pool.get().expect("idle"))));
+
+    let rollback = QueuePool::builder(Noop).build().expect("valid");
+    drop(rollback.get().expect("warm"));
+    group.bench_function("QueuePool (reset: rollback)", |b| {
+        b.iter(|| black_box(rollback.get().expect("idle")))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, uncontended);
+criterion_main!(benches);

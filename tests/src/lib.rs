@@ -1,1 +1,1 @@
-//! Workspace-level integration tests live in `tests/`.
+#![doc = include_str!("../../README.md")]

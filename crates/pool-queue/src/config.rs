@@ -23,11 +23,11 @@ impl Default for Overflow {
 ///
 /// ```
 /// use std::time::Duration;
-/// use pool_queue::{Overflow, QueueConfig};
+/// use pool_queue::QueueConfig;
 ///
 /// let config = QueueConfig::default()
 ///     .pool_size(8)
-///     .max_overflow(Overflow::Limited(4))
+///     .max_overflow(4)
 ///     .timeout(Duration::from_secs(5))
 ///     .use_lifo(true);
 /// assert_eq!(config.get_pool_size(), 8);
@@ -69,8 +69,21 @@ impl QueueConfig {
 
     /// How many connections may be opened beyond `pool_size` (default 10); they are
     /// closed when returned to a full pool.
-    pub fn max_overflow(mut self, overflow: impl Into<Overflow>) -> Self {
-        self.max_overflow = overflow.into();
+    pub fn max_overflow(mut self, extra: usize) -> Self {
+        self.max_overflow = Overflow::Limited(extra);
+        self
+    }
+
+    /// No limit on connections beyond `pool_size`: callers never wait (SQLAlchemy's
+    /// `max_overflow=-1`).
+    pub fn unlimited_overflow(mut self) -> Self {
+        self.max_overflow = Overflow::Unlimited;
+        self
+    }
+
+    /// Sets the overflow limit from an [`Overflow`] value.
+    pub fn overflow(mut self, overflow: Overflow) -> Self {
+        self.max_overflow = overflow;
         self
     }
 
@@ -150,11 +163,5 @@ impl QueueConfig {
             }
         }
         Ok(())
-    }
-}
-
-impl From<usize> for Overflow {
-    fn from(extra: usize) -> Self {
-        Overflow::Limited(extra)
     }
 }

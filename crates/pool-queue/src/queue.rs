@@ -31,6 +31,8 @@ struct State<C: Connector> {
     total: usize,
     /// Callers waiting, longest first.
     waiters: VecDeque<Arc<Waiter<C>>>,
+    /// When a returned entry was last handed to a waiter because it waited too long.
+    last_handoff: Option<Instant>,
 }
 
 /// One caller waiting for a connection.
@@ -73,15 +75,21 @@ impl<C: Connector> Queue<C> {
         self.config.pool_size > 0 && st.idle.len() >= self.config.pool_size
     }
 
-    /// Whether the longest waiter has waited past the fairness bound. Reads the clock,
-    /// but only when someone waits.
-    fn head_starving(&self, st: &State<C>) -> bool {
-        match st.waiters.front() {
-            None => false,
-            Some(head) => {
-                self.config.fair_after.is_zero() || head.since.elapsed() >= self.config.fair_after
-            }
+    /// Whether the next returned entry must go to the longest waiter: it has waited past
+    /// the fairness bound, and no such hand-off happened within the bound. Reads the
+    /// clock, but only when someone waits.
+    ///
+    /// Rate-limiting the hand-offs keeps the pool from falling into strict
+    /// first-come-first-served (a thread wake-up per return) when many callers wait.
+    fn handoff_due(&self, st: &State<C>) -> bool {
+        let Some(head) = st.waiters.front() else { return false };
+        let bound = self.config.fair_after;
+        if bound.is_zero() {
+            return true;
         }
+        let now = Instant::now();
+        now.duration_since(head.since) >= bound
+            && st.last_handoff.map_or(true, |last| now.duration_since(last) >= bound)
     }
 
     /// Opens a new entry in a slot already counted in `total`; the slot is freed again if
@@ -237,15 +245,13 @@ impl<C: Connector> Strategy<C> for Queue<C> {
                 idle: VecDeque::with_capacity(config.pool_size),
                 total: 0,
                 waiters: VecDeque::new(),
+                last_handoff: None,
             }),
         })
     }
 
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let mut st = self.lock();
-        if !st.waiters.is_empty() && self.head_starving(&st) {
-            return self.wait(st, core);
-        }
         if let Some(entry) = self.pop_idle(&mut st) {
             return Ok(entry);
         }
@@ -260,7 +266,8 @@ impl<C: Connector> Strategy<C> for Queue<C> {
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
         let mut st = self.lock();
         if !st.waiters.is_empty() {
-            let wake = if self.head_starving(&st) {
+            let wake = if self.handoff_due(&st) {
+                st.last_handoff = Some(Instant::now());
                 let head = st.waiters.pop_front().expect("not empty");
                 *head.grant.lock() = Some(Grant::Entry(entry));
                 Some(head.thread.clone())

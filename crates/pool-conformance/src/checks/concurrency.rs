@@ -1,1 +1,406 @@
-//! Checks: concurrency (being ported).
+//! Real threads on one pool: limits under contention, timeouts, waiters, fairness, and
+//! connects outside the pool's lock (SQLAlchemy's threaded `QueuePoolTest` cases).
+//!
+//! Every check uses `std::thread::scope`, joins every thread before asserting, and bounds
+//! each wait, so a failure reports instead of hanging.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use pool_core::{CheckoutError, PooledConnection};
+
+use super::queue::{counts, expect_timeout, wait_until};
+use crate::{pool, Backend, Call, Harness, Identified, Outcome, Skip, Spec};
+
+fn needs_threads<H: Harness>() -> Outcome {
+    let caps = H::caps();
+    if !caps.concurrent_checkouts {
+        return Err(Skip::because("no concurrent checkouts (caps().concurrent_checkouts)"));
+    }
+    if !caps.bounded_wait {
+        return Err(Skip::because("callers never wait (caps().bounded_wait)"));
+    }
+    if !caps.queue_counts {
+        return Err(Skip::because("no QueuePool counts (caps().queue_counts)"));
+    }
+    Ok(())
+}
+
+/// Joins every handle, then re-raises the first panic: no thread is left running when a
+/// check fails.
+fn join_all<T>(handles: Vec<thread::ScopedJoinHandle<'_, T>>) -> Vec<T> {
+    let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+    results
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        .collect()
+}
+
+/// SQLAlchemy's `_test_overflow`: 40 threads x 10 checkouts on a (5 + `max_overflow`)
+/// pool, each holding its connection about 1 ms, while a monitor samples the status.
+fn overflow_under_threads<H: Harness, B: Backend>(backend: &B, max_overflow: usize) {
+    const SIZE: usize = 5;
+    let limit = SIZE + max_overflow;
+    let p = pool::<H, B>(
+        backend,
+        Spec::sized(SIZE, Some(max_overflow)).with_timeout(Some(Duration::from_secs(30))),
+    );
+    let held = AtomicUsize::new(0);
+    let peak_held = AtomicUsize::new(0);
+    let done = AtomicBool::new(false);
+    let (workers, monitor) = thread::scope(|s| {
+        let monitor = s.spawn(|| {
+            let (mut peak_overflow, mut peak_out) = (isize::MIN, 0);
+            while !done.load(Ordering::Acquire) {
+                let st = p.status();
+                peak_overflow = peak_overflow.max(st.overflow);
+                peak_out = peak_out.max(st.checked_out);
+                thread::sleep(Duration::from_micros(50));
+            }
+            (peak_overflow, peak_out)
+        });
+        let workers: Vec<_> = (0..40)
+            .map(|_| {
+                s.spawn(|| {
+                    for _ in 0..10 {
+                        let mut c = p.get().expect("a generous timeout never fires here");
+                        let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak_held.fetch_max(now, Ordering::SeqCst);
+                        B::exercise(&mut c).expect("a checked-out connection works");
+                        thread::sleep(Duration::from_millis(1));
+                        held.fetch_sub(1, Ordering::SeqCst);
+                        drop(c);
+                    }
+                })
+            })
+            .collect();
+        let workers: Vec<_> = workers.into_iter().map(|h| h.join()).collect();
+        done.store(true, Ordering::Release);
+        (workers, monitor.join())
+    });
+    for w in workers {
+        w.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    }
+    let (peak_overflow, peak_out) = monitor.expect("monitor thread");
+    let peak_held = peak_held.into_inner();
+    assert!(peak_held <= limit, "{peak_held} held at once, limit {limit}");
+    assert!(peak_out <= limit, "status showed {peak_out} checked out, limit {limit}");
+    assert!(
+        peak_overflow <= max_overflow as isize,
+        "status showed overflow {peak_overflow}, max_overflow {max_overflow}"
+    );
+    let st = p.status();
+    assert_eq!((st.checked_out, st.waiting), (0, 0), "every connection came back: {st:?}");
+    assert_eq!(st.idle as isize, SIZE as isize + st.overflow, "every entry is idle: {st:?}");
+    assert!(st.idle <= SIZE, "overflow connections were closed on return: {st:?}");
+    assert_eq!(backend.log().open(), st.idle, "no connection leaked or closed twice");
+    if max_overflow == 0 {
+        assert!(backend.log().connects() <= SIZE, "no overflow: never more than {SIZE} opened");
+    }
+}
+
+// test_pool.py QueuePoolTest.test_no_overflow: 40 threads x 10 checkouts with
+// max_overflow 0; overflow never goes above 0 and every connection comes back.
+/// Under 40 threads, a pool without overflow never exceeds its size.
+pub fn threads_no_overflow<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    overflow_under_threads::<H, B>(backend, 0);
+    Ok(())
+}
+
+// test_pool.py QueuePoolTest.test_max_overflow: the same with max_overflow 5; overflow
+// peaks at 5 or less.
+/// Under 40 threads, overflow never exceeds `max_overflow`.
+pub fn threads_max_overflow<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    if !H::caps().overflow {
+        return Err(Skip::because("no overflow (caps().overflow)"));
+    }
+    overflow_under_threads::<H, B>(backend, 5);
+    Ok(())
+}
+
+// test_pool.py QueuePoolTest.test_timeout_race: threads that find the pool exhausted at
+// the same moment each wait out the whole timeout; none gives up early.
+/// Concurrent waiters each time out no earlier than the timeout.
+pub fn timeout_not_early<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    let timeout = Duration::from_millis(200);
+    let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(timeout)));
+    let held = p.get().expect("the only connection");
+    let start = Barrier::new(6);
+    let waits = thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let t = Instant::now();
+                    let err = expect_timeout(p.get());
+                    (t.elapsed(), err)
+                })
+            })
+            .collect();
+        join_all(handles)
+    });
+    for (waited, err) in &waits {
+        assert!(*waited >= timeout, "a waiter gave up after {waited:?} ({err})");
+        assert!(*waited < Duration::from_secs(5), "a waiter timed out only after {waited:?}");
+        assert_eq!(err.timeout, timeout);
+    }
+    assert_eq!(p.status().waiting, 0, "timed-out waiters leave the queue");
+    drop(held);
+    assert_eq!(counts(p.status()), (1, 1, 0, 0));
+    Ok(())
+}
+
+// semantics §1.2 (`_do_get`): a caller waits only while the pool is at its limit, and a
+// connection returned is given to a waiter. 16 threads x 20 short checkouts on a (2 + 0)
+// pool need far less than the 5 s timeout per waiter, so no checkout may time out.
+/// Heavy contention on a small pool causes no spurious timeout.
+pub fn no_early_timeout_under_contention<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    let p = pool::<H, B>(backend, Spec::sized(2, Some(0)).with_timeout(Some(Duration::from_secs(5))));
+    let start = Barrier::new(16);
+    let failures: Vec<String> = thread::scope(|s| {
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                s.spawn(|| {
+                    start.wait();
+                    let mut failures = Vec::new();
+                    for _ in 0..20 {
+                        match p.get() {
+                            Ok(c) => {
+                                thread::sleep(Duration::from_micros(500));
+                                drop(c);
+                            }
+                            Err(e) => failures.push(e.to_string()),
+                        }
+                    }
+                    failures
+                })
+            })
+            .collect();
+        join_all(handles).into_iter().flatten().collect()
+    });
+    assert!(failures.is_empty(), "{} checkouts failed: {:?}", failures.len(), failures);
+    assert_eq!(counts(p.status()), (2, 2, 0, 0));
+    assert!(backend.log().connects() <= 2);
+    Ok(())
+}
+
+// test_pool.py QueuePoolTest.test_notify_waiters: with a (1 + 0) pool held and callers
+// waiting, invalidating the held connection hands its (now empty) record on; the first
+// waiter reconnects and every waiter is served in turn.
+/// Waiters are served after the held connection is invalidated.
+pub fn waiters_served_after_invalidate<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
+    let c1 = p.get().expect("the only connection");
+    let id1 = c1.conn_id();
+    let served = thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let c = p.get().expect("every waiter is served");
+                    thread::sleep(Duration::from_millis(5));
+                    c.conn_id()
+                })
+            })
+            .collect();
+        wait_until("four waiters", || p.status().waiting == 4);
+        PooledConnection::invalidate(c1, None);
+        join_all(handles)
+    });
+    let log = backend.log();
+    assert_eq!(log.count(|c| matches!(c, Call::Terminate(_))), 1);
+    assert_eq!(log.calls_for(id1).last(), Some(&Call::Terminate(id1)));
+    assert_eq!(log.connects(), 2, "one reconnect serves every waiter");
+    assert!(served.iter().all(|&id| id != id1), "no waiter got the invalidated connection");
+    assert!(served.windows(2).all(|w| w[0] == w[1]), "one connection passed along: {served:?}");
+    assert_eq!(counts(p.status()), (1, 1, 0, 0));
+    Ok(())
+}
+
+// pool-queue's fairness contract (QueueConfig::fair_after; BRIEF "fair waiting"): a
+// caller that has waited longest is not overtaken without bound by callers that keep
+// arriving. SQLAlchemy's condition-based queue makes no such promise.
+/// The longest waiter is served even while newcomers hammer the pool.
+pub fn longest_waiter_served_first<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
+    let a = p.get().expect("the only connection");
+    let w_done = AtomicBool::new(false);
+    let barge = AtomicBool::new(false);
+    let release_at = parking_lot::Mutex::new(None::<Instant>);
+    let hard_stop = Instant::now() + Duration::from_secs(3);
+    let (w_got, barged) = thread::scope(|s| {
+        let w = s.spawn(|| {
+            let c = p.get().expect("the longest waiter is served");
+            let got = Instant::now();
+            w_done.store(true, Ordering::SeqCst);
+            drop(c);
+            got
+        });
+        wait_until("the first waiter", || p.status().waiting == 1);
+        let bargers: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut n = 0usize;
+                    while !barge.load(Ordering::SeqCst) {
+                        thread::yield_now();
+                    }
+                    loop {
+                        let since = (*release_at.lock()).expect("set before barging");
+                        let enough = since.elapsed() >= Duration::from_millis(300)
+                            && w_done.load(Ordering::SeqCst);
+                        if enough || Instant::now() >= hard_stop {
+                            return n;
+                        }
+                        drop(p.get().expect("a barging checkout"));
+                        n += 1;
+                    }
+                })
+            })
+            .collect();
+        *release_at.lock() = Some(Instant::now());
+        barge.store(true, Ordering::SeqCst);
+        drop(a);
+        let got = w.join();
+        let barged = join_all(bargers);
+        (got, barged)
+    });
+    let w_got = w_got.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let released = release_at.into_inner().expect("set");
+    let wait = w_got.saturating_duration_since(released);
+    assert!(
+        wait < Duration::from_secs(2),
+        "the longest waiter was overtaken for {wait:?} ({} barging checkouts)",
+        barged.iter().sum::<usize>()
+    );
+    assert_eq!(counts(p.status()), (1, 1, 0, 0));
+    Ok(())
+}
+
+// test_pool.py QueuePoolTest.test_hanging_connect_within_overflow: a connect that hangs
+// does not hold up other callers. With one connection idle-to-be and another caller
+// stuck in a 500 ms connect, a checkout of the idle connection completes before that
+// connect could have returned: connects run outside the pool's lock.
+/// A slow connect does not block checkouts of idle connections.
+pub fn hanging_connect_does_not_block<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    let script = backend.script()?;
+    let delay = Duration::from_millis(500);
+    let p = pool::<H, B>(backend, Spec::sized(2, Some(0)).with_timeout(Some(Duration::from_secs(10))));
+    let c1 = p.get().expect("first connection");
+    let id1 = c1.conn_id();
+    script.connect_delay(Some(delay));
+    let outcome = thread::scope(|s| {
+        let slow = s.spawn(|| {
+            let started = Instant::now();
+            let c = p.get().expect("the slow connect succeeds");
+            (started, Instant::now(), c.conn_id())
+        });
+        // The slow caller has taken the second slot (counted as checked out while it
+        // connects).
+        wait_until("the slow connect to start", || p.status().checked_out == 2);
+        drop(c1);
+        let fast = s.spawn(|| {
+            let c = p.get().expect("the idle connection");
+            (Instant::now(), c.conn_id())
+        });
+        let fast = fast.join();
+        let slow = slow.join();
+        (fast, slow)
+    });
+    script.connect_delay(None);
+    let (fast_done, fast_id) = outcome.0.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    let (slow_started, slow_done, slow_id) =
+        outcome.1.unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+    assert_eq!(fast_id, id1, "the fast caller took the idle connection");
+    assert_ne!(slow_id, id1);
+    assert!(
+        fast_done < slow_started + delay,
+        "the idle checkout waited for the slow connect ({:?} after it started)",
+        fast_done - slow_started
+    );
+    assert!(fast_done < slow_done);
+    assert_eq!(counts(p.status()), (2, 2, 0, 0));
+    Ok(())
+}
+
+// semantics §2.8 and §5.1 (#8974: failed checkouts must give their slot back), under
+// threads: 8 threads x 50 checkouts with scripted connect failures and a fixed pattern of
+// invalidations. Afterwards nothing is checked out, every entry is idle, and exactly the
+// idle entries that hold a connection are open.
+/// The counts are exact after a storm of failures and invalidations.
+pub fn counts_exact_after_storm<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_threads::<H>()?;
+    let script = backend.script()?;
+    const SIZE: usize = 3;
+    const OVERFLOW: usize = 2;
+    let p = pool::<H, B>(
+        backend,
+        Spec::sized(SIZE, Some(OVERFLOW)).with_timeout(Some(Duration::from_secs(10))),
+    );
+    script.fail_connects(3); // the first connects fail for certain
+    let start = Barrier::new(8);
+    let results = thread::scope(|s| {
+        let handles: Vec<_> = (0..8usize)
+            .map(|i| {
+                let (p, start) = (&p, &start);
+                s.spawn(move || {
+                    start.wait();
+                    let (mut connect_errors, mut invalidated) = (0usize, 0usize);
+                    for j in 0..50usize {
+                        let k = i * 50 + j;
+                        if k % 17 == 0 {
+                            script.fail_connects(1);
+                        }
+                        match p.get() {
+                            Ok(c) => {
+                                if k % 5 == 0 {
+                                    PooledConnection::invalidate(c, None);
+                                    invalidated += 1;
+                                } else {
+                                    if k % 3 == 0 {
+                                        thread::yield_now();
+                                    }
+                                    drop(c);
+                                }
+                            }
+                            Err(CheckoutError::Connect(_)) => connect_errors += 1,
+                            Err(other) => panic!("only connects were scripted to fail: {other}"),
+                        }
+                    }
+                    (connect_errors, invalidated)
+                })
+            })
+            .collect();
+        join_all(handles)
+    });
+    script.fail_connects(0);
+    let connect_errors: usize = results.iter().map(|r| r.0).sum();
+    let invalidated: usize = results.iter().map(|r| r.1).sum();
+    assert!(connect_errors >= 1, "the scripted connect failures surfaced");
+    let log = backend.log();
+    assert_eq!(log.count(|c| matches!(c, Call::Terminate(_))), invalidated);
+
+    let st = p.status();
+    assert_eq!((st.checked_out, st.waiting), (0, 0), "nothing left checked out: {st:?}");
+    assert_eq!(st.idle as isize, SIZE as isize + st.overflow, "every entry is idle: {st:?}");
+    assert!(st.idle <= SIZE, "{st:?}");
+
+    // Count the idle entries that still hold a connection: check all of them out at
+    // once; the empty ones connect.
+    let open_before = log.open();
+    let connects_before = log.connects();
+    let all: Vec<_> = (0..st.idle).map(|_| p.get().expect("an idle entry")).collect();
+    let connected_idle = st.idle - (log.connects() - connects_before);
+    assert_eq!(open_before, connected_idle, "open connections == connected idle entries");
+    assert_eq!(counts(p.status()), (SIZE, 0, st.overflow, st.idle));
+    drop(all);
+    assert_eq!(log.open(), st.idle);
+    Ok(())
+}

@@ -266,7 +266,9 @@ impl<C: Connector> Strategy<C> for Queue<C> {
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
         let mut st = self.lock();
         if !st.waiters.is_empty() {
-            let wake = if self.handoff_due(&st) {
+            // A full idle list means the waiters are not keeping up: hand off rather
+            // than keep more idle connections than `pool_size`.
+            let wake = if self.idle_full(&st) || self.handoff_due(&st) {
                 st.last_handoff = Some(Instant::now());
                 let head = st.waiters.pop_front().expect("not empty");
                 *head.grant.lock() = Some(Grant::Entry(entry));

@@ -9,9 +9,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use pool_core::{ConnectionRecord, Connector, ListenerError, PoolListener, PooledConnection};
 
-use crate::{
-    build, pool, Backend, Call, Harness, Identified, Outcome, Reason, Skip, Spec,
-};
+use crate::{build, pool, Backend, Call, Harness, Identified, Outcome, Reason, Skip, Spec};
 
 /// A value a check stores in a connection's `info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -161,7 +161,8 @@ pub fn timeout_not_early<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// Heavy contention on a small pool causes no spurious timeout.
 pub fn no_early_timeout_under_contention<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_threads::<H>()?;
-    let p = pool::<H, B>(backend, Spec::sized(2, Some(0)).with_timeout(Some(Duration::from_secs(5))));
+    let p =
+        pool::<H, B>(backend, Spec::sized(2, Some(0)).with_timeout(Some(Duration::from_secs(5))));
     let start = Barrier::new(16);
     let failures: Vec<String> = thread::scope(|s| {
         let handles: Vec<_> = (0..16)
@@ -196,7 +197,8 @@ pub fn no_early_timeout_under_contention<H: Harness, B: Backend>(backend: &B) ->
 /// Waiters are served after the held connection is invalidated.
 pub fn waiters_served_after_invalidate<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_threads::<H>()?;
-    let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
+    let p =
+        pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
     let c1 = p.get().expect("the only connection");
     let id1 = c1.conn_id();
     let served = thread::scope(|s| {
@@ -229,7 +231,8 @@ pub fn waiters_served_after_invalidate<H: Harness, B: Backend>(backend: &B) -> O
 /// The longest waiter is served even while newcomers hammer the pool.
 pub fn longest_waiter_served_first<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_threads::<H>()?;
-    let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
+    let p =
+        pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
     let a = p.get().expect("the only connection");
     let w_done = AtomicBool::new(false);
     let barge = AtomicBool::new(false);
@@ -292,7 +295,8 @@ pub fn hanging_connect_does_not_block<H: Harness, B: Backend>(backend: &B) -> Ou
     needs_threads::<H>()?;
     let script = backend.script()?;
     let delay = Duration::from_millis(500);
-    let p = pool::<H, B>(backend, Spec::sized(2, Some(0)).with_timeout(Some(Duration::from_secs(10))));
+    let p =
+        pool::<H, B>(backend, Spec::sized(2, Some(0)).with_timeout(Some(Duration::from_secs(10))));
     let c1 = p.get().expect("first connection");
     let id1 = c1.conn_id();
     script.connect_delay(Some(delay));

@@ -8,7 +8,9 @@ use std::fmt;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pool_core::{CheckoutError, PoolStatus, PooledConnection, ResetOnReturn, Strategy, TimeoutError};
+use pool_core::{
+    CheckoutError, PoolStatus, PooledConnection, ResetOnReturn, Strategy, TimeoutError,
+};
 
 use crate::{build, pool, Backend, Call, Harness, Identified, Outcome, Skip, Spec};
 
@@ -44,7 +46,9 @@ pub(crate) fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 /// The timeout a checkout failed with; anything else fails the check.
-pub(crate) fn expect_timeout<T, E: fmt::Debug>(result: Result<T, CheckoutError<E>>) -> TimeoutError {
+pub(crate) fn expect_timeout<T, E: fmt::Debug>(
+    result: Result<T, CheckoutError<E>>,
+) -> TimeoutError {
     match result {
         Err(CheckoutError::Timeout(e)) => e,
         Err(other) => panic!("expected a timeout, got {other:?}"),
@@ -78,10 +82,7 @@ fn needs_bounded_wait<H: Harness>() -> Outcome {
 
 /// Runs SQLAlchemy's `_do_testqueuepool` on a (3 + unlimited) pool, returning each
 /// connection with `give_back`.
-fn accounting<H: Harness, B: Backend>(
-    backend: &B,
-    give_back: fn(Guard<H, B>),
-) -> Outcome {
+fn accounting<H: Harness, B: Backend>(backend: &B, give_back: fn(Guard<H, B>)) -> Outcome {
     needs_counts::<H>()?;
     needs_overflow::<H>()?;
     let p = pool::<H, B>(backend, Spec::sized(3, None));
@@ -315,7 +316,10 @@ pub fn dispose_closes_pooled_only<H: Harness, B: Backend>(backend: &B) -> Outcom
     assert_eq!(log.count(Call::is_close), 0);
     p.dispose();
     assert_eq!(log.calls_for(id1), vec![Call::Connect(id1), Call::Rollback(id1), Call::Close(id1)]);
-    assert!(log.calls_for(id2).iter().all(|c| !c.is_close()), "a checked-out connection is not closed");
+    assert!(
+        log.calls_for(id2).iter().all(|c| !c.is_close()),
+        "a checked-out connection is not closed"
+    );
     assert_eq!(counts(p.status()), (2, 0, -1, 1));
     drop(c2);
     assert!(log.calls_for(id2).iter().all(|c| !c.is_close()), "returned after dispose: kept");
@@ -413,7 +417,8 @@ pub fn unlimited_overflow_never_waits<H: Harness, B: Backend>(backend: &B) -> Ou
     needs_counts::<H>()?;
     needs_overflow::<H>()?;
     let p = pool::<H, B>(backend, Spec::sized(5, None).with_timeout(Some(Duration::ZERO)));
-    let conns: Vec<_> = (0..50).map(|i| p.get().unwrap_or_else(|e| panic!("checkout {i}: {e}"))).collect();
+    let conns: Vec<_> =
+        (0..50).map(|i| p.get().unwrap_or_else(|e| panic!("checkout {i}: {e}"))).collect();
     assert_eq!(counts(p.status()), (5, 0, 45, 50));
     drop(conns);
     assert_eq!(counts(p.status()), (5, 5, 0, 0));
@@ -430,7 +435,8 @@ pub fn pool_size_zero_unlimited<H: Harness, B: Backend>(backend: &B) -> Outcome 
     needs_counts::<H>()?;
     needs_overflow::<H>()?;
     let p = pool::<H, B>(backend, Spec::sized(0, Some(0)).with_timeout(Some(Duration::ZERO)));
-    let conns: Vec<_> = (0..20).map(|i| p.get().unwrap_or_else(|e| panic!("checkout {i}: {e}"))).collect();
+    let conns: Vec<_> =
+        (0..20).map(|i| p.get().unwrap_or_else(|e| panic!("checkout {i}: {e}"))).collect();
     assert_eq!(counts(p.status()), (0, 0, 0, 20));
     drop(conns);
     assert_eq!(counts(p.status()), (0, 20, 0, 0), "every returned connection is kept");
@@ -486,7 +492,8 @@ pub fn queue_no_double_checkin<H: Harness, B: Backend>(_backend: &B) -> Outcome 
 pub fn waiter_gets_invalidated_record<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_counts::<H>()?;
     needs_bounded_wait::<H>()?;
-    let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
+    let p =
+        pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
     let c1 = p.get().expect("the only connection");
     let id1 = c1.conn_id();
     let got = thread::scope(|s| {

@@ -1,24 +1,4 @@
-//! The conformance suite every pool strategy of this workspace is run through.
-//!
-//! It has three parts:
-//!
-//! - a **scripted connector** ([`Script`], [`ScriptedConnector`]) that plays SQLAlchemy's
-//!   `MockDBAPI`: a call log, and faults on demand (failing or panicking connects, pings
-//!   and resets, slow connects, dead connections);
-//! - a **harness** trait ([`Harness`]) each implementation provides: its strategy, how to
-//!   configure it from a [`Spec`], and its capabilities ([`Caps`]);
-//! - the **checks**, plain generic functions in [`checks`], each ported from a named
-//!   SQLAlchemy test or written for a contract SQLAlchemy states but does not test. A
-//!   check that cannot apply to an implementation or a backend returns a [`Skip`] with
-//!   its reason.
-//!
-//! [`conformance_tests!`] stamps one `#[test]` per check, per backend, for a harness;
-//! [`registry`] lists the same checks for `cargo xtask conformance`.
-//!
-//! ```text
-//! // crates/pool-conformance/tests/queue_pool.rs
-//! pool_conformance::conformance_tests!(pool_conformance::harnesses::QueueHarness);
-//! ```
+#![doc = include_str!("../README.md")]
 
 pub mod checks;
 mod harness;

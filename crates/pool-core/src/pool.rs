@@ -588,13 +588,18 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     }
 
     /// SQLAlchemy's `_checkin_failed`: invalidate, then check the record in.
+    ///
+    /// The entry stays guarded while the `invalidate` and `close` listeners run: if one
+    /// panics, the guard closes the connection without events and returns the record.
     pub(crate) fn checkin_failed(
         &self,
-        mut entry: PoolEntry<C>,
+        entry: PoolEntry<C>,
         reason: Option<&(dyn StdError + 'static)>,
         with_events: bool,
     ) {
-        self.core.invalidate(&mut entry, reason, false, with_events);
+        let mut pending = Pending { inner: self, entry: Some(entry) };
+        self.core.invalidate(pending.entry(), reason, false, with_events);
+        let entry = pending.take();
         self.finish_checkin(entry, with_events);
     }
 

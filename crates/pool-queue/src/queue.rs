@@ -288,24 +288,24 @@ impl<C: Connector> Strategy<C> for Queue<C> {
             return;
         }
         drop(st);
-        // Returned to a full pool: close it, then free its slot.
+        // Returned to a full pool: close it, then free its slot (the guard frees it even
+        // if a `close` listener panics).
+        let _slot = Reservation { queue: self, armed: true };
         core.close_entry(&mut entry);
         drop(entry);
-        let wake = self.free_slot(&mut self.lock());
-        if let Some(t) = wake {
-            t.unpark();
-        }
     }
 
     fn dispose(&self, core: &Core<C>) {
-        let drained: Vec<_> = self.lock().idle.drain(..).collect();
-        for mut entry in drained {
+        // Each entry carries the guard that frees its slot, so a panicking `close`
+        // listener loses no slot, for this entry or the ones not closed yet.
+        let drained: Vec<_> = self
+            .lock()
+            .idle
+            .drain(..)
+            .map(|entry| (entry, Reservation { queue: self, armed: true }))
+            .collect();
+        for (mut entry, _slot) in drained {
             core.close_entry(&mut entry);
-            drop(entry);
-            let wake = self.free_slot(&mut self.lock());
-            if let Some(t) = wake {
-                t.unpark();
-            }
         }
     }
 

@@ -122,8 +122,8 @@ pub fn rec_close_reopen<H: Harness, B: Backend>(backend: &B) -> Outcome {
     Ok(())
 }
 
-// test_pool.py PoolTest.test_recreate_state (the QueuePool case with size 8, overflow
-// 10, timeout 25, LIFO) and StaticPoolTest.test_recreate: a recreated pool has the same
+// test_pool.py PoolTest.test_recreate_state (the QueuePool cases: size 8, overflow 10,
+// timeout 25, LIFO, and all defaults) and StaticPoolTest.test_recreate: a recreated pool has the same
 // common settings (pre_ping, reset_on_return commit, recycle, logging_name, echo), the
 // same strategy settings and the same connector, and opens nothing by being created.
 /// `recreate` keeps every setting and the connector.
@@ -160,7 +160,16 @@ pub fn recreate_state<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let c = p2.get().expect("checkout from the recreated pool");
     assert_eq!(backend.log().calls(), vec![Call::Connect(c.conn_id())]);
     drop(c);
-    assert_eq!(p.status().checked_out, 0);
+    assert_eq!(p.status().checked_out, 0, "the original pool is not involved");
+
+    // The default case: every setting at its default survives too.
+    let p = pool::<H, B>(backend, Spec::default());
+    let p2 = p.recreate();
+    assert_eq!(p2.config(), &pool_core::PoolConfig::default());
+    assert_eq!(
+        format!("{:?}", p2.strategy_config()),
+        format!("{:?}", H::config::<B::Connector>(&Spec::default()))
+    );
     Ok(())
 }
 
@@ -186,10 +195,14 @@ pub fn rec_fairy_default_dialect<H: Harness, B: Backend>(backend: &B) -> Outcome
     Ok(())
 }
 
+/// An event name, whether `info` held a [`ConnMark`], whether `record_info` held a
+/// [`RecMark`].
+type Seen = (&'static str, bool, bool);
+
 /// Records, per event, whether the record's `info` and `record_info` hold the marks.
 #[derive(Debug, Clone, Default)]
 struct InfoProbe {
-    seen: Arc<Mutex<Vec<(&'static str, bool, bool)>>>,
+    seen: Arc<Mutex<Vec<Seen>>>,
 }
 
 impl InfoProbe {
@@ -201,7 +214,7 @@ impl InfoProbe {
         ));
     }
 
-    fn take(&self) -> Vec<(&'static str, bool, bool)> {
+    fn take(&self) -> Vec<Seen> {
         std::mem::take(&mut *self.seen.lock())
     }
 }
@@ -294,15 +307,17 @@ pub fn info_cleared_by_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome
 /// `record_info` survives every kind of replacement; `info` does not.
 pub fn record_info_survives_replacement<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_reuse::<H>()?;
-    let p = build::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT), |b| {
-        b.recycle(Duration::from_millis(100))
-    });
-    let mut c = p.get().expect("checkout");
-    let r = PooledConnection::record(&c).expect("record").id();
-    PooledConnection::record_info_mut(&mut c).expect("pooled").insert(RecMark(7));
-
+    let spec = Spec::sized(1, Some(0)).with_timeout(SHORT);
+    // Recycling by age needs a pool with `recycle`; the other two use a pool without it,
+    // so that a slow run cannot make them pass through a recycle instead.
+    let plain = build::<H, B>(backend, spec, |b| b);
+    let aging = build::<H, B>(backend, spec, |b| b.recycle(Duration::from_millis(100)));
     for how in ["soft invalidation", "pool invalidation", "recycle"] {
+        let p = if how == "recycle" { &aging } else { &plain };
+        let mut c = p.get().expect("checkout");
+        let r = PooledConnection::record(&c).expect("record").id();
         let before = c.conn_id();
+        PooledConnection::record_info_mut(&mut c).expect("pooled").insert(RecMark(7));
         PooledConnection::info_mut(&mut c).insert(ConnMark(1));
         match how {
             "soft invalidation" => PooledConnection::soft_invalidate(&mut c, None),
@@ -310,7 +325,7 @@ pub fn record_info_survives_replacement<H: Harness, B: Backend>(backend: &B) -> 
             _ => std::thread::sleep(Duration::from_millis(150)),
         }
         drop(c);
-        c = p.get().expect("checkout");
+        let c = p.get().expect("checkout");
         assert_ne!(c.conn_id(), before, "{how}: the connection was replaced");
         assert_eq!(
             PooledConnection::record(&c).map(|r| r.id()),
@@ -520,8 +535,8 @@ pub fn soft_invalidate_semantics<H: Harness, B: Backend>(backend: &B) -> Outcome
     Ok(())
 }
 
-// semantics §2.6 (pool._invalidate through the engine's disconnect handling) and the
-// engine's `_handle_dbapi_exception`: an error that the connector classifies as a
+// semantics §1.8 and §2.6 (the engine's `_handle_dbapi_exception` calls
+// `pool._invalidate(fairy, e)` on a detected disconnect): an error that the connector classifies as a
 // disconnect invalidates the connection (closed abruptly, no reset, slot returned) and
 // the pool generation, so idle connections opened before it are replaced at their next
 // checkout.
@@ -562,8 +577,9 @@ pub fn handle_error_disconnect<H: Harness, B: Backend>(backend: &B) -> Outcome {
     Ok(())
 }
 
-// The other half of handle_error: an error that is not a disconnect leaves the
-// connection checked out and usable, and the pool generation alone.
+// semantics §1.8 (the engine invalidates only on a detected disconnect): an error that
+// is not a disconnect leaves the connection checked out and usable, and the pool
+// generation alone.
 /// `handle_error` with an ordinary error gives the connection back to the caller.
 pub fn handle_error_keeps_connection<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let script = backend.script()?;

@@ -85,7 +85,11 @@ fn run(threads: usize, fair_after: Duration, hold: Duration, secs: f64) -> Repor
     });
     let mut all: Vec<Duration> = results.iter().flat_map(|r| r.1.iter().copied()).collect();
     all.sort();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
     Report {
         ops: results.iter().map(|r| r.0).sum(),
         min_ops: results.iter().map(|r| r.0).min().unwrap_or(0),
@@ -93,14 +97,18 @@ fn run(threads: usize, fair_after: Duration, hold: Duration, secs: f64) -> Repor
         p50: pct(0.50),
         p99: pct(0.99),
         longest_stall: results.iter().map(|r| r.2).max().unwrap_or_default(),
-        stalled_threads: results.iter().filter(|r| r.2 >= Duration::from_millis(100) || r.0 == 0).count(),
+        stalled_threads: results
+            .iter()
+            .filter(|r| r.2 >= Duration::from_millis(100) || r.0 == 0)
+            .count(),
     }
 }
 
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing: keep it short.
     let benching = std::env::args().any(|a| a == "--bench");
-    let secs: f64 = std::env::var("CONTENTION_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
+    let secs: f64 =
+        std::env::var("CONTENTION_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(1.0);
     let secs = if benching { secs } else { 0.05 };
     println!(
         "{:>7} {:>12} {:>8} {:>12} {:>10} {:>10} {:>10} {:>12} {:>8}",

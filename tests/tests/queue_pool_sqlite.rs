@@ -15,7 +15,8 @@ struct Scratch(PathBuf);
 impl Scratch {
     fn new(test: &str) -> Scratch {
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_nanos();
-        let dir = std::env::temp_dir().join(format!("sqlpool-{test}-{}-{nanos}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("sqlpool-{test}-{}-{nanos}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
         Scratch(dir)
     }
@@ -28,7 +29,10 @@ impl Scratch {
             .pre_ping(true)
             .build()
             .expect("valid");
-        pool.get().expect("connect").execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)").expect("create");
+        pool.get()
+            .expect("connect")
+            .execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
+            .expect("create");
         pool
     }
 }
@@ -85,7 +89,8 @@ fn a_deleted_database_is_a_disconnect_that_invalidates_the_pool() {
 
     // Both connections of the old generation are replaced; the new ones see a new file.
     let c = pool.get().expect("reconnect");
-    c.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);").expect("a fresh database");
+    c.execute_batch("CREATE TABLE t (x INTEGER); INSERT INTO t VALUES (7);")
+        .expect("a fresh database");
     assert_eq!(rows(&c), 1);
     let d = pool.get().expect("reconnect the idle one too");
     assert_eq!(rows(&d), 1, "the idle connection of the old generation was replaced");

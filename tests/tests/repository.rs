@@ -6,7 +6,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace root")
+        .to_path_buf()
 }
 
 fn crates() -> Vec<PathBuf> {
@@ -40,13 +43,21 @@ fn every_crate_has_a_readme_that_is_its_docs() {
         assert!(readme.exists(), "{} has no README.md", dir.display());
         let lib = fs::read_to_string(dir.join("src/lib.rs")).expect("every crate is a library");
         let documented = lib.contains("include_str!(\"../README.md\")") || lib.starts_with("//!");
-        assert!(documented, "{}: src/lib.rs should start with its docs (include the README)", dir.display());
+        assert!(
+            documented,
+            "{}: src/lib.rs should start with its docs (include the README)",
+            dir.display()
+        );
     }
 }
 
 #[test]
 fn every_crate_inherits_the_workspace_lints() {
-    for dir in crates().into_iter().chain([root().join("xtask"), root().join("benches"), root().join("tests")]) {
+    for dir in crates().into_iter().chain([
+        root().join("xtask"),
+        root().join("benches"),
+        root().join("tests"),
+    ]) {
         let manifest = fs::read_to_string(dir.join("Cargo.toml")).expect("manifest");
         assert!(
             manifest.contains("[lints]\nworkspace = true"),
@@ -58,7 +69,8 @@ fn every_crate_inherits_the_workspace_lints() {
 
 #[test]
 fn the_code_map_names_every_crate() {
-    let map = fs::read_to_string(root().join("docs/architecture.md")).expect("docs/architecture.md exists");
+    let map = fs::read_to_string(root().join("docs/architecture.md"))
+        .expect("docs/architecture.md exists");
     for dir in crates() {
         let name = dir.file_name().expect("named").to_string_lossy().into_owned();
         assert!(map.contains(&name), "docs/architecture.md does not mention {name}");

@@ -59,7 +59,8 @@ fn conformance(args: &[String]) -> ExitCode {
     let last_panic: Arc<Mutex<Option<String>>> = Arc::default();
     let sink = Arc::clone(&last_panic);
     panic::set_hook(Box::new(move |info| {
-        let location = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
+        let location =
+            info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
         *sink.lock().unwrap() = Some(format!("{}{location}", payload_text(info.payload())));
     }));
 
@@ -75,7 +76,11 @@ fn conformance(args: &[String]) -> ExitCode {
                     Ok(Ok(())) => Verdict::Pass,
                     Ok(Err(Skip(reason))) => Verdict::Skip(reason),
                     Err(payload) => Verdict::Fail(
-                        last_panic.lock().unwrap().take().unwrap_or_else(|| payload_text(&*payload)),
+                        last_panic
+                            .lock()
+                            .unwrap()
+                            .take()
+                            .unwrap_or_else(|| payload_text(&*payload)),
                     ),
                 };
                 rows.push(Row { implementation: name, backend, check: check.name, verdict });
@@ -89,7 +94,11 @@ fn conformance(args: &[String]) -> ExitCode {
         print_json(&rows);
     } else {
         print_matrix(&rows);
-        println!("\n{} results in {:.1} s; {failures} FAIL", rows.len(), started.elapsed().as_secs_f64());
+        println!(
+            "\n{} results in {:.1} s; {failures} FAIL",
+            rows.len(),
+            started.elapsed().as_secs_f64()
+        );
     }
     if failures == 0 {
         ExitCode::SUCCESS

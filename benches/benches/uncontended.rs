@@ -2,6 +2,9 @@
 //! `parking_lot::Mutex<Vec<_>>` pop and push. The full comparison with r2d2, deadpool and
 //! bb8 is built by `cargo xtask bench` (see docs/benchmarks.md once it exists).
 
+// criterion_group! defines an undocumented public function.
+#![allow(missing_docs)]
+
 use std::convert::Infallible;
 use std::hint::black_box;
 

@@ -6,30 +6,12 @@
 //! `cargo bench -p benches --bench contention` (set `CONTENTION_SECS` to change the run
 //! length, default 1 s per row).
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pool_core::{Connector, ResetOnReturn};
+use pool_conformance::NoopConnector;
+use pool_core::ResetOnReturn;
 use pool_queue::{QueueConfig, QueuePool};
-
-#[derive(Debug)]
-struct Noop;
-
-impl Connector for Noop {
-    type Connection = u64;
-    type Error = Infallible;
-
-    fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    fn rollback(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn commit(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-}
 
 struct Report {
     ops: u64,
@@ -42,7 +24,7 @@ struct Report {
 }
 
 fn run(threads: usize, fair_after: Duration, hold: Duration, secs: f64) -> Report {
-    let pool = QueuePool::builder(Noop)
+    let pool = QueuePool::builder(NoopConnector)
         .strategy(QueueConfig::default().pool_size(8).max_overflow(0).fair_after(fair_after))
         .reset_on_return(ResetOnReturn::Nothing)
         .build()

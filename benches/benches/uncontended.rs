@@ -5,32 +5,12 @@
 // criterion_group! defines an undocumented public function.
 #![allow(missing_docs)]
 
-use std::convert::Infallible;
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use parking_lot::Mutex;
-use pool_core::Connector;
+use pool_conformance::NoopConnector;
 use pool_queue::{QueueConfig, QueuePool};
-
-/// A connector whose connections cost nothing.
-#[derive(Debug)]
-struct Noop;
-
-impl Connector for Noop {
-    type Connection = u64;
-    type Error = Infallible;
-
-    fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    fn rollback(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn commit(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-}
 
 fn uncontended(c: &mut Criterion) {
     let mut group = c.benchmark_group("uncontended get+drop");
@@ -43,7 +23,7 @@ fn uncontended(c: &mut Criterion) {
         })
     });
 
-    let pool = QueuePool::builder(Noop)
+    let pool = QueuePool::builder(NoopConnector)
         .strategy(QueueConfig::default().pool_size(8))
         .reset_on_return(pool_core::ResetOnReturn::Nothing)
         .build()
@@ -51,7 +31,7 @@ fn uncontended(c: &mut Criterion) {
     drop(pool.get().expect("warm"));
     group.bench_function("QueuePool", |b| b.iter(|| black_box(pool.get().expect("idle"))));
 
-    let rollback = QueuePool::builder(Noop).build().expect("valid");
+    let rollback = QueuePool::builder(NoopConnector).build().expect("valid");
     drop(rollback.get().expect("warm"));
     group.bench_function("QueuePool (reset: rollback)", |b| {
         b.iter(|| black_box(rollback.get().expect("idle")))

@@ -4,6 +4,7 @@ pub mod checks;
 mod harness;
 pub mod harnesses;
 mod log;
+mod noop;
 mod scripted;
 
 pub use crate::harness::{
@@ -11,6 +12,7 @@ pub use crate::harness::{
     Outcome, PoolOf, Reason, ScriptedBackend, Skip, Spec, SqliteBackend,
 };
 pub use crate::log::{Call, CallLog, Numbered, Recorded};
+pub use crate::noop::NoopConnector;
 pub use crate::scripted::{Script, ScriptedConnection, ScriptedConnector, ScriptedError};
 
 /// One check of the suite, ready to run on a backend.

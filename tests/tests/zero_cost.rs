@@ -7,9 +7,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::convert::Infallible;
 
-use pool_core::{Connector, ResetOnReturn};
+use pool_conformance::NoopConnector;
+use pool_core::ResetOnReturn;
 use pool_queue::{QueueConfig, QueuePool};
 
 struct Counting;
@@ -43,24 +43,6 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-#[derive(Debug)]
-struct Noop;
-
-impl Connector for Noop {
-    type Connection = u64;
-    type Error = Infallible;
-
-    fn connect(&self) -> Result<u64, Infallible> {
-        Ok(0)
-    }
-    fn rollback(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-    fn commit(&self, _: &mut u64) -> Result<(), Infallible> {
-        Ok(())
-    }
-}
-
 #[test]
 fn the_counter_sees_allocations() {
     let counted = allocations_in(|| drop(std::hint::black_box(Box::new(7u64))));
@@ -70,7 +52,7 @@ fn the_counter_sees_allocations() {
 #[test]
 fn checkout_and_return_of_an_idle_connection_allocate_nothing() {
     for reset in [ResetOnReturn::Rollback, ResetOnReturn::Nothing, ResetOnReturn::Commit] {
-        let pool = QueuePool::builder(Noop)
+        let pool = QueuePool::builder(NoopConnector)
             .strategy(QueueConfig::default().pool_size(2))
             .reset_on_return(reset)
             .build()

@@ -9,7 +9,8 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use pool_core::{ConnectionRecord, Connector, ListenerError, PoolListener, PooledConnection};
 
-use crate::{build, pool, Backend, Call, Harness, Identified, Outcome, Reason, Skip, Spec};
+use super::needs_reuse;
+use crate::{build, pool, Backend, Call, Harness, Identified, Outcome, Reason, Spec};
 
 /// A value a check stores in a connection's `info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,14 +19,6 @@ struct ConnMark(u32);
 /// A value a check stores in a record's `record_info`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct RecMark(u32);
-
-fn needs_reuse<H: Harness>() -> Outcome {
-    if H::caps().reuses_connections {
-        Ok(())
-    } else {
-        Err(Skip::because("needs a pool that keeps connections between checkouts"))
-    }
-}
 
 /// A short timeout, so that a slot the pool failed to give back makes a check fail
 /// quickly instead of hanging for the default 30 s.

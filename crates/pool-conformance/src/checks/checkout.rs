@@ -7,27 +7,12 @@ use std::time::{Duration, Instant};
 
 use pool_core::{CheckoutError, Connector, PooledConnection, Strategy};
 
-use crate::{build, pool, Backend, Call, EventLog, Harness, Identified, Outcome, Skip, Spec};
+use super::{needs_concurrent, needs_reuse};
+use crate::{build, pool, Backend, Call, EventLog, Harness, Identified, Outcome, Spec};
 
 /// The record id of a checked-out connection.
 fn record_id<C: Connector, S: Strategy<C>>(c: &PooledConnection<C, S>) -> u64 {
     PooledConnection::record(c).expect("a pooled connection has a record").id()
-}
-
-fn need_reuse<H: Harness>() -> Outcome {
-    if H::caps().reuses_connections {
-        Ok(())
-    } else {
-        Err(Skip::because("does not keep connections between checkouts"))
-    }
-}
-
-fn need_concurrent<H: Harness>() -> Outcome {
-    if H::caps().concurrent_checkouts {
-        Ok(())
-    } else {
-        Err(Skip::because("cannot hand out several connections at once"))
-    }
 }
 
 // semantics §2.2 step 4 (#4524): with pre_ping, a connection taken from the pool is pinged
@@ -35,7 +20,7 @@ fn need_concurrent<H: Harness>() -> Outcome {
 // record reconnecting) is fresh and is not pinged.
 /// Pre-ping pings a pooled connection exactly once and never a connection this checkout opened.
 pub fn checkout_pre_ping_pooled_once<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    need_reuse::<H>()?;
+    needs_reuse::<H>()?;
     let log = backend.log();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true));
 
@@ -77,8 +62,8 @@ pub fn checkout_pre_ping_pooled_once<H: Harness, B: Backend>(backend: &B) -> Out
 /// A disconnect on ping invalidates the pool; the old idle connections are replaced unpinged.
 pub fn checkout_ping_disconnect_invalidates_pool<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let script = backend.script()?;
-    need_reuse::<H>()?;
-    need_concurrent::<H>()?;
+    needs_reuse::<H>()?;
+    needs_concurrent::<H>()?;
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true).listener(events.clone()));
@@ -145,7 +130,7 @@ pub fn checkout_ping_disconnect_invalidates_pool<H: Harness, B: Backend>(backend
 /// A ping failing with a non-disconnect error fails the checkout with `CheckoutError::Ping`.
 pub fn checkout_ping_error_fails<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let script = backend.script()?;
-    need_reuse::<H>()?;
+    needs_reuse::<H>()?;
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true).listener(events.clone()));
@@ -184,7 +169,7 @@ pub fn checkout_ping_error_fails<H: Harness, B: Backend>(backend: &B) -> Outcome
 /// Pre-ping with a connector that cannot ping fails pooled checkouts with `PingUnsupported`.
 pub fn checkout_ping_unsupported<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let script = backend.script()?;
-    need_reuse::<H>()?;
+    needs_reuse::<H>()?;
     script.disable_ping();
     let log = backend.log();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true));
@@ -212,7 +197,7 @@ pub fn checkout_ping_unsupported<H: Harness, B: Backend>(backend: &B) -> Outcome
 // age). The replacement happens on the same record: terminate the old, connect a new one.
 /// With `recycle`, a young connection is reused and an old one replaced on the same record.
 pub fn checkout_recycle<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    need_reuse::<H>()?;
+    needs_reuse::<H>()?;
     let log = backend.log();
     let events = EventLog::new();
     let age = Duration::from_millis(50);
@@ -251,7 +236,7 @@ pub fn checkout_recycle<H: Harness, B: Backend>(backend: &B) -> Outcome {
 // its timestamp moves; the generation counter needs no sleep.
 /// `invalidate_pool` closes the connection at once; the next checkout opens a new one.
 pub fn checkout_recycle_on_invalidate<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    need_reuse::<H>()?;
+    needs_reuse::<H>()?;
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
@@ -284,7 +269,7 @@ pub fn checkout_recycle_on_invalidate<H: Harness, B: Backend>(backend: &B) -> Ou
 // checkout replaces it on the same record.
 /// A soft invalidation keeps the connection until its return; the next checkout replaces it.
 pub fn checkout_recycle_on_soft_invalidate<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    need_reuse::<H>()?;
+    needs_reuse::<H>()?;
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
@@ -325,8 +310,8 @@ pub fn checkout_recycle_on_soft_invalidate<H: Harness, B: Backend>(backend: &B) 
 // and connections opened after it are kept.
 /// `invalidate_all` replaces every older connection at its next checkout, and no newer one.
 pub fn checkout_invalidate_all<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    need_reuse::<H>()?;
-    need_concurrent::<H>()?;
+    needs_reuse::<H>()?;
+    needs_concurrent::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
     let held: Vec<_> = (0..2).map(|_| p.get().expect("checkout")).collect();
@@ -368,8 +353,8 @@ pub fn checkout_invalidate_all<H: Harness, B: Backend>(backend: &B) -> Outcome {
 // timing.
 /// An invalidation right after a connect, with no sleep, still replaces that connection.
 pub fn checkout_same_tick_invalidation<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    need_reuse::<H>()?;
-    need_concurrent::<H>()?;
+    needs_reuse::<H>()?;
+    needs_concurrent::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
 
@@ -401,7 +386,7 @@ pub fn checkout_same_tick_invalidation<H: Harness, B: Backend>(backend: &B) -> O
 // connection of an older generation does not invalidate again.
 /// `invalidate_pool` bumps the generation only for a connection of the current generation.
 pub fn checkout_invalidate_pool_generation_once<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    need_concurrent::<H>()?;
+    needs_concurrent::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
     let generation = p.generation();

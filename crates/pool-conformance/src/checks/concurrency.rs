@@ -12,20 +12,13 @@ use std::time::{Duration, Instant};
 use pool_core::{CheckoutError, PooledConnection};
 
 use super::queue::{counts, expect_timeout, wait_until};
+use super::{needs_bounded_wait, needs_concurrent, needs_counts};
 use crate::{pool, Backend, Call, Harness, Identified, Outcome, Skip, Spec};
 
 fn needs_threads<H: Harness>() -> Outcome {
-    let caps = H::caps();
-    if !caps.concurrent_checkouts {
-        return Err(Skip::because("no concurrent checkouts (caps().concurrent_checkouts)"));
-    }
-    if !caps.bounded_wait {
-        return Err(Skip::because("callers never wait (caps().bounded_wait)"));
-    }
-    if !caps.queue_counts {
-        return Err(Skip::because("no QueuePool counts (caps().queue_counts)"));
-    }
-    Ok(())
+    needs_concurrent::<H>()?;
+    needs_bounded_wait::<H>()?;
+    needs_counts::<H>()
 }
 
 /// Joins every handle, then re-raises the first panic: no thread is left running when a

@@ -15,6 +15,7 @@ use pool_core::{
     CheckoutError, ConnectionRecord, Connector, ListenerError, PoolListener, PooledConnection,
 };
 
+use super::{needs_concurrent, needs_reuse};
 use crate::{build, Backend, Call, EventLog, Harness, Identified, Outcome, Reason, Skip, Spec};
 
 /// One recorded event: name, connection id, record id.
@@ -49,22 +50,6 @@ fn opened<B: Backend>(backend: &B) -> Vec<u64> {
         .into_iter()
         .filter_map(|c| if let Call::Connect(id) = c { Some(id) } else { None })
         .collect()
-}
-
-fn needs_reuse<H: Harness>() -> Outcome {
-    if H::caps().reuses_connections {
-        Ok(())
-    } else {
-        Err(Skip::because("needs a pool that keeps connections between checkouts"))
-    }
-}
-
-fn needs_concurrent<H: Harness>() -> Outcome {
-    if H::caps().concurrent_checkouts {
-        Ok(())
-    } else {
-        Err(Skip::because("needs several connections checked out at once by one thread"))
-    }
 }
 
 /// A short timeout, so that a slot the pool failed to give back fails the check quickly.

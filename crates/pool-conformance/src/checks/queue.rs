@@ -12,6 +12,7 @@ use pool_core::{
     CheckoutError, PoolStatus, PooledConnection, ResetOnReturn, Strategy, TimeoutError,
 };
 
+use super::{needs_bounded_wait, needs_counts, needs_overflow};
 use crate::{build, pool, Backend, Call, Harness, Identified, Outcome, Skip, Spec};
 
 /// A connection checked out of the pool a check builds for `H` on `B`.
@@ -53,30 +54,6 @@ pub(crate) fn expect_timeout<T, E: fmt::Debug>(
         Err(CheckoutError::Timeout(e)) => e,
         Err(other) => panic!("expected a timeout, got {other:?}"),
         Ok(_) => panic!("expected a timeout, got a connection"),
-    }
-}
-
-fn needs_counts<H: Harness>() -> Outcome {
-    if H::caps().queue_counts {
-        Ok(())
-    } else {
-        Err(Skip::because("no QueuePool counts (caps().queue_counts)"))
-    }
-}
-
-fn needs_overflow<H: Harness>() -> Outcome {
-    if H::caps().overflow {
-        Ok(())
-    } else {
-        Err(Skip::because("no overflow (caps().overflow)"))
-    }
-}
-
-fn needs_bounded_wait<H: Harness>() -> Outcome {
-    if H::caps().bounded_wait {
-        Ok(())
-    } else {
-        Err(Skip::because("callers never wait (caps().bounded_wait)"))
     }
 }
 

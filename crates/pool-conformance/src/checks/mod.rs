@@ -2,7 +2,7 @@
 //!
 //! Every check is `fn name<H: Harness, B: Backend>(backend: &B) -> Outcome`. It builds
 //! its pools with [`pool`](crate::pool) or [`build`](crate::build), asserts (a failure
-//! panics), and returns a [`Skip`](crate::Skip) when the implementation's capabilities or
+//! panics), and returns a [`Skip`] when the implementation's capabilities or
 //! the backend cannot support it. A comment above each names its source test.
 
 pub mod base;

@@ -1,6 +1,6 @@
 //! Repository rules, checked as ordinary tests (as rust-analyzer's xtask does): every
 //! crate documents itself from its README, inherits the workspace lints, and the code map
-//! names it; no stray `dbg!` or `#[ignore]` anywhere.
+//! names it; no stray debugging macros and no test hidden behind an ignore attribute.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -91,6 +91,6 @@ fn no_stray_debugging_or_hidden_tests() {
         }
         let text = fs::read_to_string(&file).expect("readable");
         assert!(!text.contains(dbg), "{} contains dbg!", file.display());
-        assert!(!text.contains(ignore), "{} hides a test with #[ignore]", file.display());
+        assert!(!text.contains(ignore), "{} hides a test behind an ignore attribute", file.display());
     }
 }

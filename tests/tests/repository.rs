@@ -91,6 +91,10 @@ fn no_stray_debugging_or_hidden_tests() {
         }
         let text = fs::read_to_string(&file).expect("readable");
         assert!(!text.contains(dbg), "{} contains dbg!", file.display());
-        assert!(!text.contains(ignore), "{} hides a test behind an ignore attribute", file.display());
+        assert!(
+            !text.contains(ignore),
+            "{} hides a test behind an ignore attribute",
+            file.display()
+        );
     }
 }

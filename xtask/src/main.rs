@@ -149,18 +149,30 @@ fn print_matrix(rows: &[Row]) {
         println!("{:<28} {pass:>6} {skip:>6} {fail:>6}", format!("{imp}/{}", backend.name()));
     }
 
+    // Columns are labelled with the SQLAlchemy test suite's tags (QP, NP, STP, SP, AP):
+    // the capitals of the implementation's name, and the backend's first three letters.
+    let label = |imp: &str, backend: BackendKind| {
+        let tag: String = imp.chars().filter(char::is_ascii_uppercase).collect();
+        format!("{tag}/{}", &backend.name()[..3])
+    };
+    println!("\nMatrix (columns: {})", {
+        let mut legend: Vec<String> = Vec::new();
+        for (imp, backend) in &columns {
+            legend.push(format!("{} = {imp} on {}", label(imp, *backend), backend.name()));
+        }
+        legend.join(", ")
+    });
     let width = checks.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
-    println!("\nMatrix");
     print!("{:<width$}", "check");
     for (imp, backend) in &columns {
-        print!("  {:>18}", format!("{imp}/{}", backend.name()));
+        print!(" {:>7}", label(imp, *backend));
     }
     println!();
     for check in &checks {
         print!("{check:<width$}");
         for (imp, backend) in &columns {
             let cell = cells.get(&(*check, *imp, backend.name())).map_or("-", |v| v.cell());
-            print!("  {cell:>18}");
+            print!(" {cell:>7}");
         }
         println!();
     }

@@ -86,6 +86,13 @@ pub struct Caps {
     pub queue_counts: bool,
     /// Hands out several connections at once to one thread.
     pub concurrent_checkouts: bool,
+    /// Holds at most one connection for everyone (StaticPool, AssertionPool).
+    pub single_connection: bool,
+    /// Binds each connection to a thread (SingletonThreadPool).
+    pub thread_affine: bool,
+    /// Keeps its (now empty) record through `dispose`, so the idle count stays
+    /// (AssertionPool, as SQLAlchemy's keeps its `_conn`).
+    pub dispose_keeps_record: bool,
 }
 
 impl Caps {
@@ -97,6 +104,22 @@ impl Caps {
         lifo: true,
         queue_counts: true,
         concurrent_checkouts: true,
+        single_connection: false,
+        thread_affine: false,
+        dispose_keeps_record: false,
+    };
+
+    /// No capability at all; harnesses start from this and switch on what they have.
+    pub const NONE: Caps = Caps {
+        reuses_connections: false,
+        overflow: false,
+        bounded_wait: false,
+        lifo: false,
+        queue_counts: false,
+        concurrent_checkouts: false,
+        single_connection: false,
+        thread_affine: false,
+        dispose_keeps_record: false,
     };
 }
 

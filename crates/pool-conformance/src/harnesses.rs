@@ -29,6 +29,83 @@ impl Harness for QueueHarness {
     }
 }
 
+/// SingletonThreadPool (`pool-singleton-thread`).
+#[derive(Debug)]
+pub struct SingletonThreadHarness;
+
+impl Harness for SingletonThreadHarness {
+    const NAME: &'static str = "SingletonThreadPool";
+    type Strategy<C: Connector> = pool_singleton_thread::SingletonThread<C>;
+
+    fn caps() -> Caps {
+        Caps { reuses_connections: true, thread_affine: true, ..Caps::NONE }
+    }
+
+    fn config<C: Connector>(spec: &Spec) -> pool_singleton_thread::SingletonThreadConfig {
+        pool_singleton_thread::SingletonThreadConfig::default().pool_size(spec.pool_size.max(1))
+    }
+}
+
+/// NullPool (`pool-null`): a new connection for every checkout, nothing kept.
+#[derive(Debug)]
+pub struct NullHarness;
+
+impl Harness for NullHarness {
+    const NAME: &'static str = "NullPool";
+    type Strategy<C: Connector> = pool_null::Null<C>;
+
+    fn caps() -> Caps {
+        Caps { concurrent_checkouts: true, ..Caps::NONE }
+    }
+
+    fn config<C: Connector>(_spec: &Spec) -> pool_null::NullConfig {
+        pool_null::NullConfig
+    }
+}
+
+/// StaticPool (`pool-static`): one connection, one holder at a time, others wait.
+#[derive(Debug)]
+pub struct StaticHarness;
+
+impl Harness for StaticHarness {
+    const NAME: &'static str = "StaticPool";
+    type Strategy<C: Connector> = pool_static::Static<C>;
+
+    fn caps() -> Caps {
+        Caps { reuses_connections: true, single_connection: true, bounded_wait: true, ..Caps::NONE }
+    }
+
+    fn config<C: Connector>(spec: &Spec) -> pool_static::StaticConfig {
+        let config = pool_static::StaticConfig::default();
+        match spec.timeout {
+            Some(t) => config.timeout(t),
+            None => config.wait_forever(),
+        }
+    }
+}
+
+/// AssertionPool (`pool-static`): one connection, a second checkout is an error.
+#[derive(Debug)]
+pub struct AssertionHarness;
+
+impl Harness for AssertionHarness {
+    const NAME: &'static str = "AssertionPool";
+    type Strategy<C: Connector> = pool_static::Assertion<C>;
+
+    fn caps() -> Caps {
+        Caps {
+            reuses_connections: true,
+            single_connection: true,
+            dispose_keeps_record: true,
+            ..Caps::NONE
+        }
+    }
+
+    fn config<C: Connector>(_spec: &Spec) -> pool_static::AssertionConfig {
+        pool_static::AssertionConfig::default()
+    }
+}
+
 /// One row group of the conformance matrix: an implementation and its checks.
 #[derive(Debug, Clone)]
 pub struct Implementation {
@@ -47,5 +124,11 @@ impl Implementation {
 
 /// Every implementation of this workspace, in matrix order.
 pub fn all() -> Vec<Implementation> {
-    vec![Implementation::of::<QueueHarness>()]
+    vec![
+        Implementation::of::<QueueHarness>(),
+        Implementation::of::<NullHarness>(),
+        Implementation::of::<SingletonThreadHarness>(),
+        Implementation::of::<StaticHarness>(),
+        Implementation::of::<AssertionHarness>(),
+    ]
 }

@@ -200,21 +200,34 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
         }
     }
 
-    /// How many nested checkouts share this connection (1 unless a strategy hands one
-    /// connection to nested checkouts on the same thread).
+    /// How many holders share this connection: 1, plus one per live
+    /// [`nest`](Self::nest) handle.
     pub fn nesting(this: &Self) -> u32 {
         this.nesting
     }
 
-    /// Counts one more nested holder; for strategies that share one connection.
-    pub fn enter_nested(this: &mut Self) {
+    /// A nested hold on the same connection (SQLAlchemy's re-entrant checkout on one
+    /// thread): it derefs to the connection, counts in [`nesting`](Self::nesting), and
+    /// returns nothing when dropped; only the outermost holder resets and returns it.
+    ///
+    /// The borrow checker plays the part of SQLAlchemy's counter: the outer handle cannot
+    /// be used or returned while a nested one lives.
+    ///
+    /// ```
+    /// # use pool_core::{Connector, Pool, PooledConnection, Strategy};
+    /// # fn f<C: Connector, S: Strategy<C>>(pool: &Pool<C, S>) {
+    /// let mut outer = pool.get().unwrap();
+    /// {
+    ///     let inner = PooledConnection::nest(&mut outer);
+    ///     assert_eq!(PooledConnection::nesting(inner.outer()), 2);
+    /// } // no reset here
+    /// assert_eq!(PooledConnection::nesting(&outer), 1);
+    /// drop(outer); // reset and returned here
+    /// # }
+    /// ```
+    pub fn nest(this: &mut Self) -> Nested<'_, C, S> {
         this.nesting += 1;
-    }
-
-    /// Counts one nested holder less; returns `true` when the outermost one is left.
-    pub fn leave_nested(this: &mut Self) -> bool {
-        this.nesting = this.nesting.saturating_sub(1);
-        this.nesting == 0
+        Nested { outer: this }
     }
 
     /// The pool this connection came from.
@@ -275,5 +288,44 @@ impl<C: Connector, S: Strategy<C>> fmt::Debug for PooledConnection<C, S> {
             Held::Returned => d.field("returned", &true),
         };
         d.field("nesting", &self.nesting).finish()
+    }
+}
+
+/// A nested hold on a checked-out connection; see [`PooledConnection::nest`].
+#[must_use = "a nested hold does nothing unless used"]
+pub struct Nested<'a, C: Connector, S: Strategy<C>> {
+    outer: &'a mut PooledConnection<C, S>,
+}
+
+impl<C: Connector, S: Strategy<C>> Nested<'_, C, S> {
+    /// The outer handle (for its `info`, record and nesting count).
+    pub fn outer(&self) -> &PooledConnection<C, S> {
+        self.outer
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Deref for Nested<'_, C, S> {
+    type Target = C::Connection;
+
+    fn deref(&self) -> &C::Connection {
+        self.outer
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> DerefMut for Nested<'_, C, S> {
+    fn deref_mut(&mut self) -> &mut C::Connection {
+        self.outer
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for Nested<'_, C, S> {
+    fn drop(&mut self) {
+        self.outer.nesting -= 1;
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> fmt::Debug for Nested<'_, C, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nested").field("outer", &self.outer).finish()
     }
 }

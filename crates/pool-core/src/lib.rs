@@ -13,7 +13,7 @@ pub use crate::config::{Echo, PoolConfig, ResetOnReturn};
 pub use crate::connector::Connector;
 pub use crate::error::{BoxError, BuildError, CheckoutError, ListenerError, TimeoutError};
 pub use crate::events::{PoolListener, ResetState};
-pub use crate::guard::PooledConnection;
+pub use crate::guard::{Nested, PooledConnection};
 pub use crate::pool::{Builder, Core, Pool};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::strategy::{PoolStatus, Strategy};

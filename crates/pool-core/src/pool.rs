@@ -60,8 +60,10 @@ impl<C: Connector> Core<C> {
     ///
     /// On failure nothing is left open, and the error is remembered for timeout messages.
     pub fn new_entry(&self) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        let mut entry = self.empty_entry();
-        match self.connect(&mut entry) {
+        let mut opening = Opening { core: self, entry: Some(self.empty_entry()) };
+        let result = self.connect(opening.entry.as_mut().expect("set above"));
+        let mut entry = opening.entry.take().expect("still there");
+        match result {
             Ok(()) => Ok(entry),
             Err(e) => {
                 // A refused connection is closed here; SQLAlchemy leaves it to the GC.
@@ -278,6 +280,21 @@ impl<C: Connector> fmt::Debug for Core<C> {
             .field("generation", &self.generation())
             .field("events", &self.events)
             .finish_non_exhaustive()
+    }
+}
+
+/// A new entry being connected: if a `connect` listener panics, the new connection is
+/// closed (without calling listeners again) instead of being dropped unclosed.
+struct Opening<'a, C: Connector> {
+    core: &'a Core<C>,
+    entry: Option<PoolEntry<C>>,
+}
+
+impl<C: Connector> Drop for Opening<'_, C> {
+    fn drop(&mut self) {
+        if let Some(mut entry) = self.entry.take() {
+            self.core.close_connection(&mut entry, true, false);
+        }
     }
 }
 

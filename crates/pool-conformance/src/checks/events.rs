@@ -15,7 +15,7 @@ use pool_core::{
     CheckoutError, ConnectionRecord, Connector, ListenerError, PoolListener, PooledConnection,
 };
 
-use super::{needs_concurrent, needs_reuse};
+use super::{needs_concurrent, needs_reuse, needs_several};
 use crate::{build, Backend, Call, EventLog, Harness, Identified, Outcome, Reason, Skip, Spec};
 
 /// One recorded event: name, connection id, record id.
@@ -278,6 +278,7 @@ pub fn first_connect_event_fires_once<H: Harness, B: Backend>(backend: &B) -> Ou
 // and no connect listener runs before it has finished.
 /// Concurrent first connects: `first_connect` runs once and the others wait for it.
 pub fn first_connect_concurrent<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_several::<H>()?;
     const THREADS: usize = 4;
     let fake = FirstConnect { delay: Some(Duration::from_millis(50)), ..FirstConnect::default() };
     let p = build::<H, B>(
@@ -325,8 +326,17 @@ pub fn first_connect_retried_after_failure<H: Harness, B: Backend>(backend: &B) 
     let c1 = p.get().expect("first_connect runs again and succeeds");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
     drop(c1);
-    let (c1, c2) = (p.get().expect("checkout"), p.get().expect("checkout"));
-    drop((c1, c2));
+    if H::caps().concurrent_checkouts {
+        // A second connection is opened, and first_connect does not run for it.
+        let (c1, c2) = (p.get().expect("checkout"), p.get().expect("checkout"));
+        drop((c1, c2));
+    } else {
+        p.invalidate_all();
+        drop(p.get().expect("a replacement connection"));
+    }
+    // A pool that keeps no connection (NullPool) opened both of the last two anew.
+    let opened = if H::caps().reuses_connections { 3 } else { 4 };
+    assert_eq!(backend.log().connects(), opened, "a third connection was opened");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2, "not again after a success");
     Ok(())
 }

@@ -17,6 +17,7 @@ use pool_core::{
     PooledConnection, ResetState, Strategy,
 };
 
+use super::{needs_concurrent, needs_reuse};
 use crate::{
     build, pool, Backend, BuilderOf, Call, EventLog, Harness, Identified, Outcome, PoolOf, Skip,
     Spec,
@@ -187,6 +188,38 @@ fn record_id<C: Connector, S: Strategy<C>>(c: &PooledConnection<C, S>) -> u64 {
     PooledConnection::record(c).expect("a pooled connection has a record").id()
 }
 
+/// The id of `c`, checked out after [`warmed`]: in a pool that keeps connections it must
+/// be the warmed-up connection `id`; a pool that keeps none (NullPool) opened a new one.
+fn rechecked<H: Harness, B: Backend>(c: &Guard<H, B>, id: u64) -> u64 {
+    if H::caps().reuses_connections {
+        assert_eq!(c.conn_id(), id, "the idle connection is checked out again");
+    }
+    c.conn_id()
+}
+
+/// Asserts that `c` is on record `rec` in a pool that keeps its records; a pool that
+/// keeps none (NullPool) makes a new record for every checkout.
+fn same_record<H: Harness, B: Backend>(c: &Guard<H, B>, rec: u64) {
+    if H::caps().reuses_connections {
+        assert_eq!(record_id(c), rec, "the same record is checked out again");
+    }
+}
+
+/// The connector calls of a failed checkout after [`warmed`] whose connection was then
+/// closed abruptly: the warmed-up connection `id` is terminated, or, in a pool that keeps
+/// no connection (NullPool), a new one is opened and terminated. Returns the connection.
+fn terminated_at_checkout<H: Harness>(calls: &[Call], id: u64) -> u64 {
+    if H::caps().reuses_connections {
+        assert_eq!(calls, [Call::Terminate(id)]);
+        return id;
+    }
+    let &[Call::Connect(x), Call::Terminate(y)] = calls else {
+        panic!("a new connection, opened then terminated: {calls:?}")
+    };
+    assert_eq!(x, y);
+    x
+}
+
 // semantics §2.2 step 1 and §1.2 _do_get (`_dec_overflow` on creator failure); test_pool.py
 // QueuePoolTest.test_overflow_reset_on_failed_connect for the overflow part: a failing
 // connect of a brand-new entry leaves the counts as they were, and the connector's error is
@@ -230,6 +263,7 @@ pub fn failures_connect_new_entry<H: Harness, B: Backend>(backend: &B) -> Outcom
 // connection) and reconnects at a later checkout.
 /// A failing reconnect of a pooled record returns the record; counts are unchanged.
 pub fn failures_connect_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_reuse::<H>()?;
     let script = backend.script()?;
     let events = EventLog::new();
     let p = tight::<H, B>(backend, |b| b.listener(events.clone()));
@@ -260,6 +294,9 @@ pub fn failures_connect_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
     expect_panic("panicking connect of a new entry", || p.get());
     let c = recovered::<H, B>(&p, before, "panicking connect of a new entry");
     let rec = record_id(&c);
+    if !H::caps().reuses_connections {
+        return Ok(()); // no pooled record to reconnect
+    }
 
     PooledConnection::invalidate(c, None);
     let before = p.status();
@@ -274,6 +311,7 @@ pub fn failures_connect_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
 // invalidate and check in).
 /// A ping failing with a non-disconnect error returns the record; counts are unchanged.
 pub fn failures_ping_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_reuse::<H>()?; // only a pooled connection is pinged
     let script = backend.script()?;
     let (p, id, _) = warmed::<H, B>(backend, |b| b.pre_ping(true));
     let before = p.status();
@@ -290,6 +328,7 @@ pub fn failures_ping_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
 // fails the checkout with the connect error and returns the record.
 /// A disconnect on ping followed by a failing reconnect returns the record.
 pub fn failures_ping_disconnect_reconnect_fails<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs_reuse::<H>()?; // only a pooled connection is pinged
     let script = backend.script()?;
     let events = EventLog::new();
     let (p, id, rec) = warmed::<H, B>(backend, |b| b.pre_ping(true).listener(events.clone()));
@@ -343,25 +382,28 @@ pub fn failures_connect_listener_error<H: Harness, B: Backend>(backend: &B) -> O
     let c = recovered::<H, B>(&p, before, "failing connect listener, new entry");
     let rec = record_id(&c);
 
-    // A pooled record reconnecting after an invalidation.
+    // A pooled record reconnecting after an invalidation (a pool that keeps no
+    // connection has no such record).
     PooledConnection::invalidate(c, None);
-    let before = p.status();
-    log.clear();
-    events.clear();
-    trip.arm(1);
-    assert!(matches!(p.get(), Err(CheckoutError::Listener(_))));
-    let calls = log.calls();
-    let &[Call::Connect(x), Call::Terminate(y)] = calls.as_slice() else {
-        panic!("the refused reconnection is terminated: {calls:?}")
-    };
-    assert_eq!(x, y);
-    assert_eq!(
-        events.named_ids(),
-        vec![("invalidate", Some(x)), ("close", Some(x)), ("checkin", None)]
-    );
-    let c = recovered::<H, B>(&p, before, "failing connect listener, pooled record");
-    assert_eq!(record_id(&c), rec);
-    drop(c);
+    if H::caps().reuses_connections {
+        let before = p.status();
+        log.clear();
+        events.clear();
+        trip.arm(1);
+        assert!(matches!(p.get(), Err(CheckoutError::Listener(_))));
+        let calls = log.calls();
+        let &[Call::Connect(x), Call::Terminate(y)] = calls.as_slice() else {
+            panic!("the refused reconnection is terminated: {calls:?}")
+        };
+        assert_eq!(x, y);
+        assert_eq!(
+            events.named_ids(),
+            vec![("invalidate", Some(x)), ("close", Some(x)), ("checkin", None)]
+        );
+        let c = recovered::<H, B>(&p, before, "failing connect listener, pooled record");
+        assert_eq!(record_id(&c), rec);
+        drop(c);
+    }
 
     // first_connect: refused, then run again (and passed) at the next connect.
     let first = Trip::fail("first_connect");
@@ -384,6 +426,9 @@ pub fn failures_connect_listener_panic<H: Harness, B: Backend>(backend: &B) -> O
     trip.arm(1);
     expect_panic("panicking connect listener, new entry", || p.get());
     let c = recovered::<H, B>(&p, before, "panicking connect listener, new entry");
+    if !H::caps().reuses_connections {
+        return Ok(()); // no pooled record to reconnect
+    }
 
     PooledConnection::invalidate(c, None);
     let before = p.status();
@@ -412,18 +457,19 @@ pub fn failures_checkout_listener_error<H: Harness, B: Backend>(backend: &B) -> 
     events.clear();
     trip.arm(1);
     assert!(matches!(p.get(), Err(CheckoutError::Listener(_))));
-    assert_eq!(backend.log().calls(), vec![Call::Terminate(id)]);
-    assert_eq!(
-        events.named_ids(),
-        vec![
-            ("checkout", Some(id)),
-            ("invalidate", Some(id)),
-            ("close", Some(id)),
-            ("checkin", None)
-        ]
-    );
+    let id = terminated_at_checkout::<H>(&backend.log().calls(), id);
+    let mut expected = vec![
+        ("checkout", Some(id)),
+        ("invalidate", Some(id)),
+        ("close", Some(id)),
+        ("checkin", None),
+    ];
+    if !H::caps().reuses_connections {
+        expected.insert(0, ("connect", Some(id)));
+    }
+    assert_eq!(events.named_ids(), expected);
     let c = recovered::<H, B>(&p, before, "failing checkout listener");
-    assert_eq!(record_id(&c), rec);
+    same_record::<H, B>(&c, rec);
     drop(c);
 
     // On a brand-new entry the record now exists and waits, empty, in the pool; nothing
@@ -446,9 +492,9 @@ pub fn failures_checkout_listener_panic<H: Harness, B: Backend>(backend: &B) -> 
     backend.log().clear();
     trip.arm(1);
     expect_panic("panicking checkout listener", || p.get());
-    assert_eq!(backend.log().calls(), vec![Call::Terminate(id)]);
+    terminated_at_checkout::<H>(&backend.log().calls(), id);
     let c = recovered::<H, B>(&p, before, "panicking checkout listener");
-    assert_eq!(record_id(&c), rec);
+    same_record::<H, B>(&c, rec);
     Ok(())
 }
 
@@ -462,7 +508,7 @@ pub fn failures_reset_listener_error<H: Harness, B: Backend>(backend: &B) -> Out
         warmed::<H, B>(backend, |b| b.listener(events.clone()).listener(trip.clone()));
     let before = p.status();
     let c = p.get().expect("checkout");
-    assert_eq!(c.conn_id(), id);
+    let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     events.clear();
     trip.arm(1);
@@ -473,7 +519,7 @@ pub fn failures_reset_listener_error<H: Harness, B: Backend>(backend: &B) -> Out
         vec![("reset", Some(id)), ("invalidate", Some(id)), ("close", Some(id)), ("checkin", None)]
     );
     let c = recovered::<H, B>(&p, before, "failing reset listener");
-    assert_eq!(record_id(&c), rec);
+    same_record::<H, B>(&c, rec);
     Ok(())
 }
 
@@ -486,6 +532,7 @@ pub fn failures_reset_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
     let (p, id, _) = warmed::<H, B>(backend, |b| b.listener(trip.clone()));
     let before = p.status();
     let c = p.get().expect("checkout");
+    let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     trip.arm(1);
     expect_panic("panicking reset listener", move || drop(c));
@@ -502,12 +549,13 @@ pub fn failures_rollback_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, id, rec) = warmed::<H, B>(backend, |b| b);
     let before = p.status();
     let c = p.get().expect("checkout");
+    let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     script.fail_rollbacks(1);
     drop(c);
     assert_eq!(backend.log().calls(), vec![Call::Rollback(id), Call::Terminate(id)]);
     let c = recovered::<H, B>(&p, before, "failing rollback");
-    assert_eq!(record_id(&c), rec);
+    same_record::<H, B>(&c, rec);
     Ok(())
 }
 
@@ -521,6 +569,7 @@ pub fn failures_rollback_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, id, _) = warmed::<H, B>(backend, |b| b);
     let before = p.status();
     let c = p.get().expect("checkout");
+    let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     script.panic_rollbacks(1);
     expect_panic("panicking rollback", move || drop(c));
@@ -567,7 +616,7 @@ pub fn failures_invalidate_listener_panic<H: Harness, B: Backend>(backend: &B) -
     expect_panic("panicking invalidate listener", move || PooledConnection::invalidate(c, None));
     assert_eq!(backend.log().calls(), vec![Call::Terminate(id)], "the connection is still closed");
     let mut c = recovered::<H, B>(&p, before, "panicking invalidate listener");
-    assert_eq!(record_id(&c), rec);
+    same_record::<H, B>(&c, rec);
     assert_ne!(c.conn_id(), id, "the invalidated connection is not handed out again");
 
     soft.arm(1);
@@ -656,6 +705,7 @@ pub fn failures_timeout_message<H: Harness, B: Backend>(backend: &B) -> Outcome 
     if !H::caps().bounded_wait {
         return Err(Skip::because("callers never wait, so no checkout times out"));
     }
+    needs_concurrent::<H>()?; // one thread exhausts the pool
     let timeout = Duration::from_millis(100);
     let p = pool::<H, B>(backend, Spec::sized(2, Some(1)).with_timeout(Some(timeout)));
     let held: Vec<_> = (0..3).map(|_| p.get().expect("checkout")).collect();
@@ -689,6 +739,7 @@ pub fn failures_timeout_last_connect_error<H: Harness, B: Backend>(backend: &B) 
     if !H::caps().bounded_wait {
         return Err(Skip::because("callers never wait, so no checkout times out"));
     }
+    needs_concurrent::<H>()?; // one thread exhausts the pool
     let p = pool::<H, B>(
         backend,
         Spec::sized(2, Some(1)).with_timeout(Some(Duration::from_millis(100))),
@@ -757,7 +808,8 @@ pub fn failures_close_errors_swallowed<H: Harness, B: Backend>(backend: &B) -> O
         let idle = p.status().idle;
         script.fail_closes(1);
         p.dispose();
-        assert_eq!(p.status().idle, 0, "dispose closed the {idle} idle connection(s)");
+        let kept = usize::from(H::caps().dispose_keeps_record); // an empty record
+        assert_eq!(p.status().idle, kept, "dispose closed the {idle} idle connection(s)");
         assert_eq!(p.status().checked_out, 0);
         drop(p.get().expect("checkout after dispose"));
     }

@@ -90,6 +90,11 @@ define_checks! {$
     failures::failures_timeout_last_connect_error,
     failures::failures_close_errors_swallowed,
     // -- queue, concurrency (helper C) --
+    affinity::nested_hold_returns_nothing,
+    affinity::thread_second_checkout_refused,
+    affinity::thread_own_connection,
+    affinity::thread_exit_gives_connection_back,
+    affinity::thread_cleanup,
     queue::queuepool_close_accounting,
     queue::queuepool_drop_accounting,
     queue::timeout_accessor,
@@ -116,4 +121,12 @@ define_checks! {$
     concurrency::longest_waiter_served_first,
     concurrency::hanging_connect_does_not_block,
     concurrency::counts_exact_after_storm,
+    // -- one connection: StaticPool, AssertionPool (pool-static) --
+    single::single_connect_error,
+    single::single_connect_multiple,
+    single::static_connect,
+    single::static_recreate,
+    single::single_pool_dialect_calls,
+    single::single_dispose_while_checked_out,
+    single::single_other_thread,
 }

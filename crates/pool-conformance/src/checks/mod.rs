@@ -5,6 +5,7 @@
 //! panics), and returns a [`Skip`] when the implementation's capabilities or
 //! the backend cannot support it. A comment above each names its source test.
 
+pub mod affinity;
 pub mod base;
 pub mod checkout;
 pub mod concurrency;
@@ -12,11 +13,12 @@ pub mod events;
 pub mod failures;
 pub mod queue;
 pub mod reset;
+pub mod single;
 
 use crate::{Caps, Harness, Outcome, Skip};
 
 /// Skips unless the harness has `cap`, saying what is missing.
-fn needs<H: Harness>(cap: fn(&Caps) -> bool, missing: &str) -> Outcome {
+pub(crate) fn needs<H: Harness>(cap: fn(&Caps) -> bool, missing: &str) -> Outcome {
     if cap(&H::caps()) {
         Ok(())
     } else {
@@ -47,7 +49,30 @@ pub(crate) fn needs_overflow<H: Harness>() -> Outcome {
     needs::<H>(|c| c.overflow, "no overflow (caps().overflow)")
 }
 
+/// Skips unless the pool can have several connections open at once (for any threads).
+pub(crate) fn needs_several<H: Harness>() -> Outcome {
+    needs::<H>(
+        |c| !c.single_connection,
+        "needs several connections open at once (the pool holds one: caps().single_connection)",
+    )
+}
+
 /// Skips unless callers wait, with a timeout, at the pool's limit.
 pub(crate) fn needs_bounded_wait<H: Harness>() -> Outcome {
     needs::<H>(|c| c.bounded_wait, "callers never wait (caps().bounded_wait)")
+}
+
+/// What follows the reset of a returned connection `id` on the connector: nothing in a
+/// pool that keeps connections; a graceful close in one that keeps none (NullPool).
+pub(crate) fn closed_after_return<H: Harness>(id: u64) -> Vec<crate::Call> {
+    if H::caps().reuses_connections {
+        vec![]
+    } else {
+        vec![crate::Call::Close(id)]
+    }
+}
+
+/// `calls`, then what follows the reset of a return of `id` ([`closed_after_return`]).
+pub(crate) fn then_closed<H: Harness>(calls: Vec<crate::Call>, id: u64) -> Vec<crate::Call> {
+    [calls, closed_after_return::<H>(id)].concat()
 }

@@ -12,7 +12,7 @@ use pool_core::{
     CheckoutError, PoolStatus, PooledConnection, ResetOnReturn, Strategy, TimeoutError,
 };
 
-use super::{needs_bounded_wait, needs_counts, needs_overflow};
+use super::{needs_bounded_wait, needs_concurrent, needs_counts, needs_overflow};
 use crate::{build, pool, Backend, Call, Harness, Identified, Outcome, Skip, Spec};
 
 /// A connection checked out of the pool a check builds for `H` on `B`.
@@ -124,6 +124,7 @@ pub fn queuepool_drop_accounting<H: Harness, B: Backend>(backend: &B) -> Outcome
 /// The pool keeps the configured timeout, and its timeout errors report that value.
 pub fn timeout_accessor<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_bounded_wait::<H>()?;
+    needs_concurrent::<H>()?; // the thread that holds the connection waits for another
     let spec = Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(123)));
     let other = spec.with_timeout(Some(Duration::from_secs(124)));
     assert_ne!(

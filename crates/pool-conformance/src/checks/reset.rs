@@ -8,6 +8,7 @@ use parking_lot::Mutex;
 use pool_core::{ConnectionRecord, Connector, ListenerError, PoolListener, PooledConnection};
 use pool_core::{ResetOnReturn, ResetState};
 
+use super::{closed_after_return, then_closed};
 use crate::{build, Backend, Call, CallLog, EventLog, Harness, Identified, Outcome, Spec};
 
 /// What a [`Probe`] saw: the event, the connection, the reset state, and how many calls
@@ -90,6 +91,16 @@ where
     }
 }
 
+/// The events of a plain return: `reset`, `checkin`, and `close` in a pool that keeps no
+/// connection (NullPool: connect, checkout, reset, checkin, close).
+fn return_events<H: Harness>() -> Vec<&'static str> {
+    if H::caps().reuses_connections {
+        vec!["reset", "checkin"]
+    } else {
+        vec!["reset", "checkin", "close"]
+    }
+}
+
 /// The calls the connector made for one checkout and return in `mode`, with the events
 /// an [`EventLog`] saw during the return.
 fn one_return<H: Harness, B: Backend>(
@@ -114,8 +125,8 @@ fn one_return<H: Harness, B: Backend>(
 /// Rollback mode rolls back on return and does not commit.
 pub fn reset_plain_rollback<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (id, calls, events) = one_return::<H, B>(backend, ResetOnReturn::Rollback);
-    assert_eq!(calls, vec![Call::Rollback(id)]);
-    assert_eq!(events, vec!["reset", "checkin"]);
+    assert_eq!(calls, then_closed::<H>(vec![Call::Rollback(id)], id));
+    assert_eq!(events, return_events::<H>());
     Ok(())
 }
 
@@ -123,8 +134,8 @@ pub fn reset_plain_rollback<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// Commit mode commits on return and does not roll back.
 pub fn reset_plain_commit<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (id, calls, events) = one_return::<H, B>(backend, ResetOnReturn::Commit);
-    assert_eq!(calls, vec![Call::Commit(id)]);
-    assert_eq!(events, vec!["reset", "checkin"]);
+    assert_eq!(calls, then_closed::<H>(vec![Call::Commit(id)], id));
+    assert_eq!(events, return_events::<H>());
     Ok(())
 }
 
@@ -132,9 +143,9 @@ pub fn reset_plain_commit<H: Harness, B: Backend>(backend: &B) -> Outcome {
 // reset event still fires, semantics §2.5 step 4).
 /// Mode "none" neither rolls back nor commits; the reset event still fires.
 pub fn reset_plain_none<H: Harness, B: Backend>(backend: &B) -> Outcome {
-    let (_, calls, events) = one_return::<H, B>(backend, ResetOnReturn::from(None));
-    assert!(calls.is_empty(), "no rollback, no commit: {calls:?}");
-    assert_eq!(events, vec!["reset", "checkin"]);
+    let (id, calls, events) = one_return::<H, B>(backend, ResetOnReturn::from(None));
+    assert_eq!(calls, closed_after_return::<H>(id), "no rollback, no commit");
+    assert_eq!(events, return_events::<H>());
     Ok(())
 }
 
@@ -152,7 +163,7 @@ pub fn reset_custom<H: Harness, B: Backend>(backend: &B) -> Outcome {
     log.clear();
     drop(c);
     assert_eq!(*special.calls.lock(), vec![id], "the custom reset runs once");
-    assert!(log.calls().is_empty(), "no rollback, no commit: {:?}", log.calls());
+    assert_eq!(log.calls(), closed_after_return::<H>(id), "no rollback, no commit");
     Ok(())
 }
 
@@ -175,7 +186,7 @@ pub fn reset_event_precedes_reset<H: Harness, B: Backend>(backend: &B) -> Outcom
             ResetOnReturn::Commit => vec![Call::Commit(id)],
             ResetOnReturn::Nothing => vec![],
         };
-        assert_eq!(log.calls(), expected, "{mode}");
+        assert_eq!(log.calls(), then_closed::<H>(expected.clone(), id), "{mode}");
         let state = Some(ResetState::default());
         assert_eq!(
             probe.seen(),
@@ -213,7 +224,7 @@ pub fn reset_close_after_reset<H: Harness, B: Backend>(backend: &B) -> Outcome {
             ResetOnReturn::Commit => vec![Call::Commit(id)],
             ResetOnReturn::Rollback | ResetOnReturn::Nothing => vec![],
         };
-        assert_eq!(log.calls(), expected, "{mode}: after close_after_reset");
+        assert_eq!(log.calls(), then_closed::<H>(expected, id), "{mode}: after close_after_reset");
         let seen = probe.seen();
         assert_eq!(seen.len(), 2, "{mode}: {seen:?}");
         assert_eq!(seen[0].event, "reset", "{mode}: the reset event still fires");
@@ -232,9 +243,13 @@ pub fn reset_close_after_reset<H: Harness, B: Backend>(backend: &B) -> Outcome {
         assert!(probe.seen()[0].state.is_some_and(|s| !s.transaction_was_reset));
         let plain = log.calls();
         match mode {
-            ResetOnReturn::Rollback => assert_eq!(plain, vec![Call::Rollback(id)]),
-            ResetOnReturn::Commit => assert_eq!(plain, vec![Call::Commit(id)]),
-            ResetOnReturn::Nothing => assert!(plain.is_empty(), "{plain:?}"),
+            ResetOnReturn::Rollback => {
+                assert_eq!(plain, then_closed::<H>(vec![Call::Rollback(id)], id))
+            }
+            ResetOnReturn::Commit => {
+                assert_eq!(plain, then_closed::<H>(vec![Call::Commit(id)], id))
+            }
+            ResetOnReturn::Nothing => assert_eq!(plain, closed_after_return::<H>(id)),
         }
     }
     Ok(())
@@ -274,11 +289,15 @@ pub fn reset_failed_rollback_invalidates<H: Harness, B: Backend>(backend: &B) ->
     assert_eq!(Arc::strong_count(&ran), 1, "the finalizer itself was dropped");
     let back = p.status();
     assert_eq!(back.checked_out, out.checked_out - 1, "the slot is returned");
-    assert_eq!(back.idle, out.idle + 1);
+    if H::caps().reuses_connections {
+        assert_eq!(back.idle, out.idle + 1);
+    }
 
     log.clear();
     let c = p.get().expect("the record reconnects");
-    assert_eq!(PooledConnection::record(&c).expect("record").id(), rec);
+    if H::caps().reuses_connections {
+        assert_eq!(PooledConnection::record(&c).expect("record").id(), rec);
+    }
     assert_eq!(log.calls(), vec![Call::Connect(c.conn_id())]);
     Ok(())
 }

@@ -1,0 +1,260 @@
+//! The `SingletonThread` strategy: one connection per thread.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::sync::{Arc, Weak};
+use std::thread::{self, ThreadId};
+
+use parking_lot::Mutex;
+use pool_core::{BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy};
+
+use crate::exit::at_thread_exit;
+
+/// The settings of a [`SingletonThread`] strategy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SingletonThreadConfig {
+    pub(crate) pool_size: usize,
+}
+
+impl Default for SingletonThreadConfig {
+    fn default() -> Self {
+        SingletonThreadConfig { pool_size: 5 }
+    }
+}
+
+impl SingletonThreadConfig {
+    /// How many connections are kept at most (default 5); one per thread, so with more
+    /// threads than this, idle connections of other threads are closed to make room.
+    pub fn pool_size(mut self, size: usize) -> Self {
+        self.pool_size = size;
+        self
+    }
+
+    /// The configured pool size.
+    pub fn get_pool_size(&self) -> usize {
+        self.pool_size
+    }
+}
+
+/// SQLAlchemy's `SingletonThreadPool` as a [`Strategy`]: each thread has its own
+/// connection, kept between its checkouts.
+///
+/// Use it through the [`SingletonThreadPool`](crate::SingletonThreadPool) alias; see the
+/// crate docs for how it differs from SQLAlchemy's.
+pub struct SingletonThread<C: Connector> {
+    config: SingletonThreadConfig,
+    shared: Arc<Mutex<State<C>>>,
+}
+
+struct State<C: Connector> {
+    /// Each thread's connection: idle, or checked out (with its record id).
+    threads: HashMap<ThreadId, Slot<C>>,
+    /// Idle connections of threads that ended, for new threads to adopt.
+    orphans: Vec<PoolEntry<C>>,
+    /// Checked-out connections whose thread ended before they came back.
+    abandoned: Vec<u64>,
+    /// Threads that will tell this pool when they end.
+    hooked: HashSet<ThreadId>,
+}
+
+enum Slot<C: Connector> {
+    Idle(PoolEntry<C>),
+    Out(u64),
+}
+
+impl<C: Connector> State<C> {
+    fn kept(&self) -> usize {
+        self.threads.len() + self.orphans.len() + self.abandoned.len()
+    }
+
+    fn out(&self) -> usize {
+        self.threads.values().filter(|s| matches!(s, Slot::Out(_))).count() + self.abandoned.len()
+    }
+
+    /// Takes an idle connection of another thread, to close it and make room.
+    fn evict_idle(&mut self, me: ThreadId) -> Option<PoolEntry<C>> {
+        if let Some(orphan) = self.orphans.pop() {
+            return Some(orphan);
+        }
+        let victim = self
+            .threads
+            .iter()
+            .find(|(id, slot)| **id != me && matches!(slot, Slot::Idle(_)))
+            .map(|(id, _)| *id)?;
+        match self.threads.remove(&victim) {
+            Some(Slot::Idle(entry)) => Some(entry),
+            _ => unreachable!("found idle above"),
+        }
+    }
+}
+
+/// Removes the slot a failed connect reserved, unless disarmed.
+struct Reserved<'a, C: Connector> {
+    shared: &'a Mutex<State<C>>,
+    thread: ThreadId,
+    armed: bool,
+}
+
+impl<C: Connector> Drop for Reserved<'_, C> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.shared.lock().threads.remove(&self.thread);
+        }
+    }
+}
+
+impl<C: Connector> SingletonThread<C> {
+    /// Arranges for this thread's connection to come back to the pool when it ends.
+    fn hook_thread(&self, st: &mut State<C>, me: ThreadId) {
+        if !st.hooked.insert(me) {
+            return;
+        }
+        let weak: Weak<Mutex<State<C>>> = Arc::downgrade(&self.shared);
+        at_thread_exit(move || {
+            let Some(shared) = weak.upgrade() else { return };
+            let mut st = shared.lock();
+            st.hooked.remove(&me);
+            match st.threads.remove(&me) {
+                Some(Slot::Idle(entry)) => st.orphans.push(entry),
+                Some(Slot::Out(record)) => st.abandoned.push(record),
+                None => {}
+            }
+        });
+    }
+}
+
+impl<C: Connector> Strategy<C> for SingletonThread<C> {
+    type Config = SingletonThreadConfig;
+
+    const NAME: &'static str = "SingletonThreadPool";
+
+    fn build(config: &SingletonThreadConfig) -> Result<Self, BuildError> {
+        if config.pool_size == 0 {
+            return Err(BuildError::new(
+                "pool_size",
+                "SingletonThreadPool needs a pool_size of at least 1 (one connection per thread); \
+                 use NullPool to keep no connection",
+            ));
+        }
+        Ok(SingletonThread {
+            config: config.clone(),
+            shared: Arc::new(Mutex::new(State {
+                threads: HashMap::new(),
+                orphans: Vec::new(),
+                abandoned: Vec::new(),
+                hooked: HashSet::new(),
+            })),
+        })
+    }
+
+    fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let me = thread::current().id();
+        let mut st = self.shared.lock();
+        match st.threads.remove(&me) {
+            Some(Slot::Idle(entry)) => {
+                st.threads.insert(me, Slot::Out(entry.record().id()));
+                return Ok(entry);
+            }
+            Some(out @ Slot::Out(_)) => {
+                st.threads.insert(me, out);
+                return Err(CheckoutError::Unavailable(
+                    "SingletonThreadPool: this thread already holds its connection; \
+                     use PooledConnection::nest(&mut conn) for a nested hold, or return it first"
+                        .to_string(),
+                ));
+            }
+            None => {}
+        }
+        self.hook_thread(&mut st, me);
+        if let Some(entry) = st.orphans.pop() {
+            st.threads.insert(me, Slot::Out(entry.record().id()));
+            return Ok(entry);
+        }
+        let evicted = if st.kept() >= self.config.pool_size { st.evict_idle(me) } else { None };
+        // Reserve this thread's slot; the record id is filled in once it exists.
+        st.threads.insert(me, Slot::Out(0));
+        drop(st);
+        let mut reserved = Reserved { shared: &self.shared, thread: me, armed: true };
+        if let Some(mut old) = evicted {
+            core.close_entry(&mut old);
+        }
+        let entry = core.new_entry()?;
+        reserved.armed = false;
+        self.shared.lock().threads.insert(me, Slot::Out(entry.record().id()));
+        Ok(entry)
+    }
+
+    fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
+        let record = entry.record().id();
+        let mut st = self.shared.lock();
+        let owner = st
+            .threads
+            .iter()
+            .find(|(_, s)| matches!(s, Slot::Out(r) if *r == record))
+            .map(|(t, _)| *t);
+        let over = st.kept() > self.config.pool_size;
+        match owner {
+            Some(thread) if !over => {
+                st.threads.insert(thread, Slot::Idle(entry));
+                return;
+            }
+            Some(thread) => {
+                st.threads.remove(&thread);
+            }
+            None => {
+                // Its thread ended while it was out: adopt it as an orphan if there is room.
+                st.abandoned.retain(|r| *r != record);
+                if st.kept() < self.config.pool_size {
+                    st.orphans.push(entry);
+                    return;
+                }
+            }
+        }
+        drop(st);
+        core.close_entry(&mut entry);
+    }
+
+    fn dispose(&self, core: &Core<C>) {
+        let idle: Vec<PoolEntry<C>> = {
+            let mut st = self.shared.lock();
+            let idle_threads: Vec<ThreadId> = st
+                .threads
+                .iter()
+                .filter(|(_, s)| matches!(s, Slot::Idle(_)))
+                .map(|(t, _)| *t)
+                .collect();
+            let mut idle: Vec<_> = st.orphans.drain(..).collect();
+            for t in idle_threads {
+                if let Some(Slot::Idle(entry)) = st.threads.remove(&t) {
+                    idle.push(entry);
+                }
+            }
+            idle
+        };
+        for mut entry in idle {
+            core.close_entry(&mut entry);
+        }
+    }
+
+    fn status(&self) -> PoolStatus {
+        let st = self.shared.lock();
+        let out = st.out();
+        let kept = st.kept();
+        let size = self.config.pool_size;
+        PoolStatus::new(size, kept - out, kept as isize - size as isize, out, 0)
+    }
+
+    fn status_line(&self) -> String {
+        let kept = self.shared.lock().kept();
+        format!("SingletonThreadPool id:{} size: {kept}", Arc::as_ptr(&self.shared) as usize)
+    }
+}
+
+impl<C: Connector> fmt::Debug for SingletonThread<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SingletonThread")
+            .field("config", &self.config)
+            .field("status", &self.status())
+            .finish()
+    }
+}

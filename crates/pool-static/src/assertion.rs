@@ -1,0 +1,209 @@
+//! The `Assertion` strategy: one connection, and an error for a second checkout.
+
+use std::backtrace::Backtrace;
+use std::fmt::{self, Write as _};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+use pool_core::{BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy};
+
+use crate::config::AssertionConfig;
+
+/// SQLAlchemy's `AssertionPool` as a [`Strategy`]: one connection, at most one checkout
+/// at a time, and a checkout while it is out is an error. Use it through the
+/// [`AssertionPool`](crate::AssertionPool) alias, in tests, to prove that code never
+/// holds two connections at once.
+///
+/// - **A second checkout fails at once**, from any thread, with
+///   [`CheckoutError::Unavailable`] and the message `connection is already checked out`.
+///   With [`AssertionConfig::store_traceback`](crate::AssertionConfig::store_traceback)
+///   on (the default), each checkout captures a backtrace and the message goes on with
+///   ` at:` and the backtrace of the checkout that holds the connection. Nothing waits.
+/// - **One record**, made at the first checkout and kept (a first checkout whose connect
+///   fails leaves none). The core replaces its connection when it is invalidated,
+///   soft-invalidated, recycled or older than the pool generation.
+/// - **`dispose` closes the idle connection** (the record stays and reconnects at its
+///   next checkout) and, as in SQLAlchemy, forgets that the connection is checked out,
+///   so a checkout after `dispose` succeeds even while the old holder still has its
+///   connection. That checkout gets a new record; when the old holder returns its
+///   connection, it is reset and closed, and its record is kept only if the pool has none
+///   and nothing is checked out. The late return changes no count and panics nowhere.
+///
+/// Status: `size` 1, `idle` 1 while the record waits in the pool, `checked_out` 0 or 1,
+/// `waiting` always 0; `status_line()` is `"AssertionPool"`.
+///
+/// # Differences from SQLAlchemy
+///
+/// - The error is a [`CheckoutError::Unavailable`], not an `AssertionError`; its message
+///   is SQLAlchemy's (`connection is already checked out` and, with the backtrace, ` at:`
+///   and the stack of the first checkout), with a Rust backtrace in place of Python's
+///   stack.
+/// - [`Pool::recreate`](pool_core::Pool::recreate) keeps `store_traceback`; SQLAlchemy's
+///   `recreate()` does not pass it on, so its recreated pools always capture (semantics
+///   §5.2, item 6).
+/// - `dispose` while the connection is out closes it when it comes back; SQLAlchemy
+///   closes it at once, under its holder, and both the old holder and the next checkout
+///   then share one record. Here the next checkout gets its own record.
+/// - A return the pool does not expect (only possible after `dispose`) is closed
+///   quietly; SQLAlchemy raises `connection is not checked out` from it.
+pub struct Assertion<C: Connector> {
+    config: AssertionConfig,
+    state: Mutex<State<C>>,
+}
+
+struct State<C: Connector> {
+    /// The record, while it waits in the pool.
+    idle: Option<PoolEntry<C>>,
+    /// The checkout in progress, if any (and `dispose` has not run since it began).
+    out: Option<Out>,
+    /// Where that checkout was taken, when backtraces are stored.
+    taken_at: Option<Arc<Backtrace>>,
+    /// Numbers the first connects, to tell one from another across a `dispose`.
+    next_connect: u64,
+}
+
+/// The checkout the pool knows of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Out {
+    /// Opening the first connection: the number of that connect.
+    Connecting(u64),
+    /// Holding the record with this id.
+    Record(u64),
+}
+
+impl<C: Connector> Assertion<C> {
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        self.state.lock()
+    }
+
+    fn status_of(st: &State<C>) -> PoolStatus {
+        PoolStatus::new(1, usize::from(st.idle.is_some()), 0, usize::from(st.out.is_some()), 0)
+    }
+
+    /// Whether checkouts capture a backtrace.
+    pub fn store_traceback(&self) -> bool {
+        self.config.store_traceback
+    }
+
+    /// Keeps `entry` as the pool's record if it has none and nothing is checked out;
+    /// otherwise it is dropped (its connection is already closed).
+    fn keep_if_alone(&self, entry: PoolEntry<C>) {
+        let mut st = self.lock();
+        if st.idle.is_none() && st.out.is_none() {
+            st.idle = Some(entry);
+        }
+    }
+}
+
+/// Unless disarmed, forgets a first connect that failed or panicked when dropped.
+struct UndoConnect<'a, C: Connector> {
+    pool: &'a Assertion<C>,
+    number: u64,
+    armed: bool,
+}
+
+impl<C: Connector> Drop for UndoConnect<'_, C> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.pool.lock();
+            if st.out == Some(Out::Connecting(self.number)) {
+                st.out = None;
+                st.taken_at = None;
+            }
+        }
+    }
+}
+
+impl<C: Connector> Strategy<C> for Assertion<C> {
+    type Config = AssertionConfig;
+
+    const NAME: &'static str = "AssertionPool";
+
+    fn build(config: &AssertionConfig) -> Result<Self, BuildError> {
+        Ok(Assertion {
+            config: config.clone(),
+            state: Mutex::new(State { idle: None, out: None, taken_at: None, next_connect: 0 }),
+        })
+    }
+
+    fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        // Captured before taking the lock: a stack walk is slow. Symbols are resolved
+        // only if the backtrace is ever shown.
+        let here = self.config.store_traceback.then(|| Arc::new(Backtrace::force_capture()));
+        let mut st = self.lock();
+        if st.out.is_some() {
+            let taken_at = st.taken_at.clone();
+            drop(st);
+            let mut message = String::from("connection is already checked out");
+            if let Some(taken_at) = taken_at {
+                let _ = write!(message, " at:\n{taken_at}");
+            }
+            return Err(CheckoutError::Unavailable(message));
+        }
+        st.taken_at = here;
+        if let Some(entry) = st.idle.take() {
+            st.out = Some(Out::Record(entry.record().id()));
+            return Ok(entry);
+        }
+        // The first checkout (or the first after a failed first connect) opens the
+        // connection outside the lock, counted as checked out meanwhile. If it fails (or
+        // panics) the pool is left as it was: no record, nothing checked out.
+        let number = st.next_connect;
+        st.next_connect += 1;
+        st.out = Some(Out::Connecting(number));
+        drop(st);
+        let mut undo = UndoConnect { pool: self, number, armed: true };
+        let entry = core.new_entry()?;
+        undo.armed = false;
+        let mut st = self.lock();
+        if st.out == Some(Out::Connecting(number)) {
+            st.out = Some(Out::Record(entry.record().id()));
+        }
+        // Otherwise `dispose` ran meanwhile and forgot this checkout: its return closes it.
+        Ok(entry)
+    }
+
+    fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
+        let mut st = self.lock();
+        if st.out == Some(Out::Record(entry.record().id())) {
+            debug_assert!(st.idle.is_none(), "an AssertionPool has one record");
+            st.out = None;
+            st.taken_at = None;
+            st.idle = Some(entry);
+            return;
+        }
+        // `dispose` ran while this was out: close it (outside the lock: listeners run).
+        drop(st);
+        core.close_entry(&mut entry);
+        self.keep_if_alone(entry);
+    }
+
+    fn dispose(&self, core: &Core<C>) {
+        let mut st = self.lock();
+        st.out = None;
+        st.taken_at = None;
+        let idle = st.idle.take();
+        drop(st);
+        if let Some(mut entry) = idle {
+            core.close_entry(&mut entry);
+            self.keep_if_alone(entry);
+        }
+    }
+
+    fn status(&self) -> PoolStatus {
+        Self::status_of(&self.lock())
+    }
+
+    fn status_line(&self) -> String {
+        Self::NAME.to_owned()
+    }
+}
+
+impl<C: Connector> fmt::Debug for Assertion<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Assertion")
+            .field("config", &self.config)
+            .field("status", &Self::status_of(&self.lock()))
+            .finish()
+    }
+}

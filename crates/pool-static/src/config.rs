@@ -1,0 +1,82 @@
+//! The settings of the two strategies.
+
+use std::time::Duration;
+
+/// How long a [`StaticPool`](crate::StaticPool) checkout waits, by default, for the
+/// connection to come back from another thread.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The settings of a [`Static`](crate::Static) strategy.
+///
+/// ```
+/// use std::time::Duration;
+/// use pool_static::StaticConfig;
+///
+/// let config = StaticConfig::default().timeout(Duration::from_secs(5));
+/// assert_eq!(config.get_timeout(), Some(Duration::from_secs(5)));
+/// assert_eq!(StaticConfig::default().wait_forever().get_timeout(), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticConfig {
+    pub(crate) timeout: Option<Duration>,
+}
+
+impl Default for StaticConfig {
+    fn default() -> Self {
+        StaticConfig { timeout: Some(DEFAULT_TIMEOUT) }
+    }
+}
+
+impl StaticConfig {
+    /// How long a checkout waits while another thread holds the connection (default
+    /// 30 s); zero fails at once.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Wait as long as it takes for the connection to come back.
+    pub fn wait_forever(mut self) -> Self {
+        self.timeout = None;
+        self
+    }
+
+    /// The configured timeout; `None` waits forever.
+    pub fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+/// The settings of an [`Assertion`](crate::Assertion) strategy.
+///
+/// ```
+/// use pool_static::AssertionConfig;
+///
+/// assert!(AssertionConfig::default().get_store_traceback());
+/// assert!(!AssertionConfig::default().store_traceback(false).get_store_traceback());
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssertionConfig {
+    pub(crate) store_traceback: bool,
+}
+
+impl Default for AssertionConfig {
+    fn default() -> Self {
+        AssertionConfig { store_traceback: true }
+    }
+}
+
+impl AssertionConfig {
+    /// Capture a backtrace at each checkout, to show where the connection was taken when
+    /// a second checkout fails (default on, SQLAlchemy's `store_traceback`). Capturing
+    /// costs a stack walk per checkout.
+    pub fn store_traceback(mut self, on: bool) -> Self {
+        self.store_traceback = on;
+        self
+    }
+
+    /// Whether checkouts capture a backtrace.
+    pub fn get_store_traceback(&self) -> bool {
+        self.store_traceback
+    }
+}

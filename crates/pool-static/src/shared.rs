@@ -1,0 +1,277 @@
+//! The `Static` strategy: one connection, handed to one holder at a time.
+
+use std::fmt;
+use std::mem;
+use std::thread::{self, ThreadId};
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use pool_core::{
+    BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy, TimeoutError,
+};
+
+use crate::config::StaticConfig;
+
+/// SQLAlchemy's `StaticPool` as a [`Strategy`]: exactly one connection for every
+/// checkout, opened at the first one. Use it through the [`StaticPool`](crate::StaticPool)
+/// alias.
+///
+/// The pool keeps one record (SQLAlchemy's `_ConnectionRecord`) and lends it to one
+/// holder at a time:
+///
+/// - **Another thread waits.** A checkout while another thread holds the connection waits
+///   for it to come back, up to the configured timeout
+///   ([`StaticConfig::timeout`](crate::StaticConfig::timeout), 30 s by default), and then
+///   fails with [`CheckoutError::Timeout`]. Waiters are woken one at a time as the
+///   connection comes back.
+/// - **The holding thread is refused.** A second checkout by the thread that holds the
+///   connection could only wait for itself, so it fails at once with
+///   [`CheckoutError::Unavailable`], whose message says to return the first one. (The
+///   check looks at the thread that checked the connection out: if that thread handed the
+///   guard to another thread, its own next checkout is refused rather than made to wait.)
+/// - **Replacement is the core's.** A connection that was invalidated (the record comes
+///   back empty), soft-invalidated, recycled by age or older than the pool generation is
+///   closed and replaced on the same record at the next checkout, like in every strategy.
+/// - **`dispose` closes it.** If the connection is idle,
+///   [`Pool::dispose`](pool_core::Pool::dispose) closes it at once; if it is checked out,
+///   it is closed when its holder returns it (after the usual reset), and no one else
+///   gets it in between. Either way the record is forgotten and the next checkout opens a
+///   new connection on a new record.
+///
+/// Status: `size` 1, `idle` 1 while the record waits in the pool (0 before the first
+/// checkout, while it is out, and after `dispose`), `checked_out` 0 or 1, `waiting` the
+/// threads waiting for it; `status_line()` is `"StaticPool"`.
+///
+/// # Differences from SQLAlchemy
+///
+/// - **One holder at a time.** SQLAlchemy hands the same DBAPI connection to every
+///   concurrent `connect()`; each gets its own checked-out wrapper, each wrapper's close
+///   resets (rolls back) the shared connection again, and only the first one checks it
+///   in. In Rust two holders of one connection would mean shared mutable access, so the
+///   connection goes to one holder at a time: other threads wait with the pool's timeout,
+///   and the holding thread's own second checkout is an error rather than a deadlock.
+///   Each checkout is reset and checked in exactly once.
+/// - **Replaced connections are closed.** SQLAlchemy's `StaticPool` drops a
+///   soft-invalidated or pool-invalidated connection without closing it (semantics §5.2,
+///   item 4), leaving it to the garbage collector. Here the core replaces it through its
+///   recycle path, which closes the old connection (and fires `close`) first.
+/// - **The record survives replacement.** SQLAlchemy's `StaticPool` makes a new record
+///   (with a new `record_info`) when it finds its connection invalidated (hard, soft or
+///   pool-wide); here the replacement keeps the record, so `record_info` survives, as in
+///   every strategy of this library. Only `dispose` starts a new record, as SQLAlchemy's
+///   does.
+/// - **`dispose` while checked out** cannot close a connection its holder is using, so
+///   it closes it when it comes back. SQLAlchemy (since 1.4.3, #6145) closes it at once,
+///   under the holder's feet.
+/// - A `timeout` exists: SQLAlchemy's `StaticPool` never waits, since it never refuses.
+pub struct Static<C: Connector> {
+    config: StaticConfig,
+    state: Mutex<State<C>>,
+    /// Signalled when the connection becomes free.
+    freed: Condvar,
+}
+
+struct State<C: Connector> {
+    /// The record, while it waits in the pool: `None` before the first checkout, while
+    /// it is out, and after `dispose`.
+    idle: Option<PoolEntry<C>>,
+    holder: Holder,
+    /// Threads waiting for the connection.
+    waiting: usize,
+    /// `dispose` ran while the connection was out: close it when it comes back.
+    close_on_return: bool,
+}
+
+/// Who has the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// No one: a checkout takes it (or opens it) at once.
+    Free,
+    /// Checked out by a caller on this thread.
+    Thread(ThreadId),
+    /// Being closed by `dispose` (outside the lock): checkouts wait.
+    Closing,
+}
+
+impl<C: Connector> Static<C> {
+    fn lock(&self) -> MutexGuard<'_, State<C>> {
+        self.state.lock()
+    }
+
+    fn status_of(st: &State<C>) -> PoolStatus {
+        let checked_out = usize::from(matches!(st.holder, Holder::Thread(_)));
+        PoolStatus::new(1, usize::from(st.idle.is_some()), 0, checked_out, st.waiting)
+    }
+
+    fn timeout_error(st: &State<C>, core: &Core<C>, timeout: Duration) -> TimeoutError {
+        TimeoutError::new(
+            <Self as Strategy<C>>::NAME,
+            &Self::status_of(st),
+            timeout,
+            core.last_connect_error(),
+        )
+    }
+
+    /// Waits until the connection is free, up to the timeout. On success the caller
+    /// still holds the lock and must take the connection.
+    fn wait_free(
+        &self,
+        st: &mut MutexGuard<'_, State<C>>,
+        core: &Core<C>,
+    ) -> Result<(), CheckoutError<C::Error>> {
+        let timeout = self.config.timeout;
+        if timeout == Some(Duration::ZERO) {
+            return Err(CheckoutError::Timeout(Self::timeout_error(st, core, Duration::ZERO)));
+        }
+        let since = Instant::now();
+        let deadline = timeout.and_then(|t| since.checked_add(t));
+        st.waiting += 1;
+        while st.holder != Holder::Free {
+            let timed_out = match deadline {
+                Some(deadline) => self.freed.wait_until(st, deadline).timed_out(),
+                None => {
+                    self.freed.wait(st);
+                    false
+                }
+            };
+            if timed_out && st.holder != Holder::Free {
+                st.waiting -= 1;
+                let waited = timeout.unwrap_or_else(|| since.elapsed());
+                return Err(CheckoutError::Timeout(Self::timeout_error(st, core, waited)));
+            }
+        }
+        st.waiting -= 1;
+        Ok(())
+    }
+
+    /// The configured timeout; `None` waits forever.
+    pub fn timeout(&self) -> Option<Duration> {
+        self.config.timeout
+    }
+}
+
+/// Unless disarmed, marks the connection free and wakes a waiter when dropped, so a
+/// connect or close that fails or panics (in the connector or a listener) still frees
+/// it.
+struct FreeOnDrop<'a, C: Connector> {
+    pool: &'a Static<C>,
+    armed: bool,
+}
+
+impl<C: Connector> Drop for FreeOnDrop<'_, C> {
+    fn drop(&mut self) {
+        if self.armed {
+            let mut st = self.pool.lock();
+            st.holder = Holder::Free;
+            // Nothing is left to close: a failed first connect leaves no connection.
+            st.close_on_return = false;
+            drop(st);
+            self.pool.freed.notify_one();
+        }
+    }
+}
+
+impl<C: Connector> Strategy<C> for Static<C> {
+    type Config = StaticConfig;
+
+    const NAME: &'static str = "StaticPool";
+
+    fn build(config: &StaticConfig) -> Result<Self, BuildError> {
+        Ok(Static {
+            config: config.clone(),
+            state: Mutex::new(State {
+                idle: None,
+                holder: Holder::Free,
+                waiting: 0,
+                close_on_return: false,
+            }),
+            freed: Condvar::new(),
+        })
+    }
+
+    fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let me = thread::current().id();
+        let mut st = self.lock();
+        if st.holder == Holder::Thread(me) {
+            return Err(CheckoutError::Unavailable(
+                "the StaticPool connection is already checked out by this thread; \
+                 return it (drop the PooledConnection) before checking it out again"
+                    .to_owned(),
+            ));
+        }
+        if st.holder != Holder::Free {
+            self.wait_free(&mut st, core)?;
+        }
+        st.holder = Holder::Thread(me);
+        if let Some(entry) = st.idle.take() {
+            return Ok(entry);
+        }
+        drop(st);
+        // The first checkout (or the first after `dispose`) opens the connection, outside
+        // the lock, holding the pool meanwhile. If it fails (or panics) the pool is left
+        // as it was: no record, no holder.
+        let mut free = FreeOnDrop { pool: self, armed: true };
+        let entry = core.new_entry()?;
+        free.armed = false;
+        Ok(entry)
+    }
+
+    fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
+        let mut st = self.lock();
+        if !mem::take(&mut st.close_on_return) {
+            debug_assert!(st.idle.is_none(), "a StaticPool has one record");
+            st.idle = Some(entry);
+            st.holder = Holder::Free;
+            drop(st);
+            self.freed.notify_one();
+            return;
+        }
+        // Disposed while it was out: close it now, outside the lock (listeners run), and
+        // forget the record. Checkouts wait until it is closed.
+        st.holder = Holder::Closing;
+        drop(st);
+        let _free = FreeOnDrop { pool: self, armed: true };
+        core.close_entry(&mut entry);
+    }
+
+    fn dispose(&self, core: &Core<C>) {
+        let mut st = self.lock();
+        match st.holder {
+            Holder::Thread(_) => {
+                st.close_on_return = true;
+                tracing::debug!(
+                    pool = %core.name(),
+                    "Connection is checked out; it will be closed when it is returned"
+                );
+            }
+            Holder::Closing => {}
+            Holder::Free => {
+                if let Some(mut entry) = st.idle.take() {
+                    st.holder = Holder::Closing;
+                    drop(st);
+                    let _free = FreeOnDrop { pool: self, armed: true };
+                    core.close_entry(&mut entry);
+                }
+            }
+        }
+    }
+
+    fn status(&self) -> PoolStatus {
+        Self::status_of(&self.lock())
+    }
+
+    fn status_line(&self) -> String {
+        Self::NAME.to_owned()
+    }
+}
+
+impl<C: Connector> fmt::Debug for Static<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let st = self.lock();
+        f.debug_struct("Static")
+            .field("config", &self.config)
+            .field("holder", &st.holder)
+            .field("status", &Self::status_of(&st))
+            .finish()
+    }
+}

@@ -1,0 +1,77 @@
+#![doc = include_str!("../README.md")]
+
+pub use pool_core::{
+    BoxError, BuildError, Builder, CheckoutError, ConnectionRecord, Connector, Core, Echo, Info,
+    ListenerError, Nested, Pool, PoolConfig, PoolEntry, PoolListener, PoolStatus, PooledConnection,
+    ResetOnReturn, ResetState, Strategy, TimeoutError,
+};
+
+#[cfg(feature = "null")]
+pub use pool_null::{self as null, NullPool};
+#[cfg(feature = "queue")]
+pub use pool_queue::{self as queue, QueuePool};
+#[cfg(feature = "singleton-thread")]
+pub use pool_singleton_thread::{self as singleton_thread, SingletonThreadPool};
+#[cfg(feature = "sqlite")]
+pub use pool_sqlite::{self as sqlite, SqliteConnector};
+#[cfg(feature = "assertion")]
+pub use pool_static::AssertionPool;
+#[cfg(feature = "static")]
+pub use pool_static::StaticPool;
+#[cfg(any(feature = "static", feature = "assertion"))]
+pub use pool_static::{self as static_pool};
+
+#[cfg(not(any(
+    feature = "queue",
+    feature = "null",
+    feature = "singleton-thread",
+    feature = "static",
+    feature = "assertion"
+)))]
+compile_error!(
+    "sqlpool needs a pool strategy: enable one of the features \
+     queue, null, singleton-thread, static or assertion"
+);
+
+/// The application's pool type, picked by the enabled features (see the crate docs for
+/// the order when several are enabled).
+#[cfg(feature = "assertion")]
+pub type DefaultPool<C> = pool_static::AssertionPool<C>;
+/// The application's pool type, picked by the enabled features.
+#[cfg(all(feature = "static", not(feature = "assertion")))]
+pub type DefaultPool<C> = pool_static::StaticPool<C>;
+/// The application's pool type, picked by the enabled features.
+#[cfg(all(feature = "singleton-thread", not(any(feature = "static", feature = "assertion"))))]
+pub type DefaultPool<C> = pool_singleton_thread::SingletonThreadPool<C>;
+/// The application's pool type, picked by the enabled features.
+#[cfg(all(
+    feature = "null",
+    not(any(feature = "singleton-thread", feature = "static", feature = "assertion"))
+))]
+pub type DefaultPool<C> = pool_null::NullPool<C>;
+/// The application's pool type, picked by the enabled features.
+#[cfg(all(
+    feature = "queue",
+    not(any(
+        feature = "null",
+        feature = "singleton-thread",
+        feature = "static",
+        feature = "assertion"
+    ))
+))]
+pub type DefaultPool<C> = pool_queue::QueuePool<C>;
+
+/// The name of the strategy [`DefaultPool`] is (`"QueuePool"`, `"StaticPool"`, ...).
+pub const DEFAULT_POOL: &str = {
+    if cfg!(feature = "assertion") {
+        "AssertionPool"
+    } else if cfg!(feature = "static") {
+        "StaticPool"
+    } else if cfg!(feature = "singleton-thread") {
+        "SingletonThreadPool"
+    } else if cfg!(feature = "null") {
+        "NullPool"
+    } else {
+        "QueuePool"
+    }
+};

@@ -129,4 +129,9 @@ define_checks! {$
     single::single_pool_dialect_calls,
     single::single_dispose_while_checked_out,
     single::single_other_thread,
+    python::is_asyncio_from_dialect,
+    python::connection_setter,
+    python::adapted_driver_connection,
+    python::creator_signature,
+    python::cursor_iterable,
 }

@@ -11,6 +11,7 @@ pub mod checkout;
 pub mod concurrency;
 pub mod events;
 pub mod failures;
+pub mod python;
 pub mod queue;
 pub mod reset;
 pub mod single;

@@ -192,4 +192,8 @@ impl<C: Connector> Connector for Recorded<C> {
     fn is_disconnect(&self, error: &C::Error) -> bool {
         self.inner.is_disconnect(error)
     }
+
+    fn is_broken(&self, conn: &mut Self::Connection) -> bool {
+        self.inner.is_broken(&mut conn.conn)
+    }
 }

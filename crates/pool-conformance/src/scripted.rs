@@ -74,6 +74,7 @@ struct ScriptState {
     no_ping: AtomicBool,
     connect_delay: Mutex<Option<Duration>>,
     dead: Mutex<HashSet<u64>>,
+    broken: Mutex<HashSet<u64>>,
 }
 
 /// The controls of a [`ScriptedConnector`]: its call log and the faults it injects.
@@ -165,6 +166,11 @@ impl Script {
             _ => None,
         });
         self.state.dead.lock().extend(opened);
+    }
+
+    /// Connection `id` reports itself broken when returned (`Connector::is_broken`).
+    pub fn mark_broken(&self, id: u64) {
+        self.state.broken.lock().insert(id);
     }
 
     fn is_dead(&self, id: u64) -> bool {
@@ -278,6 +284,10 @@ impl Connector for ScriptedConnector {
 
     fn is_disconnect(&self, error: &ScriptedError) -> bool {
         error.is_disconnect()
+    }
+
+    fn is_broken(&self, conn: &mut ScriptedConnection) -> bool {
+        self.script.state.broken.lock().contains(&conn.id)
     }
 }
 

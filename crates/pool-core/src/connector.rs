@@ -80,6 +80,16 @@ pub trait Connector: Send + Sync + 'static {
         self.close(conn)
     }
 
+    /// Whether a returned connection is known to be unusable without a round trip (a
+    /// closed socket, a poisoned state); such a connection is invalidated on return
+    /// instead of being reset and pooled (r2d2's `has_broken`).
+    ///
+    /// The default says no. It must be cheap: it runs at every return.
+    fn is_broken(&self, conn: &mut Self::Connection) -> bool {
+        let _ = conn;
+        false
+    }
+
     /// Whether an error means the connection (and probably the server) is gone.
     ///
     /// The default says no to everything.

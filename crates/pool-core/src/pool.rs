@@ -298,6 +298,18 @@ impl<C: Connector> Drop for Opening<'_, C> {
     }
 }
 
+/// Why a connection was invalidated on return: [`Connector::is_broken`] said so.
+#[derive(Debug)]
+struct BrokenOnReturn;
+
+impl fmt::Display for BrokenOnReturn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the connector reported the returned connection as broken")
+    }
+}
+
+impl StdError for BrokenOnReturn {}
+
 /// Shows a record id, or `detached`.
 struct ConnId(Option<u64>);
 
@@ -627,6 +639,9 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             let e = &mut *pending.entry().inner;
             match e.conn.as_mut() {
                 Some(conn) => {
+                    if self.core.connector.is_broken(conn) {
+                        return self.checkin_broken(pending);
+                    }
                     if echo {
                         tracing::debug!(pool = %self.core.name(), "Connection {} being returned to pool", e.record.id);
                     }
@@ -639,6 +654,14 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {err}");
             self.core.invalidate(pending.entry(), Some(&*err), false, true);
         }
+        let entry = pending.take();
+        self.finish_checkin(entry, true);
+    }
+
+    /// A connection the connector reports broken on return: invalidated, not reset.
+    fn checkin_broken(&self, mut pending: Pending<'_, C, S>) {
+        let reason = BrokenOnReturn;
+        self.core.invalidate(pending.entry(), Some(&reason), false, true);
         let entry = pending.take();
         self.finish_checkin(entry, true);
     }

@@ -129,6 +129,7 @@ define_checks! {$
     single::single_pool_dialect_calls,
     single::single_dispose_while_checked_out,
     single::single_other_thread,
+    reset::reset_broken_connection_invalidated,
     python::is_asyncio_from_dialect,
     python::connection_setter,
     python::adapted_driver_connection,

@@ -432,3 +432,30 @@ impl<C: Connector> PoolListener<C> for Ordered {
         self.0.lock().push("checkin");
     }
 }
+
+// r2d2's `has_broken` (no SQLAlchemy counterpart; pool-core's `Connector::is_broken`): a
+// connection the connector reports broken when it comes back is invalidated (invalidate,
+// close, checkin without a connection) instead of reset, and its record reconnects.
+/// A connection reported broken on return is invalidated, not reset.
+pub fn reset_broken_connection_invalidated<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    let script = backend.script()?;
+    let log = backend.log();
+    let events = EventLog::new();
+    let p = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
+    let c = p.get().expect("checkout");
+    let id = c.conn_id();
+    let before = p.status();
+    script.mark_broken(id);
+    log.clear();
+    events.clear();
+    drop(c);
+    assert_eq!(log.calls(), vec![Call::Terminate(id)], "no rollback for a broken connection");
+    assert_eq!(
+        events.named_ids(),
+        vec![("invalidate", Some(id)), ("close", Some(id)), ("checkin", None)]
+    );
+    assert_eq!(p.status().checked_out, before.checked_out - 1, "the slot came back");
+    let again = p.get().expect("a new connection");
+    assert_ne!(again.conn_id(), id);
+    Ok(())
+}

@@ -33,6 +33,9 @@ struct State<C: Connector> {
     waiters: VecDeque<Arc<Waiter<C>>>,
     /// When a returned entry was last handed to a waiter because it waited too long.
     last_handoff: Option<Instant>,
+    /// Waiters woken to compete for an idle entry that have not run yet; no more are
+    /// woken than there are idle entries, so a burst of returns wakes no crowd.
+    woken: usize,
 }
 
 /// One caller waiting for a connection.
@@ -42,8 +45,8 @@ struct Waiter<C: Connector> {
     /// Set by a returning caller (under the state lock) when it hands this waiter an
     /// entry or the right to open one.
     grant: Mutex<Option<Grant<C>>>,
-    /// Set when a connection was returned to the idle list and this waiter should
-    /// compete for it.
+    /// Set (under the state lock) when a connection was returned to the idle list and
+    /// this waiter should compete for it; counted in `State::woken` until it runs.
     notified: AtomicBool,
 }
 
@@ -103,7 +106,7 @@ impl<C: Connector> Queue<C> {
 
     /// A slot is free: give it to the longest waiter, or uncount it.
     fn free_slot(&self, st: &mut State<C>) -> Option<Thread> {
-        match st.waiters.pop_front() {
+        match Self::pop_waiter(st) {
             Some(waiter) => {
                 *waiter.grant.lock() = Some(Grant::Reserved);
                 Some(waiter.thread.clone())
@@ -115,12 +118,26 @@ impl<C: Connector> Queue<C> {
         }
     }
 
-    /// Wakes the longest waiter not yet woken, so it competes for an idle entry.
-    fn notify_one(st: &State<C>) -> Option<Thread> {
-        st.waiters
-            .iter()
-            .find(|w| !w.notified.swap(true, Ordering::AcqRel))
-            .map(|w| w.thread.clone())
+    /// Takes the longest waiter out of the line (to hand it something).
+    fn pop_waiter(st: &mut State<C>) -> Option<Arc<Waiter<C>>> {
+        let waiter = st.waiters.pop_front()?;
+        if waiter.notified.swap(false, Ordering::Relaxed) {
+            st.woken -= 1;
+        }
+        Some(waiter)
+    }
+
+    /// Wakes the longest waiter not yet woken, so it competes for an idle entry, unless
+    /// enough woken waiters are already on their way for the idle entries there are.
+    fn notify_one(st: &mut State<C>) -> Option<Thread> {
+        if st.woken >= st.idle.len() {
+            return None;
+        }
+        let waiter = st.waiters.iter().find(|w| !w.notified.load(Ordering::Relaxed))?;
+        waiter.notified.store(true, Ordering::Relaxed);
+        let thread = waiter.thread.clone();
+        st.woken += 1;
+        Some(thread)
     }
 
     fn timeout_error(&self, st: &State<C>, core: &Core<C>, waited: Duration) -> TimeoutError {
@@ -177,17 +194,17 @@ impl<C: Connector> Queue<C> {
             if let Some(grant) = me.grant.lock().take() {
                 return self.use_grant(grant, core);
             }
-            if !timed_out && !me.notified.swap(false, Ordering::AcqRel) {
-                continue; // a spurious wake-up
-            }
             let mut st = self.lock();
+            if me.notified.swap(false, Ordering::Relaxed) {
+                st.woken -= 1;
+            }
             if let Some(grant) = me.grant.lock().take() {
                 drop(st);
                 return self.use_grant(grant, core);
             }
             if let Some(entry) = self.pop_idle(&mut st) {
                 st.waiters.retain(|w| !Arc::ptr_eq(w, &me));
-                let wake = if st.idle.is_empty() { None } else { Self::notify_one(&st) };
+                let wake = Self::notify_one(&mut st);
                 drop(st);
                 if let Some(t) = wake {
                     t.unpark();
@@ -199,6 +216,7 @@ impl<C: Connector> Queue<C> {
                 let waited = self.config.timeout.unwrap_or_else(|| since.elapsed());
                 return Err(CheckoutError::Timeout(self.timeout_error(&st, core, waited)));
             }
+            // A spurious wake-up, or a newcomer took the entry first: wait on.
         }
     }
 
@@ -246,6 +264,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
                 total: 0,
                 waiters: VecDeque::new(),
                 last_handoff: None,
+                woken: 0,
             }),
         })
     }
@@ -270,12 +289,12 @@ impl<C: Connector> Strategy<C> for Queue<C> {
             // than keep more idle connections than `pool_size`.
             let wake = if self.idle_full(&st) || self.handoff_due(&st) {
                 st.last_handoff = Some(Instant::now());
-                let head = st.waiters.pop_front().expect("not empty");
+                let head = Self::pop_waiter(&mut st).expect("not empty");
                 *head.grant.lock() = Some(Grant::Entry(entry));
                 Some(head.thread.clone())
             } else {
                 st.idle.push_back(entry);
-                Self::notify_one(&st)
+                Self::notify_one(&mut st)
             };
             drop(st);
             if let Some(t) = wake {

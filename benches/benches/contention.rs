@@ -43,7 +43,7 @@ fn run(threads: usize, fair_after: Duration, hold: Duration, secs: f64) -> Repor
                         let t = Instant::now();
                         let conn = pool.get().expect("no timeouts at 30 s");
                         let now = Instant::now();
-                        if ops % 16 == 0 {
+                        if ops.is_multiple_of(16) {
                             samples.push(now - t);
                         }
                         stall = stall.max(now - last);
@@ -97,7 +97,7 @@ fn main() {
         "threads", "fair_after", "hold", "ops/s", "min/max", "p50", "p99", "max stall", "stalled"
     );
     let only: Option<usize> = std::env::var("CONTENTION_THREADS").ok().and_then(|s| s.parse().ok());
-    for threads in [1, 2, 4, 16, 64].into_iter().filter(|t| only.map_or(true, |o| o == *t)) {
+    for threads in [1, 2, 4, 16, 64].into_iter().filter(|t| only.is_none_or(|o| o == *t)) {
         for fair_after in [Duration::ZERO, Duration::from_micros(500), Duration::from_secs(3600)] {
             for hold in [Duration::ZERO, Duration::from_micros(1)] {
                 let r = run(threads, fair_after, hold, secs);

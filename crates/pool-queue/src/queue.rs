@@ -71,7 +71,7 @@ impl<C: Connector> Queue<C> {
     }
 
     fn can_grow(&self, st: &State<C>) -> bool {
-        self.max_total.map_or(true, |max| st.total < max)
+        self.max_total.is_none_or(|max| st.total < max)
     }
 
     fn idle_full(&self, st: &State<C>) -> bool {
@@ -92,7 +92,7 @@ impl<C: Connector> Queue<C> {
         }
         let now = Instant::now();
         now.duration_since(head.since) >= bound
-            && st.last_handoff.map_or(true, |last| now.duration_since(last) >= bound)
+            && st.last_handoff.is_none_or(|last| now.duration_since(last) >= bound)
     }
 
     /// Opens a new entry in a slot already counted in `total`; the slot is freed again if

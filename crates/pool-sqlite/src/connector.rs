@@ -166,20 +166,16 @@ impl Connector for SqliteConnector {
         Ok(conn)
     }
 
-    /// Executes `ROLLBACK` if a transaction is open; does nothing otherwise.
+    /// Executes `ROLLBACK` if a transaction is open; does nothing otherwise
+    /// ([`rollback_if_open`]).
     fn rollback(&self, conn: &mut Connection) -> Result<(), Error> {
-        if conn.is_autocommit() {
-            return Ok(());
-        }
-        conn.execute_batch("ROLLBACK")
+        rollback_if_open(conn)
     }
 
-    /// Executes `COMMIT` if a transaction is open; does nothing otherwise.
+    /// Executes `COMMIT` if a transaction is open; does nothing otherwise
+    /// ([`commit_if_open`]).
     fn commit(&self, conn: &mut Connection) -> Result<(), Error> {
-        if conn.is_autocommit() {
-            return Ok(());
-        }
-        conn.execute_batch("COMMIT")
+        commit_if_open(conn)
     }
 
     /// Runs `SELECT 1` through the connection's statement cache.
@@ -199,32 +195,93 @@ impl Connector for SqliteConnector {
         conn.close().map_err(|(_conn, err)| err)
     }
 
-    /// Whether `error` means the database file is gone or unusable.
-    ///
-    /// SQLite runs in-process and has no server, so a "disconnect" is the database file
-    /// becoming unreachable or unreadable. These SQLite result codes count:
-    ///
-    /// - `SQLITE_CANTOPEN` (`CannotOpen`): the file or its directory cannot be opened;
-    /// - `SQLITE_NOTADB` (`NotADatabase`): the file is not (or no longer) a database;
-    /// - `SQLITE_CORRUPT` (`DatabaseCorrupt`): the file is malformed;
-    /// - `SQLITE_IOERR` (`SystemIoFailure`) and all its extended codes: the OS failed to
-    ///   read, write, lock or sync the file;
-    /// - `SQLITE_READONLY_DBMOVED`: the file was deleted or renamed under an open
-    ///   connection.
-    ///
-    /// Everything else is not a disconnect: SQL errors, constraint violations,
-    /// `SQLITE_BUSY`/`SQLITE_LOCKED` (contention, which a new connection would not fix),
-    /// conversion errors, and [`Error::InvalidPath`] (a path that cannot be passed to
-    /// SQLite is a configuration error that reconnecting repeats).
+    /// Whether `error` means the database file is gone or unusable; see the free
+    /// function [`is_disconnect`] for the codes that count.
     fn is_disconnect(&self, error: &Error) -> bool {
-        error.sqlite_error().is_some_and(|err| {
-            matches!(
-                err.code,
-                ErrorCode::CannotOpen
-                    | ErrorCode::NotADatabase
-                    | ErrorCode::DatabaseCorrupt
-                    | ErrorCode::SystemIoFailure
-            ) || err.extended_code == SQLITE_READONLY_DBMOVED
-        })
+        is_disconnect(error)
     }
+}
+
+/// Executes `ROLLBACK` if `conn` has a transaction open (`sqlite3_get_autocommit` says so);
+/// does nothing otherwise, so no "no transaction is active" error is raised.
+///
+/// This is [`SqliteConnector`]'s reset on return, for other connectors over `rusqlite`
+/// connections (`pool-r2d2` uses it for `r2d2_sqlite`'s).
+///
+/// ```
+/// # fn main() -> Result<(), pool_sqlite::rusqlite::Error> {
+/// let conn = pool_sqlite::rusqlite::Connection::open_in_memory()?;
+/// pool_sqlite::rollback_if_open(&conn)?; // nothing open: nothing runs
+/// conn.execute_batch("CREATE TABLE t (x INTEGER); BEGIN; INSERT INTO t VALUES (1);")?;
+/// pool_sqlite::rollback_if_open(&conn)?;
+/// assert!(conn.is_autocommit());
+/// assert_eq!(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?, 0);
+/// # Ok(())
+/// # }
+/// ```
+pub fn rollback_if_open(conn: &Connection) -> Result<(), Error> {
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    conn.execute_batch("ROLLBACK")
+}
+
+/// Executes `COMMIT` if `conn` has a transaction open; does nothing otherwise.
+///
+/// The commit-mode counterpart of [`rollback_if_open`].
+///
+/// ```
+/// # fn main() -> Result<(), pool_sqlite::rusqlite::Error> {
+/// let conn = pool_sqlite::rusqlite::Connection::open_in_memory()?;
+/// conn.execute_batch("CREATE TABLE t (x INTEGER); BEGIN; INSERT INTO t VALUES (1);")?;
+/// pool_sqlite::commit_if_open(&conn)?;
+/// pool_sqlite::commit_if_open(&conn)?; // nothing open any more: nothing runs
+/// assert_eq!(conn.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))?, 1);
+/// # Ok(())
+/// # }
+/// ```
+pub fn commit_if_open(conn: &Connection) -> Result<(), Error> {
+    if conn.is_autocommit() {
+        return Ok(());
+    }
+    conn.execute_batch("COMMIT")
+}
+
+/// Whether `error` means the database file is gone or unusable.
+///
+/// SQLite runs in-process and has no server, so a "disconnect" is the database file
+/// becoming unreachable or unreadable. These SQLite result codes count:
+///
+/// - `SQLITE_CANTOPEN` (`CannotOpen`): the file or its directory cannot be opened;
+/// - `SQLITE_NOTADB` (`NotADatabase`): the file is not (or no longer) a database;
+/// - `SQLITE_CORRUPT` (`DatabaseCorrupt`): the file is malformed;
+/// - `SQLITE_IOERR` (`SystemIoFailure`) and all its extended codes: the OS failed to
+///   read, write, lock or sync the file;
+/// - `SQLITE_READONLY_DBMOVED`: the file was deleted or renamed under an open
+///   connection.
+///
+/// Everything else is not a disconnect: SQL errors, constraint violations,
+/// `SQLITE_BUSY`/`SQLITE_LOCKED` (contention, which a new connection would not fix),
+/// conversion errors, and [`Error::InvalidPath`] (a path that cannot be passed to
+/// SQLite is a configuration error that reconnecting repeats).
+///
+/// This is [`SqliteConnector`]'s [`is_disconnect`](Connector::is_disconnect), for other
+/// connectors over `rusqlite` (`pool-r2d2`'s `with_disconnect(pool_sqlite::is_disconnect)`).
+///
+/// ```
+/// # use pool_sqlite::rusqlite::Connection;
+/// let conn = Connection::open_in_memory().unwrap();
+/// let err = conn.execute_batch("SELEC 1").unwrap_err();
+/// assert!(!pool_sqlite::is_disconnect(&err));
+/// ```
+pub fn is_disconnect(error: &Error) -> bool {
+    error.sqlite_error().is_some_and(|err| {
+        matches!(
+            err.code,
+            ErrorCode::CannotOpen
+                | ErrorCode::NotADatabase
+                | ErrorCode::DatabaseCorrupt
+                | ErrorCode::SystemIoFailure
+        ) || err.extended_code == SQLITE_READONLY_DBMOVED
+    })
 }

@@ -1,0 +1,64 @@
+//! Ready-made disconnect classifiers for [`R2d2Connector::with_disconnect`](crate::R2d2Connector::with_disconnect).
+
+/// Whether a `rusqlite` error means the database file is gone or unreadable
+/// (feature `sqlite`): `pool-sqlite`'s classification, for `r2d2_sqlite`'s manager.
+///
+/// True for `SQLITE_CANTOPEN`, `SQLITE_NOTADB`, `SQLITE_CORRUPT`, every `SQLITE_IOERR` and
+/// `SQLITE_READONLY_DBMOVED`; false for SQL errors and lock contention.
+///
+/// ```
+/// use pool_core::Connector;
+/// use pool_r2d2::R2d2Connector;
+/// use r2d2_sqlite::SqliteConnectionManager;
+///
+/// let connector = R2d2Connector::new(SqliteConnectionManager::file("/no/such/dir/app.db"))
+///     .with_disconnect(pool_r2d2::sqlite_is_disconnect);
+/// let err = connector.connect().unwrap_err(); // SQLITE_CANTOPEN
+/// assert!(connector.is_disconnect(&err));
+/// ```
+#[cfg(feature = "sqlite")]
+pub fn sqlite_is_disconnect(error: &pool_sqlite::rusqlite::Error) -> bool {
+    pool_sqlite::is_disconnect(error)
+}
+
+/// Whether a `postgres` error means the session is gone (feature `postgres`), for
+/// `r2d2_postgres`'s manager.
+///
+/// True when the client is closed, when talking to the server failed with an I/O error
+/// (reset, broken pipe, end of stream, refused connect), and for a server error of
+/// severity `FATAL` or `PANIC` (which ends the session), of SQLSTATE class `08`
+/// (connection exception) or `57P01`–`57P03` (administrator or crash shutdown, cannot
+/// connect now). False for ordinary SQL errors: syntax, constraints, serialization
+/// failures, a statement timeout.
+///
+/// `postgres::Error::is_closed` alone is not enough: a session ended by
+/// `pg_terminate_backend` or a server restart first reports the server's `FATAL 57P01`
+/// message or a connection reset, and only the calls after that report "closed".
+///
+/// ```
+/// use pool_r2d2::R2d2Connector;
+/// use r2d2_postgres::postgres::NoTls;
+/// use r2d2_postgres::PostgresConnectionManager;
+///
+/// let config = "host=127.0.0.1 user=postgres".parse().unwrap();
+/// let connector = R2d2Connector::new(PostgresConnectionManager::new(config, NoTls))
+///     .with_disconnect(pool_r2d2::postgres_is_disconnect);
+/// # let _ = connector;
+/// ```
+#[cfg(feature = "postgres")]
+pub fn postgres_is_disconnect(error: &postgres::Error) -> bool {
+    use postgres::error::{Severity, SqlState};
+    use std::error::Error as _;
+
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        return matches!(db.parsed_severity(), Some(Severity::Fatal | Severity::Panic))
+            || code.code().starts_with("08")
+            || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW]
+                .contains(code);
+    }
+    error.source().is_some_and(|source| source.is::<std::io::Error>())
+}

@@ -135,7 +135,7 @@ fn print_matrix(rows: &[Row]) {
     }
 
     println!("Summary");
-    println!("{:<28} {:>6} {:>6} {:>6}", "implementation/backend", "pass", "skip", "FAIL");
+    println!("{:<34} {:>6} {:>6} {:>6}", "implementation/backend", "pass", "skip", "FAIL");
     for (imp, backend) in &columns {
         let mine = rows.iter().filter(|r| r.implementation == *imp && r.backend == *backend);
         let (mut pass, mut skip, mut fail) = (0, 0, 0);
@@ -146,7 +146,7 @@ fn print_matrix(rows: &[Row]) {
                 Verdict::Fail(_) => fail += 1,
             }
         }
-        println!("{:<28} {pass:>6} {skip:>6} {fail:>6}", format!("{imp}/{}", backend.name()));
+        println!("{:<34} {pass:>6} {skip:>6} {fail:>6}", format!("{imp}/{}", backend.name()));
     }
 
     // Columns are labelled with the SQLAlchemy test suite's tags (QP, NP, STP, SP, AP):

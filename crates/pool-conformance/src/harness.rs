@@ -160,17 +160,21 @@ pub enum BackendKind {
     Scripted,
     /// Embedded SQLite (`:memory:`), through `pool-sqlite`.
     Sqlite,
+    /// Embedded SQLite through r2d2_sqlite's manager and the `pool-r2d2` adapter.
+    R2d2Sqlite,
 }
 
 impl BackendKind {
     /// Every backend, in matrix order.
-    pub const ALL: [BackendKind; 2] = [BackendKind::Scripted, BackendKind::Sqlite];
+    pub const ALL: [BackendKind; 3] =
+        [BackendKind::Scripted, BackendKind::Sqlite, BackendKind::R2d2Sqlite];
 
     /// The column name.
     pub fn name(self) -> &'static str {
         match self {
             BackendKind::Scripted => "scripted",
             BackendKind::Sqlite => "sqlite",
+            BackendKind::R2d2Sqlite => "r2d2-sqlite",
         }
     }
 }
@@ -239,6 +243,38 @@ impl Backend for SqliteBackend {
     }
     fn connector(&self) -> Self::Connector {
         Recorded::new(SqliteConnector::memory(), self.log.clone())
+    }
+    fn log(&self) -> &CallLog {
+        &self.log
+    }
+    fn script(&self) -> Result<&Script, Skip> {
+        Err(Skip::because("needs fault injection (scripted connector only)"))
+    }
+    fn exercise(conn: &mut Self::Conn) -> Result<(), pool_sqlite::rusqlite::Error> {
+        conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())
+    }
+}
+
+/// SQLite in memory through r2d2_sqlite's `SqliteConnectionManager` and the r2d2 adapter,
+/// the way a user coming from r2d2 runs it.
+#[derive(Debug, Default)]
+pub struct R2d2SqliteBackend {
+    log: CallLog,
+}
+
+impl Backend for R2d2SqliteBackend {
+    type Connector = Recorded<pool_r2d2::R2d2Connector<r2d2_sqlite::SqliteConnectionManager>>;
+    type Conn = Numbered<pool_sqlite::rusqlite::Connection>;
+    const KIND: BackendKind = BackendKind::R2d2Sqlite;
+
+    fn new() -> Self {
+        R2d2SqliteBackend::default()
+    }
+    fn connector(&self) -> Self::Connector {
+        let manager = r2d2_sqlite::SqliteConnectionManager::memory();
+        let connector =
+            pool_r2d2::R2d2Connector::new(manager).with_disconnect(pool_r2d2::sqlite_is_disconnect);
+        Recorded::new(connector, self.log.clone())
     }
     fn log(&self) -> &CallLog {
         &self.log

@@ -9,7 +9,7 @@ mod scripted;
 
 pub use crate::harness::{
     build, pool, Backend, BackendKind, BuilderOf, Caps, Event, EventLog, Harness, Identified,
-    Outcome, PoolOf, Reason, ScriptedBackend, Skip, Spec, SqliteBackend,
+    Outcome, PoolOf, R2d2SqliteBackend, Reason, ScriptedBackend, Skip, Spec, SqliteBackend,
 };
 pub use crate::log::{Call, CallLog, Numbered, Recorded};
 pub use crate::noop::NoopConnector;
@@ -42,6 +42,7 @@ macro_rules! define_checks {
                     run: |kind| match kind {
                         BackendKind::Scripted => checks::$group::$check::<H, ScriptedBackend>(&ScriptedBackend::new()),
                         BackendKind::Sqlite => checks::$group::$check::<H, SqliteBackend>(&SqliteBackend::new()),
+                        BackendKind::R2d2Sqlite => checks::$group::$check::<H, R2d2SqliteBackend>(&R2d2SqliteBackend::new()),
                     },
                 },
             )*]
@@ -52,7 +53,12 @@ macro_rules! define_checks {
         #[macro_export]
         macro_rules! conformance_tests {
             ($d harness:ty) => {
-                mod scripted {
+                $d crate::conformance_tests!(@on $d harness, scripted, $d crate::ScriptedBackend);
+                $d crate::conformance_tests!(@on $d harness, sqlite, $d crate::SqliteBackend);
+                $d crate::conformance_tests!(@on $d harness, r2d2_sqlite, $d crate::R2d2SqliteBackend);
+            };
+            (@on $d harness:ty, $d module:ident, $d backend:ty) => {
+                mod $d module {
                     #[allow(unused_imports)]
                     use super::*;
                     $(
@@ -60,25 +66,9 @@ macro_rules! define_checks {
                         fn $check() {
                             $d crate::report(
                                 concat!(stringify!($group), "::", stringify!($check)),
-                                $d crate::BackendKind::Scripted,
-                                $d crate::checks::$group::$check::<$d harness, $d crate::ScriptedBackend>(
-                                    &<$d crate::ScriptedBackend as $d crate::Backend>::new(),
-                                ),
-                            );
-                        }
-                    )*
-                }
-                mod sqlite {
-                    #[allow(unused_imports)]
-                    use super::*;
-                    $(
-                        #[test]
-                        fn $check() {
-                            $d crate::report(
-                                concat!(stringify!($group), "::", stringify!($check)),
-                                $d crate::BackendKind::Sqlite,
-                                $d crate::checks::$group::$check::<$d harness, $d crate::SqliteBackend>(
-                                    &<$d crate::SqliteBackend as $d crate::Backend>::new(),
+                                <$d backend as $d crate::Backend>::KIND,
+                                $d crate::checks::$group::$check::<$d harness, $d backend>(
+                                    &<$d backend as $d crate::Backend>::new(),
                                 ),
                             );
                         }

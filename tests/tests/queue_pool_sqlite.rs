@@ -1,29 +1,22 @@
 //! QueuePool against real SQLite files: the behaviours the scripted connector can only
 //! imitate, shown on a real database.
 
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use pool_core::{PooledConnection, ResetOnReturn};
 use pool_queue::{QueueConfig, QueuePool};
 use pool_sqlite::rusqlite::Connection;
 use pool_sqlite::SqliteConnector;
 
 /// A fresh directory for one test's database files, removed at the end.
-struct Scratch(PathBuf);
+struct Scratch(tempfile::TempDir);
 
 impl Scratch {
     fn new(test: &str) -> Scratch {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("after 1970").as_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("sqlpool-{test}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Scratch(dir)
+        Scratch(tempfile::Builder::new().prefix(test).tempdir().expect("a temporary directory"))
     }
 
     /// A pool over `db.sqlite` in this directory, with table `t` created.
     fn pool(&self, reset: ResetOnReturn) -> QueuePool<SqliteConnector> {
-        let pool = QueuePool::builder(SqliteConnector::new(self.0.join("db.sqlite")))
+        let pool = QueuePool::builder(SqliteConnector::new(self.0.path().join("db.sqlite")))
             .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
             .reset_on_return(reset)
             .pre_ping(true)
@@ -34,12 +27,6 @@ impl Scratch {
             .execute_batch("CREATE TABLE IF NOT EXISTS t (x INTEGER)")
             .expect("create");
         pool
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -69,7 +56,7 @@ fn an_open_transaction_is_committed_on_return_in_commit_mode() {
     writer.execute_batch("BEGIN; INSERT INTO t VALUES (1);").expect("insert");
     drop(writer);
 
-    let other = Connection::open(dir.0.join("db.sqlite")).expect("open");
+    let other = Connection::open(dir.0.path().join("db.sqlite")).expect("open");
     assert_eq!(rows(&other), 1, "commit mode keeps the row");
 }
 
@@ -81,7 +68,7 @@ fn a_deleted_database_is_a_disconnect_that_invalidates_the_pool() {
     drop(b); // idle, opened before the disconnect
     let generation = pool.generation();
 
-    std::fs::remove_file(dir.0.join("db.sqlite")).expect("delete the database");
+    std::fs::remove_file(dir.0.path().join("db.sqlite")).expect("delete the database");
     let err = a.execute("INSERT INTO t VALUES (1)", []).expect_err("the file is gone");
     assert!(PooledConnection::handle_error(a, &err).is_none(), "{err} is a disconnect");
     assert_eq!(pool.generation(), generation + 1, "the pool generation moved on");

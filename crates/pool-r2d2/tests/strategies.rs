@@ -4,9 +4,8 @@
 
 mod fake;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use pool_conformance::{EventLog, Harness, Spec};
 use pool_core::{Builder, CheckoutError, Connector, Pool, ResetOnReturn};
@@ -14,6 +13,7 @@ use pool_r2d2::r2d2::ManageConnection;
 use pool_r2d2::R2d2Connector;
 use r2d2_sqlite::rusqlite::Connection;
 use r2d2_sqlite::SqliteConnectionManager;
+use tempfile::TempDir;
 
 use crate::fake::FakeManager;
 
@@ -91,31 +91,9 @@ impl<M: ManageConnection> ManageConnection for Counting<M> {
     }
 }
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "pool-r2d2-{name}-{}-{nanos}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for one test, removed when dropped.
+fn scratch(name: &str) -> TempDir {
+    tempfile::Builder::new().prefix(name).tempdir().expect("a temporary directory")
 }
 
 /// A file database in `dir` with an empty table `t`, and a plain connection to watch it.
@@ -146,7 +124,7 @@ fn checkout_and_select_one<H: Harness>() {
 }
 
 fn return_rolls_back_an_open_transaction<H: Harness>() {
-    let dir = TempDir::new("rollback");
+    let dir = scratch("rollback");
     let (path, watcher) = file_database(&dir);
     let pool = build::<H, _>(R2d2Connector::new(SqliteConnectionManager::file(&path)), |b| b);
 
@@ -166,7 +144,7 @@ fn return_rolls_back_an_open_transaction<H: Harness>() {
 }
 
 fn return_commits_in_commit_mode<H: Harness>() {
-    let dir = TempDir::new("commit");
+    let dir = scratch("commit");
     let (path, watcher) = file_database(&dir);
     let pool = build::<H, _>(R2d2Connector::new(SqliteConnectionManager::file(&path)), |b| {
         b.reset_on_return(ResetOnReturn::Commit)
@@ -180,7 +158,7 @@ fn return_commits_in_commit_mode<H: Harness>() {
 }
 
 fn without_reset_leaves_the_transaction_open<H: Harness>() {
-    let dir = TempDir::new("noreset");
+    let dir = scratch("noreset");
     let (path, watcher) = file_database(&dir);
     let pool =
         build::<H, _>(R2d2Connector::without_reset(SqliteConnectionManager::file(&path)), |b| b);
@@ -307,7 +285,7 @@ fn broken_on_return_is_not_pooled<H: Harness>() {
 }
 
 fn failing_connect_leaves_counts_unchanged<H: Harness>() {
-    let dir = TempDir::new("connect");
+    let dir = scratch("connect");
     let later = dir.path().join("later");
     let manager = Counting::new(SqliteConnectionManager::file(later.join("db.sqlite")));
     let connector = R2d2Connector::new(manager).with_disconnect(pool_r2d2::sqlite_is_disconnect);

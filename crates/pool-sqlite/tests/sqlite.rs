@@ -1,39 +1,18 @@
 //! Tests of `SqliteConnector` through the `Connector` trait, against real SQLite databases.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use pool_core::Connector;
 use pool_sqlite::rusqlite::{self, Connection, ErrorCode, OpenFlags};
 use pool_sqlite::SqliteConnector;
+use tempfile::TempDir;
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "pool-sqlite-{name}-{}-{nanos}-{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory for one test, removed when dropped.
+fn scratch(name: &str) -> TempDir {
+    tempfile::Builder::new().prefix(name).tempdir().expect("a temporary directory")
 }
 
 fn count(conn: &Connection) -> i64 {
@@ -61,7 +40,7 @@ fn connects_to_memory() {
 
 #[test]
 fn rollback_discards_an_open_transaction() {
-    let dir = TempDir::new("rollback");
+    let dir = scratch("rollback");
     let connector = file_connector(&dir);
     let mut writer = connector.connect().unwrap();
     let reader = connector.connect().unwrap();
@@ -83,7 +62,7 @@ fn rollback_discards_an_open_transaction() {
 
 #[test]
 fn commit_persists_an_open_transaction() {
-    let dir = TempDir::new("commit");
+    let dir = scratch("commit");
     let connector = file_connector(&dir);
     let mut writer = connector.connect().unwrap();
     let reader = connector.connect().unwrap();
@@ -136,7 +115,7 @@ fn ping_works_and_is_cached() {
 
 #[test]
 fn cannot_open_is_a_disconnect() {
-    let dir = TempDir::new("cantopen");
+    let dir = scratch("cantopen");
     let missing = dir.path().join("no-such-dir").join("db.sqlite");
     let connector = SqliteConnector::new(&missing).with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE);
     let err = connector.connect().unwrap_err();
@@ -152,7 +131,7 @@ fn cannot_open_is_a_disconnect() {
 
 #[test]
 fn not_a_database_is_a_disconnect() {
-    let dir = TempDir::new("notadb");
+    let dir = scratch("notadb");
     let path = dir.path().join("garbage.sqlite");
     std::fs::write(&path, vec![b'x'; 4096]).unwrap();
     let connector = SqliteConnector::new(&path);
@@ -168,7 +147,7 @@ fn not_a_database_is_a_disconnect() {
 #[cfg(unix)]
 #[test]
 fn deleted_database_file_is_a_disconnect() {
-    let dir = TempDir::new("dbmoved");
+    let dir = scratch("dbmoved");
     let connector = file_connector(&dir);
     let conn = connector.connect().unwrap();
     std::fs::remove_file(dir.path().join("db.sqlite")).unwrap();

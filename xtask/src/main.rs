@@ -3,6 +3,11 @@
 //! - `cargo xtask conformance [--json] [--filter TEXT]`: runs the conformance suite for
 //!   every implementation on every backend and prints the matrix (pass / skip with its
 //!   reason / FAIL). Exits non-zero if any check fails.
+//!
+//! After the implementations come the peers' reference rows (plain `r2d2::Pool`, on
+//! SQLite only): a probe per check the peer can be asked about (see
+//! `pool_conformance::peers`). A peer's failed probe is a plain "no", which is not a
+//! failure; a check without a probe shows "-".
 
 use std::any::Any;
 use std::collections::BTreeMap;
@@ -12,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use pool_conformance::harnesses::{self, Implementation};
+use pool_conformance::peers;
 use pool_conformance::{BackendKind, Skip};
 
 fn main() -> ExitCode {
@@ -31,6 +37,8 @@ enum Verdict {
     Pass,
     Skip(String),
     Fail(String),
+    /// A peer's probe panicked: the peer does not do what the check asserts.
+    No(String),
 }
 
 impl Verdict {
@@ -39,9 +47,13 @@ impl Verdict {
             Verdict::Pass => "pass",
             Verdict::Skip(_) => "skip",
             Verdict::Fail(_) => "FAIL",
+            Verdict::No(_) => "no",
         }
     }
 }
+
+/// The reference row of plain `r2d2::Pool`, no adapter.
+const R2D2_PEER: &str = "r2d2::Pool (peer)";
 
 struct Row {
     implementation: &'static str,
@@ -87,6 +99,26 @@ fn conformance(args: &[String]) -> ExitCode {
             }
         }
     }
+    // The peers' reference rows: a panic is a "no", never a failure.
+    for probe in peers::r2d2_probes() {
+        if filter.as_ref().is_some_and(|f| !probe.check.contains(f.as_str())) {
+            continue;
+        }
+        *last_panic.lock().unwrap() = None;
+        let verdict = match panic::catch_unwind(probe.run) {
+            Ok(Ok(())) => Verdict::Pass,
+            Ok(Err(Skip(reason))) => Verdict::Skip(reason),
+            Err(payload) => Verdict::No(
+                last_panic.lock().unwrap().take().unwrap_or_else(|| payload_text(&*payload)),
+            ),
+        };
+        rows.push(Row {
+            implementation: R2D2_PEER,
+            backend: BackendKind::Sqlite,
+            check: probe.check,
+            verdict,
+        });
+    }
     let _ = panic::take_hook();
 
     let failures = rows.iter().filter(|r| matches!(r.verdict, Verdict::Fail(_))).count();
@@ -94,8 +126,9 @@ fn conformance(args: &[String]) -> ExitCode {
         print_json(&rows);
     } else {
         print_matrix(&rows);
+        let nos = rows.iter().filter(|r| matches!(r.verdict, Verdict::No(_))).count();
         println!(
-            "\n{} results in {:.1} s; {failures} FAIL",
+            "\n{} results in {:.1} s; {failures} FAIL; {nos} no (peers, not failures)",
             rows.len(),
             started.elapsed().as_secs_f64()
         );
@@ -135,23 +168,40 @@ fn print_matrix(rows: &[Row]) {
     }
 
     println!("Summary");
-    println!("{:<34} {:>6} {:>6} {:>6}", "implementation/backend", "pass", "skip", "FAIL");
+    println!(
+        "{:<34} {:>6} {:>6} {:>6} {:>6}",
+        "implementation/backend", "pass", "skip", "FAIL", "no"
+    );
     for (imp, backend) in &columns {
         let mine = rows.iter().filter(|r| r.implementation == *imp && r.backend == *backend);
-        let (mut pass, mut skip, mut fail) = (0, 0, 0);
+        let (mut pass, mut skip, mut fail, mut no) = (0, 0, 0, 0);
         for r in mine {
             match r.verdict {
                 Verdict::Pass => pass += 1,
                 Verdict::Skip(_) => skip += 1,
                 Verdict::Fail(_) => fail += 1,
+                Verdict::No(_) => no += 1,
             }
         }
-        println!("{:<34} {pass:>6} {skip:>6} {fail:>6}", format!("{imp}/{}", backend.name()));
+        // A peer row cannot fail, and the project's own rows never say "no".
+        let (fail, no) = if *imp == R2D2_PEER {
+            ("-".to_string(), no.to_string())
+        } else {
+            (fail.to_string(), "-".to_string())
+        };
+        println!(
+            "{:<34} {pass:>6} {skip:>6} {fail:>6} {no:>6}",
+            format!("{imp}/{}", backend.name())
+        );
     }
 
     // Columns are labelled with the SQLAlchemy test suite's tags (QP, NP, STP, SP, AP):
     // the capitals of the implementation's name, and the backend's first three letters.
+    // The peer's row is labelled by its crate name (r2d2/sql).
     let label = |imp: &str, backend: BackendKind| {
+        if imp == R2D2_PEER {
+            return format!("r2d2/{}", &backend.name()[..3]);
+        }
         let tag: String = imp.chars().filter(char::is_ascii_uppercase).collect();
         format!("{tag}/{}", &backend.name()[..3])
     };
@@ -195,6 +245,15 @@ fn print_matrix(rows: &[Row]) {
             }
         }
     }
+    let nos: Vec<_> = rows.iter().filter(|r| matches!(r.verdict, Verdict::No(_))).collect();
+    if !nos.is_empty() {
+        println!("\nPeers: no (what the peer does not do; not failures)");
+        for r in nos {
+            if let Verdict::No(message) = &r.verdict {
+                println!("  no {} {}/{}: {message}", r.check, r.implementation, r.backend.name());
+            }
+        }
+    }
 }
 
 fn print_json(rows: &[Row]) {
@@ -205,6 +264,7 @@ fn print_json(rows: &[Row]) {
                 Verdict::Pass => ("pass", None),
                 Verdict::Skip(reason) => ("skip", Some(reason.clone())),
                 Verdict::Fail(message) => ("fail", Some(message.clone())),
+                Verdict::No(message) => ("no", Some(message.clone())),
             };
             serde_json::json!({
                 "implementation": r.implementation,

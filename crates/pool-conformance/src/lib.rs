@@ -5,6 +5,7 @@ mod harness;
 pub mod harnesses;
 mod log;
 mod noop;
+pub mod peers;
 mod scripted;
 
 pub use crate::harness::{

@@ -227,6 +227,18 @@ impl Backend for ScriptedBackend {
     }
 }
 
+/// The skip of a real backend asked for faults.
+fn no_fault_injection() -> Skip {
+    Skip::because("needs fault injection (scripted connector only)")
+}
+
+/// Uses a SQLite connection, as every SQLite backend does.
+fn select_one(
+    conn: &pool_sqlite::rusqlite::Connection,
+) -> Result<(), pool_sqlite::rusqlite::Error> {
+    conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())
+}
+
 /// SQLite in memory, each connection its own database.
 #[derive(Debug, Default)]
 pub struct SqliteBackend {
@@ -248,10 +260,10 @@ impl Backend for SqliteBackend {
         &self.log
     }
     fn script(&self) -> Result<&Script, Skip> {
-        Err(Skip::because("needs fault injection (scripted connector only)"))
+        Err(no_fault_injection())
     }
     fn exercise(conn: &mut Self::Conn) -> Result<(), pool_sqlite::rusqlite::Error> {
-        conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())
+        select_one(conn)
     }
 }
 
@@ -280,10 +292,10 @@ impl Backend for R2d2SqliteBackend {
         &self.log
     }
     fn script(&self) -> Result<&Script, Skip> {
-        Err(Skip::because("needs fault injection (scripted connector only)"))
+        Err(no_fault_injection())
     }
     fn exercise(conn: &mut Self::Conn) -> Result<(), pool_sqlite::rusqlite::Error> {
-        conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())
+        select_one(conn)
     }
 }
 

@@ -1,41 +1,143 @@
-//! Uncontended checkout and return: QueuePool against the floor of a bare
-//! `parking_lot::Mutex<Vec<_>>` pop and push. The full comparison with r2d2, deadpool and
-//! bb8 is built by `cargo xtask bench` (see docs/benchmarks.md once it exists).
+//! Group 1, uncontended checkout and return of a no-op connection on one thread: every
+//! strategy of the workspace, r2d2, deadpool and bb8, beside two floors (a
+//! `parking_lot::Mutex<Vec<_>>` pop and push, a crossbeam `ArrayQueue` pop and push).
+//!
+//! Every pool holds 8 connections, all opened before measuring, and keeps its default
+//! settings otherwise (r2d2 and bb8 test each connection on checkout, deadpool recycles
+//! it: with no-op connections those calls cost only the pools' own bookkeeping).
+//!
+//! The async pools are driven by one current-thread tokio runtime through criterion's
+//! `b.to_async(&rt)`: criterion calls `block_on` once per sample and awaits the checkout
+//! in a loop inside it, so a figure is the pool's own future polled to completion, with
+//! no runtime entry and exit per iteration (that would add to the async rows a cost the
+//! sync rows do not pay). A single-threaded runtime is enough: nothing waits, and none
+//! of these checkouts needs a worker.
+//!
+//! `cargo bench -p benches --bench uncontended`; `cargo xtask bench` runs it with the
+//! other groups and writes `docs/benchmarks.md`.
 
 // criterion_group! defines an undocumented public function.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use benches::{current_thread_runtime, Bb8Noop, DeadpoolNoop, DeadpoolNoopPool, Noop, R2d2Noop};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
-use pool_conformance::NoopConnector;
+use pool_core::ResetOnReturn;
+use pool_deadpool::{AsyncPool, DeadpoolConfig};
+use pool_null::NullPool;
 use pool_queue::{QueueConfig, QueuePool};
+use pool_singleton_thread::SingletonThreadPool;
+use pool_static::{AssertionConfig, AssertionPool, StaticPool};
+
+/// The group name `cargo xtask bench` reads back from `target/criterion`.
+const GROUP: &str = "uncontended";
+/// How many connections each pool keeps.
+const SIZE: usize = 8;
 
 fn uncontended(c: &mut Criterion) {
-    let mut group = c.benchmark_group("uncontended get+drop");
+    let mut group = c.benchmark_group(GROUP);
+    group.throughput(Throughput::Elements(1));
 
-    let floor = Mutex::new(vec![0u64; 8]);
+    // The floors: the cheapest way to take a value out of a shared container and put it
+    // back, with a lock and without.
+    let floor = Mutex::new(vec![0u64; SIZE]);
     group.bench_function("floor: Mutex<Vec>", |b| {
         b.iter(|| {
             let conn = floor.lock().pop().expect("one idle");
             floor.lock().push(black_box(conn));
         })
     });
+    let queue = ArrayQueue::new(SIZE);
+    for _ in 0..SIZE {
+        queue.push(0u64).expect("room");
+    }
+    group.bench_function("floor: ArrayQueue", |b| {
+        b.iter(|| {
+            let conn = queue.pop().expect("one idle");
+            queue.push(black_box(conn)).expect("room");
+        })
+    });
 
-    let pool = QueuePool::builder(NoopConnector)
-        .strategy(QueueConfig::default().pool_size(8))
-        .reset_on_return(pool_core::ResetOnReturn::Nothing)
+    // The workspace's strategies, each with its default settings (reset on return: a
+    // rollback, which a no-op connection answers at once).
+    let pool = QueuePool::builder(Noop)
+        .strategy(QueueConfig::default().pool_size(SIZE))
         .build()
         .expect("valid");
     drop(pool.get().expect("warm"));
     group.bench_function("QueuePool", |b| b.iter(|| black_box(pool.get().expect("idle"))));
 
-    let rollback = QueuePool::builder(NoopConnector).build().expect("valid");
-    drop(rollback.get().expect("warm"));
-    group.bench_function("QueuePool (reset: rollback)", |b| {
-        b.iter(|| black_box(rollback.get().expect("idle")))
+    let no_reset = QueuePool::builder(Noop)
+        .strategy(QueueConfig::default().pool_size(SIZE))
+        .reset_on_return(ResetOnReturn::Nothing)
+        .build()
+        .expect("valid");
+    drop(no_reset.get().expect("warm"));
+    group.bench_function("QueuePool (reset: none)", |b| {
+        b.iter(|| black_box(no_reset.get().expect("idle")))
     });
+
+    // NullPool opens and closes a connection per checkout: with no-op connections that
+    // is its bookkeeping alone.
+    let null = NullPool::builder(Noop).build().expect("valid");
+    group.bench_function("NullPool", |b| b.iter(|| black_box(null.get().expect("connects"))));
+
+    let singleton = SingletonThreadPool::builder(Noop).build().expect("valid");
+    drop(singleton.get().expect("warm"));
+    group.bench_function("SingletonThreadPool", |b| {
+        b.iter(|| black_box(singleton.get().expect("this thread's")))
+    });
+
+    let shared = StaticPool::builder(Noop).build().expect("valid");
+    drop(shared.get().expect("warm"));
+    group.bench_function("StaticPool", |b| b.iter(|| black_box(shared.get().expect("free"))));
+
+    // AssertionPool captures a backtrace at every checkout by default (to report where a
+    // second checkout's connection was taken); without it, it is a flag and a mutex.
+    let assertion = AssertionPool::builder(Noop).build().expect("valid");
+    drop(assertion.get().expect("warm"));
+    group.bench_function("AssertionPool", |b| b.iter(|| black_box(assertion.get().expect("free"))));
+    let assertion_bare = AssertionPool::builder(Noop)
+        .strategy(AssertionConfig::default().store_traceback(false))
+        .build()
+        .expect("valid");
+    drop(assertion_bare.get().expect("warm"));
+    group.bench_function("AssertionPool (store_traceback off)", |b| {
+        b.iter(|| black_box(assertion_bare.get().expect("free")))
+    });
+
+    // The peers, with their defaults but for the size.
+    let r2d2 = r2d2::Pool::builder().max_size(SIZE as u32).build(R2d2Noop).expect("r2d2 builds");
+    group.bench_function("r2d2", |b| b.iter(|| black_box(r2d2.get().expect("idle"))));
+
+    let rt = current_thread_runtime();
+    let deadpool =
+        DeadpoolNoopPool::builder(DeadpoolNoop).max_size(SIZE).build().expect("deadpool builds");
+    rt.block_on(async { drop(deadpool.get().await.expect("warm")) });
+    group.bench_function("deadpool", |b| {
+        b.to_async(&rt).iter(|| async { black_box(deadpool.get().await.expect("idle")) })
+    });
+
+    let bb8 =
+        rt.block_on(bb8::Pool::builder().max_size(SIZE as u32).build(Bb8Noop)).expect("bb8 builds");
+    group.bench_function("bb8", |b| {
+        b.to_async(&rt).iter(|| async { black_box(bb8.get().await.expect("idle")) })
+    });
+
+    // The async front end of pool-deadpool, driven like deadpool above; its id is what
+    // `cargo xtask bench` compares with "deadpool".
+    let adapter = AsyncPool::builder(Noop)
+        .strategy(DeadpoolConfig::default().max_size(SIZE))
+        .build()
+        .expect("pool-deadpool builds");
+    rt.block_on(async { drop(adapter.get_async().await.expect("warm")) });
+    group.bench_function("pool-deadpool", |b| {
+        b.to_async(&rt).iter(|| async { black_box(adapter.get_async().await.expect("idle")) })
+    });
+
     group.finish();
 }
 

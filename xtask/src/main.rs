@@ -3,9 +3,11 @@
 //! - `cargo xtask conformance [--json] [--filter TEXT]`: runs the conformance suite for
 //!   every implementation on every backend and prints the matrix (pass / skip with its
 //!   reason / FAIL). Exits non-zero if any check fails.
+//! - `cargo xtask bench [--quick] [--report-only]`: runs every benchmark group and writes
+//!   `docs/benchmarks.md` (see `bench.rs`).
 //!
-//! After the implementations come the peers' reference rows (plain `r2d2::Pool`, on
-//! SQLite only): a probe per check the peer can be asked about (see
+//! After the implementations come the peers' reference rows (plain `r2d2::Pool` and plain
+//! deadpool `managed::Pool`, on SQLite only): a probe per check the peer can be asked about (see
 //! `pool_conformance::peers`). A peer's failed probe is a plain "no", which is not a
 //! failure; a check without a probe shows "-".
 
@@ -16,6 +18,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+mod bench;
+
 use pool_conformance::harnesses::{self, Implementation};
 use pool_conformance::peers;
 use pool_conformance::{BackendKind, Skip};
@@ -24,8 +28,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("conformance") => conformance(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask conformance [--json] [--filter TEXT]");
+            eprintln!(
+                "usage: cargo xtask conformance [--json] [--filter TEXT]\n       cargo xtask bench [--quick] [--report-only]"
+            );
             ExitCode::from(2)
         }
     }
@@ -52,8 +59,10 @@ impl Verdict {
     }
 }
 
-/// The reference row of plain `r2d2::Pool`, no adapter.
-const R2D2_PEER: &str = "r2d2::Pool (peer)";
+/// The short label of a peer's reference row (`r2d2`, `deadpool`), from its row name.
+fn peer_label(implementation: &str) -> Option<&'static str> {
+    peers::all().into_iter().find(|p| p.name == implementation).map(|p| p.label)
+}
 
 struct Row {
     implementation: &'static str,
@@ -100,7 +109,10 @@ fn conformance(args: &[String]) -> ExitCode {
         }
     }
     // The peers' reference rows: a panic is a "no", never a failure.
-    for probe in peers::r2d2_probes() {
+    for (peer, probe) in peers::all().into_iter().flat_map(|p| {
+        let name = p.name;
+        p.probes.into_iter().map(move |probe| (name, probe))
+    }) {
         if filter.as_ref().is_some_and(|f| !probe.check.contains(f.as_str())) {
             continue;
         }
@@ -113,7 +125,7 @@ fn conformance(args: &[String]) -> ExitCode {
             ),
         };
         rows.push(Row {
-            implementation: R2D2_PEER,
+            implementation: peer,
             backend: BackendKind::Sqlite,
             check: probe.check,
             verdict,
@@ -184,7 +196,7 @@ fn print_matrix(rows: &[Row]) {
             }
         }
         // A peer row cannot fail, and the project's own rows never say "no".
-        let (fail, no) = if *imp == R2D2_PEER {
+        let (fail, no) = if peer_label(imp).is_some() {
             ("-".to_string(), no.to_string())
         } else {
             (fail.to_string(), "-".to_string())
@@ -197,13 +209,13 @@ fn print_matrix(rows: &[Row]) {
 
     // Columns are labelled with the SQLAlchemy test suite's tags (QP, NP, STP, SP, AP):
     // the capitals of the implementation's name, and the backend's first three letters.
-    // The peer's row is labelled by its crate name (r2d2/sql).
+    // A peer's row is labelled by its crate name (r2d2/sql, deadpool/sql).
     let label = |imp: &str, backend: BackendKind| {
-        if imp == R2D2_PEER {
-            return format!("r2d2/{}", &backend.name()[..3]);
+        if let Some(peer) = peer_label(imp) {
+            return format!("{peer}/{}", backend.tag());
         }
         let tag: String = imp.chars().filter(char::is_ascii_uppercase).collect();
-        format!("{tag}/{}", &backend.name()[..3])
+        format!("{tag}/{}", backend.tag())
     };
     println!("\nMatrix (columns: {})", {
         let mut legend: Vec<String> = Vec::new();

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use pool_core::{
-    Builder, ConnectionRecord, Connector, ListenerError, Pool, PoolListener, ResetState, Strategy,
+    Builder, CheckoutError, ConnectionRecord, Connector, ListenerError, Pool, PoolListener,
+    PooledConnection, ResetState, Strategy,
 };
 use pool_sqlite::SqliteConnector;
 
@@ -133,7 +134,22 @@ pub trait Harness: 'static {
     fn caps() -> Caps;
     /// Its settings for `spec`.
     fn config<C: Connector>(spec: &Spec) -> <Self::Strategy<C> as Strategy<C>>::Config;
+
+    /// Checks a connection out the way this implementation's users do: [`Pool::get`]
+    /// for the blocking pools; an async harness awaits its async checkout here.
+    fn get<C: Connector>(pool: &Pool<C, Self::Strategy<C>>) -> Checkout<C, Self::Strategy<C>> {
+        pool.get()
+    }
+
+    /// Whether this implementation can run on backend `B` (an async pool cannot drive a
+    /// driver that blocks on a runtime of its own).
+    fn runs_on<B: Backend>() -> Outcome {
+        Ok(())
+    }
 }
+
+/// What a checkout returns.
+pub type Checkout<C, S> = Result<PooledConnection<C, S>, CheckoutError<<C as Connector>::Error>>;
 
 /// A connection whose identity a check can compare.
 pub trait Identified {
@@ -162,12 +178,46 @@ pub enum BackendKind {
     Sqlite,
     /// Embedded SQLite through r2d2_sqlite's manager and the `pool-r2d2` adapter.
     R2d2Sqlite,
+    /// Embedded SQLite through deadpool-sqlite's manager and `pool-deadpool`'s
+    /// `ManagerConnector`.
+    DeadpoolSqlite,
+    /// PostgreSQL through deadpool-postgres's manager and `pool-deadpool`'s
+    /// `ManagerConnector` (`POOL_TEST_POSTGRES_URL`): the async driver.
+    DeadpoolPostgres,
+    /// PostgreSQL through `pool-postgres` (`POOL_TEST_POSTGRES_URL`).
+    Postgres,
+    /// MySQL or MariaDB through `pool-mysql` (`POOL_TEST_MYSQL_URL`).
+    Mysql,
+    /// Redis through `pool-redis` (`POOL_TEST_REDIS_URL`).
+    Redis,
 }
 
 impl BackendKind {
     /// Every backend, in matrix order.
-    pub const ALL: [BackendKind; 3] =
-        [BackendKind::Scripted, BackendKind::Sqlite, BackendKind::R2d2Sqlite];
+    pub const ALL: [BackendKind; 8] = [
+        BackendKind::Scripted,
+        BackendKind::Sqlite,
+        BackendKind::R2d2Sqlite,
+        BackendKind::DeadpoolSqlite,
+        BackendKind::DeadpoolPostgres,
+        BackendKind::Postgres,
+        BackendKind::Mysql,
+        BackendKind::Redis,
+    ];
+
+    /// A three-letter tag for the matrix's column labels.
+    pub fn tag(self) -> &'static str {
+        match self {
+            BackendKind::Scripted => "scr",
+            BackendKind::Sqlite => "sql",
+            BackendKind::R2d2Sqlite => "r2d",
+            BackendKind::DeadpoolSqlite => "dps",
+            BackendKind::DeadpoolPostgres => "dpp",
+            BackendKind::Postgres => "pos",
+            BackendKind::Mysql => "mys",
+            BackendKind::Redis => "red",
+        }
+    }
 
     /// The column name.
     pub fn name(self) -> &'static str {
@@ -175,6 +225,11 @@ impl BackendKind {
             BackendKind::Scripted => "scripted",
             BackendKind::Sqlite => "sqlite",
             BackendKind::R2d2Sqlite => "r2d2-sqlite",
+            BackendKind::DeadpoolSqlite => "deadpool-sqlite",
+            BackendKind::DeadpoolPostgres => "deadpool-postgres",
+            BackendKind::Postgres => "postgres",
+            BackendKind::Mysql => "mysql",
+            BackendKind::Redis => "redis",
         }
     }
 }
@@ -189,6 +244,14 @@ pub trait Backend: Sized + 'static {
     const KIND: BackendKind;
     /// A fresh backend with an empty log.
     fn new() -> Self;
+    /// Whether this backend can run here; a server backend whose URL variable is unset
+    /// says so, and every check skips with that reason ([`run_on`](crate::run_on)).
+    fn available() -> Result<(), Skip> {
+        Ok(())
+    }
+    /// Why this backend's driver cannot be used inside an async runtime, if it cannot
+    /// (it blocks on a runtime of its own).
+    const BLOCKS_IN_ASYNC: Option<&'static str> = None;
     /// A connector logging into this backend's log.
     fn connector(&self) -> Self::Connector;
     /// The call log.
@@ -228,7 +291,7 @@ impl Backend for ScriptedBackend {
 }
 
 /// The skip of a real backend asked for faults.
-fn no_fault_injection() -> Skip {
+pub(crate) fn no_fault_injection() -> Skip {
     Skip::because("needs fault injection (scripted connector only)")
 }
 
@@ -296,6 +359,50 @@ impl Backend for R2d2SqliteBackend {
     }
     fn exercise(conn: &mut Self::Conn) -> Result<(), pool_sqlite::rusqlite::Error> {
         select_one(conn)
+    }
+}
+
+/// SQLite in memory through deadpool-sqlite's `Manager` and `pool-deadpool`'s
+/// `ManagerConnector`, the way a user coming from deadpool runs it: connects, pings
+/// (`recycle`) and resets run on deadpool-sqlite's worker threads.
+#[derive(Debug, Default)]
+pub struct DeadpoolSqliteBackend {
+    log: CallLog,
+}
+
+/// deadpool-sqlite's connection type.
+type DeadpoolSqliteConn =
+    pool_deadpool::Managed<deadpool_sync::SyncWrapper<pool_sqlite::rusqlite::Connection>>;
+
+impl Backend for DeadpoolSqliteBackend {
+    type Connector = Recorded<pool_deadpool::ManagerConnector<deadpool_sqlite::Manager>>;
+    type Conn = Numbered<DeadpoolSqliteConn>;
+    const KIND: BackendKind = BackendKind::DeadpoolSqlite;
+
+    fn new() -> Self {
+        DeadpoolSqliteBackend::default()
+    }
+    fn connector(&self) -> Self::Connector {
+        let config = deadpool_sqlite::Config::new(":memory:");
+        let manager =
+            deadpool_sqlite::Manager::from_config(&config, deadpool_sqlite::Runtime::Tokio1);
+        // Blocking checkouts (the blocking pools' rows) run the manager's futures in the
+        // suite's runtime: deadpool-sqlite's connections live on its blocking threads.
+        let runtime = crate::harnesses::DeadpoolHarness::runtime().handle().clone();
+        let connector = pool_deadpool::ManagerConnector::new(manager).with_runtime(runtime);
+        Recorded::new(connector, self.log.clone())
+    }
+    fn log(&self) -> &CallLog {
+        &self.log
+    }
+    fn script(&self) -> Result<&Script, Skip> {
+        Err(no_fault_injection())
+    }
+    fn exercise(conn: &mut Self::Conn) -> Result<(), <Self::Connector as Connector>::Error> {
+        let conn = conn.lock().expect("deadpool-sqlite's mutex is not poisoned");
+        // The connector's error has no variant for a query's failure; the driver's error
+        // rides in `Create`, which no check inspects.
+        select_one(&conn).map_err(pool_deadpool::ManagerError::Create)
     }
 }
 

@@ -106,6 +106,70 @@ impl Harness for AssertionHarness {
     }
 }
 
+/// The async pool of `pool-deadpool`: deadpool's managed pool as the strategy, every
+/// checkout through [`Pool::get_async`](pool_core::Pool::get_async) awaited on a tokio
+/// runtime of two workers, returns through the async reset path.
+#[derive(Debug)]
+pub struct DeadpoolHarness;
+
+impl DeadpoolHarness {
+    /// The runtime the checks' async checkouts run on.
+    pub fn runtime() -> &'static tokio::runtime::Runtime {
+        static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+        RUNTIME.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("a tokio runtime")
+        })
+    }
+}
+
+impl Harness for DeadpoolHarness {
+    const NAME: &'static str = "Deadpool (async)";
+    type Strategy<C: Connector> = pool_deadpool::Deadpool<C>;
+
+    fn caps() -> Caps {
+        Caps {
+            reuses_connections: true,
+            bounded_wait: true,
+            lifo: true,
+            concurrent_checkouts: true,
+            ..Caps::NONE
+        }
+    }
+
+    fn config<C: Connector>(spec: &Spec) -> pool_deadpool::DeadpoolConfig {
+        // deadpool keeps every connection it opens: the most a spec allows at once.
+        let max_size = match spec.max_overflow {
+            Some(overflow) if spec.pool_size > 0 => spec.pool_size + overflow,
+            _ => 1_000,
+        };
+        let config = pool_deadpool::DeadpoolConfig::default()
+            .max_size(max_size)
+            .lifo(spec.use_lifo)
+            .runtime(Self::runtime().handle().clone());
+        match spec.timeout {
+            Some(t) => config.timeout(t),
+            None => config.wait_forever(),
+        }
+    }
+
+    fn get<C: Connector>(
+        pool: &pool_core::Pool<C, Self::Strategy<C>>,
+    ) -> crate::Checkout<C, Self::Strategy<C>> {
+        Self::runtime().block_on(pool.get_async())
+    }
+
+    fn runs_on<B: crate::Backend>() -> crate::Outcome {
+        match B::BLOCKS_IN_ASYNC {
+            Some(reason) => Err(crate::Skip::because(reason)),
+            None => Ok(()),
+        }
+    }
+}
+
 /// One row group of the conformance matrix: an implementation and its checks.
 #[derive(Debug, Clone)]
 pub struct Implementation {
@@ -130,5 +194,6 @@ pub fn all() -> Vec<Implementation> {
         Implementation::of::<SingletonThreadHarness>(),
         Implementation::of::<StaticHarness>(),
         Implementation::of::<AssertionHarness>(),
+        Implementation::of::<DeadpoolHarness>(),
     ]
 }

@@ -1,20 +1,27 @@
 #![doc = include_str!("../README.md")]
 
 pub mod checks;
+pub mod faults;
 mod harness;
 pub mod harnesses;
 mod log;
 mod noop;
 pub mod peers;
 mod scripted;
+mod servers;
 
 pub use crate::harness::{
-    build, pool, Backend, BackendKind, BuilderOf, Caps, Event, EventLog, Harness, Identified,
-    Outcome, PoolOf, R2d2SqliteBackend, Reason, ScriptedBackend, Skip, Spec, SqliteBackend,
+    build, pool, Backend, BackendKind, BuilderOf, Caps, Checkout, DeadpoolSqliteBackend, Event,
+    EventLog, Harness, Identified, Outcome, PoolOf, R2d2SqliteBackend, Reason, ScriptedBackend,
+    Skip, Spec, SqliteBackend,
 };
 pub use crate::log::{Call, CallLog, Numbered, Recorded};
 pub use crate::noop::NoopConnector;
 pub use crate::scripted::{Script, ScriptedConnection, ScriptedConnector, ScriptedError};
+pub use crate::servers::{
+    server_url, DeadpoolPostgresBackend, MysqlBackend, PostgresBackend, RedisBackend, MYSQL_URL,
+    POSTGRES_URL, REDIS_URL,
+};
 
 /// One check of the suite, ready to run on a backend.
 #[derive(Debug, Clone, Copy)]
@@ -33,6 +40,14 @@ pub fn report(name: &str, kind: BackendKind, outcome: Outcome) {
     }
 }
 
+/// Runs `check` on a fresh `B`, or skips when `B` cannot run here (a server backend
+/// whose URL variable is unset) or cannot serve harness `H`.
+pub fn run_on<H: Harness, B: Backend>(check: fn(&B) -> Outcome) -> Outcome {
+    B::available()?;
+    H::runs_on::<B>()?;
+    check(&B::new())
+}
+
 macro_rules! define_checks {
     ($d:tt $( $group:ident :: $check:ident ),* $(,)?) => {
         /// Every check of the suite for harness `H`, in order.
@@ -41,9 +56,14 @@ macro_rules! define_checks {
                 Check {
                     name: concat!(stringify!($group), "::", stringify!($check)),
                     run: |kind| match kind {
-                        BackendKind::Scripted => checks::$group::$check::<H, ScriptedBackend>(&ScriptedBackend::new()),
-                        BackendKind::Sqlite => checks::$group::$check::<H, SqliteBackend>(&SqliteBackend::new()),
-                        BackendKind::R2d2Sqlite => checks::$group::$check::<H, R2d2SqliteBackend>(&R2d2SqliteBackend::new()),
+                        BackendKind::Scripted => run_on::<H, ScriptedBackend>(checks::$group::$check::<H, ScriptedBackend>),
+                        BackendKind::Sqlite => run_on::<H, SqliteBackend>(checks::$group::$check::<H, SqliteBackend>),
+                        BackendKind::R2d2Sqlite => run_on::<H, R2d2SqliteBackend>(checks::$group::$check::<H, R2d2SqliteBackend>),
+                        BackendKind::DeadpoolSqlite => run_on::<H, DeadpoolSqliteBackend>(checks::$group::$check::<H, DeadpoolSqliteBackend>),
+                        BackendKind::DeadpoolPostgres => run_on::<H, DeadpoolPostgresBackend>(checks::$group::$check::<H, DeadpoolPostgresBackend>),
+                        BackendKind::Postgres => run_on::<H, PostgresBackend>(checks::$group::$check::<H, PostgresBackend>),
+                        BackendKind::Mysql => run_on::<H, MysqlBackend>(checks::$group::$check::<H, MysqlBackend>),
+                        BackendKind::Redis => run_on::<H, RedisBackend>(checks::$group::$check::<H, RedisBackend>),
                     },
                 },
             )*]
@@ -57,6 +77,11 @@ macro_rules! define_checks {
                 $d crate::conformance_tests!(@on $d harness, scripted, $d crate::ScriptedBackend);
                 $d crate::conformance_tests!(@on $d harness, sqlite, $d crate::SqliteBackend);
                 $d crate::conformance_tests!(@on $d harness, r2d2_sqlite, $d crate::R2d2SqliteBackend);
+                $d crate::conformance_tests!(@on $d harness, deadpool_sqlite, $d crate::DeadpoolSqliteBackend);
+                $d crate::conformance_tests!(@on $d harness, deadpool_postgres, $d crate::DeadpoolPostgresBackend);
+                $d crate::conformance_tests!(@on $d harness, postgres, $d crate::PostgresBackend);
+                $d crate::conformance_tests!(@on $d harness, mysql, $d crate::MysqlBackend);
+                $d crate::conformance_tests!(@on $d harness, redis, $d crate::RedisBackend);
             };
             (@on $d harness:ty, $d module:ident, $d backend:ty) => {
                 mod $d module {
@@ -68,8 +93,8 @@ macro_rules! define_checks {
                             $d crate::report(
                                 concat!(stringify!($group), "::", stringify!($check)),
                                 <$d backend as $d crate::Backend>::KIND,
-                                $d crate::checks::$group::$check::<$d harness, $d backend>(
-                                    &<$d backend as $d crate::Backend>::new(),
+                                $d crate::run_on::<$d harness, $d backend>(
+                                    $d crate::checks::$group::$check::<$d harness, $d backend>,
                                 ),
                             );
                         }

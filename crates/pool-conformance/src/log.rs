@@ -157,6 +157,8 @@ impl<C: Connector> Connector for Recorded<C> {
     type Connection = Numbered<C::Connection>;
     type Error = C::Error;
 
+    const ASYNC_IO: bool = C::ASYNC_IO;
+
     fn connect(&self) -> Result<Self::Connection, C::Error> {
         let conn = self.inner.connect()?;
         let id = self.log.next_id();
@@ -195,5 +197,27 @@ impl<C: Connector> Connector for Recorded<C> {
 
     fn is_broken(&self, conn: &mut Self::Connection) -> bool {
         self.inner.is_broken(&mut conn.conn)
+    }
+
+    async fn connect_async(&self) -> Result<Self::Connection, C::Error> {
+        let conn = self.inner.connect_async().await?;
+        let id = self.log.next_id();
+        self.log.push(Call::Connect(id));
+        Ok(Numbered { id, conn })
+    }
+
+    async fn rollback_async(&self, conn: &mut Self::Connection) -> Result<(), C::Error> {
+        self.log.push(Call::Rollback(conn.id));
+        self.inner.rollback_async(&mut conn.conn).await
+    }
+
+    async fn commit_async(&self, conn: &mut Self::Connection) -> Result<(), C::Error> {
+        self.log.push(Call::Commit(conn.id));
+        self.inner.commit_async(&mut conn.conn).await
+    }
+
+    async fn ping_async(&self, conn: &mut Self::Connection) -> Option<Result<(), C::Error>> {
+        self.log.push(Call::Ping(conn.id));
+        self.inner.ping_async(&mut conn.conn).await
     }
 }

@@ -1,9 +1,9 @@
-//! Runs every r2d2 peer probe and pins its answer, so a change in r2d2's behaviour is
+//! Runs every peer probe and pins its answer, so a change in a peer's behaviour is
 //! noticed.
 
 use std::panic::{self, AssertUnwindSafe};
 
-use pool_conformance::peers::r2d2_probes;
+use pool_conformance::peers::{deadpool_probes, r2d2_probes, PeerProbe};
 
 /// The answer of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,7 @@ enum Answer {
 
 use Answer::{No, Skip, Yes};
 
-const EXPECTED: &[(&str, Answer)] = &[
+const R2D2: &[(&str, Answer)] = &[
     ("base::sequential_checkouts_reuse", Yes),
     ("base::detach_semantics", Skip),
     ("events::connect_event", Yes),
@@ -33,9 +33,26 @@ const EXPECTED: &[(&str, Answer)] = &[
     ("queue::fifo_order", No),
 ];
 
-#[test]
-fn r2d2_probes_answer_as_pinned() {
-    let probes = r2d2_probes();
+const DEADPOOL: &[(&str, Answer)] = &[
+    ("base::sequential_checkouts_reuse", Yes),
+    ("base::detach_semantics", Yes),
+    ("events::connect_event", Yes),
+    ("events::checkin_event", No),
+    ("events::reset_event", No),
+    ("checkout::checkout_pre_ping_pooled_once", Yes),
+    ("checkout::checkout_invalidate_all", Skip),
+    ("checkout::checkout_no_ping_without_pre_ping", No),
+    ("reset::reset_plain_rollback", No),
+    ("reset::reset_plain_commit", No),
+    ("failures::failures_timeout_message", No),
+    ("queue::timeout_fires", Yes),
+    ("queue::overflow_closed_on_return", Skip),
+    ("queue::lifo_order", Yes),
+    ("queue::fifo_order", Yes),
+];
+
+/// Runs each probe and checks its answer against `expected`.
+fn answers_as_pinned(probes: Vec<PeerProbe>, expected: &[(&str, Answer)]) {
     let suite: Vec<&str> =
         pool_conformance::registry::<pool_conformance::harnesses::QueueHarness>()
             .iter()
@@ -51,5 +68,15 @@ fn r2d2_probes_answer_as_pinned() {
         };
         answers.push((probe.check, answer));
     }
-    assert_eq!(answers, EXPECTED);
+    assert_eq!(answers, expected);
+}
+
+#[test]
+fn r2d2_probes_answer_as_pinned() {
+    answers_as_pinned(r2d2_probes(), R2D2);
+}
+
+#[test]
+fn deadpool_probes_answer_as_pinned() {
+    answers_as_pinned(deadpool_probes(), DEADPOOL);
 }

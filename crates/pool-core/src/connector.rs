@@ -1,6 +1,7 @@
 //! The [`Connector`] trait: how a pool opens, resets, checks and closes connections.
 
 use std::error::Error as StdError;
+use std::future::{self, Future};
 
 /// Opens, resets, pings and closes connections for a pool.
 ///
@@ -96,5 +97,50 @@ pub trait Connector: Send + Sync + 'static {
     fn is_disconnect(&self, error: &Self::Error) -> bool {
         let _ = error;
         false
+    }
+
+    /// Whether this connector's `_async` methods do their own asynchronous I/O.
+    ///
+    /// Leave it `false` (the default) when they are the defaults, the blocking calls: a
+    /// connection checked out with [`Pool::get_async`](crate::Pool::get_async) is then
+    /// returned by the blocking path at once, without a task. A connector that overrides
+    /// the `_async` methods sets it to `true`, so that returns await them.
+    const ASYNC_IO: bool = false;
+
+    /// [`connect`](Connector::connect) for the asynchronous checkout
+    /// ([`Pool::get_async`](crate::Pool::get_async)).
+    ///
+    /// The default calls `connect` and is ready at once: right for a connector whose
+    /// calls are quick or in-process (SQLite, a test double). A connector over an async
+    /// driver overrides the four `_async` methods so the pool never blocks a task on I/O,
+    /// and sets [`ASYNC_IO`](Connector::ASYNC_IO).
+    fn connect_async(&self) -> impl Future<Output = Result<Self::Connection, Self::Error>> + Send {
+        future::ready(self.connect())
+    }
+
+    /// [`ping`](Connector::ping) for the asynchronous checkout; the default calls `ping`.
+    fn ping_async(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Option<Result<(), Self::Error>>> + Send {
+        future::ready(self.ping(conn))
+    }
+
+    /// [`rollback`](Connector::rollback) for the asynchronous return; the default calls
+    /// `rollback`.
+    fn rollback_async(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        future::ready(self.rollback(conn))
+    }
+
+    /// [`commit`](Connector::commit) for the asynchronous return; the default calls
+    /// `commit`.
+    fn commit_async(
+        &self,
+        conn: &mut Self::Connection,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        future::ready(self.commit(conn))
     }
 }

@@ -2,11 +2,14 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::future::Future;
 use std::mem;
 use std::ops::{Deref, DerefMut};
+use std::pin::Pin;
 
 use crate::events::ResetState;
-use crate::pool::{Pool, ReleaseOnDrop};
+use crate::io::{now, Blocking, Io, NonBlocking};
+use crate::pool::{Inner, Pool, ReleaseOnDrop};
 use crate::record::{ConnectionRecord, Info, PoolEntry};
 use crate::strategy::Strategy;
 use crate::Connector;
@@ -42,17 +45,36 @@ pub struct PooledConnection<C: Connector, S: Strategy<C>> {
     held: Held<C>,
     echo: bool,
     nesting: u32,
+    /// Set for connections checked out with `get_async`: their return awaits the
+    /// connector's `_async` reset, run by the strategy's `AsyncStrategy::run_return`.
+    spawn: Option<RunReturn<C, S>>,
 }
 
+/// Hands the return of an async checkout to the strategy.
+pub(crate) type RunReturn<C, S> = fn(&Pool<C, S>, Pin<Box<dyn Future<Output = ()> + Send>>);
+
+/// What a handle holds. A detached connection is boxed, so that moving a `Held` (at
+/// every return) copies two words, not the connection.
 enum Held<C: Connector> {
     Pooled(PoolEntry<C>),
-    Detached { conn: C::Connection, info: Info },
+    Detached(Box<Detached<C>>),
     Returned,
 }
 
+/// A connection taken out of the pool by `detach`, with the `info` that went with it.
+struct Detached<C: Connector> {
+    conn: C::Connection,
+    info: Info,
+}
+
 impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
-    pub(crate) fn new(pool: Pool<C, S>, entry: PoolEntry<C>, echo: bool) -> Self {
-        PooledConnection { pool, held: Held::Pooled(entry), echo, nesting: 1 }
+    pub(crate) fn new(
+        pool: Pool<C, S>,
+        entry: PoolEntry<C>,
+        echo: bool,
+        spawn: Option<RunReturn<C, S>>,
+    ) -> Self {
+        PooledConnection { pool, held: Held::Pooled(entry), echo, nesting: 1, spawn }
     }
 
     /// Returns the connection to the pool now; the same as dropping it.
@@ -74,9 +96,9 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
         let inner = &*this.pool.inner;
         match mem::replace(&mut this.held, Held::Returned) {
             Held::Pooled(entry) => inner.checkin_failed(entry, reason, true),
-            Held::Detached { conn, .. } => {
+            Held::Detached(detached) => {
                 tracing::info!(pool = %inner.core.name(), "Invalidate detached connection");
-                if let Err(err) = inner.core.connector().terminate(conn) {
+                if let Err(err) = inner.core.connector().terminate(detached.conn) {
                     tracing::error!(pool = %inner.core.name(), "Exception closing connection detached: {err}");
                 }
             }
@@ -147,12 +169,12 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
             }
         }
         drop(release);
-        this.held = Held::Detached { conn, info };
+        this.held = Held::Detached(Box::new(Detached { conn, info }));
     }
 
     /// Whether [`detach`](Self::detach) was called.
     pub fn is_detached(this: &Self) -> bool {
-        matches!(this.held, Held::Detached { .. })
+        matches!(this.held, Held::Detached(_))
     }
 
     /// State that belongs to this connection (the record's `info`, or this handle's own
@@ -160,7 +182,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     pub fn info(this: &Self) -> &Info {
         match &this.held {
             Held::Pooled(entry) => &entry.inner.record.info,
-            Held::Detached { info, .. } => info,
+            Held::Detached(detached) => &detached.info,
             Held::Returned => unreachable!("a returned connection cannot be reached"),
         }
     }
@@ -169,7 +191,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     pub fn info_mut(this: &mut Self) -> &mut Info {
         match &mut this.held {
             Held::Pooled(entry) => &mut entry.inner.record.info,
-            Held::Detached { info, .. } => info,
+            Held::Detached(detached) => &mut detached.info,
             Held::Returned => unreachable!("a returned connection cannot be reached"),
         }
     }
@@ -236,12 +258,39 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     }
 
     fn check_in(&mut self, state: ResetState) {
-        let inner = &*self.pool.inner;
-        match mem::replace(&mut self.held, Held::Returned) {
-            Held::Pooled(entry) => inner.checkin(entry, state, self.echo),
-            Held::Detached { conn, .. } => inner.close_detached(conn, state),
-            Held::Returned => {}
+        let held = mem::replace(&mut self.held, Held::Returned);
+        if matches!(held, Held::Returned) {
+            return;
         }
+        let echo = self.echo;
+        match self.spawn {
+            None => match held {
+                Held::Pooled(entry) => self.pool.inner.checkin_now(entry, state, echo),
+                held => now(give_back::<Blocking, C, S>(&self.pool.inner, held, state, echo)),
+            },
+            Some(run_return) => {
+                let pool = self.pool.clone();
+                let task = Box::pin(async move {
+                    give_back::<NonBlocking, C, S>(&pool.inner, held, state, echo).await
+                });
+                run_return(&self.pool, task);
+            }
+        }
+    }
+}
+
+/// The return of what a connection handle held: reset and check in a pooled entry, or
+/// reset and close a detached connection.
+async fn give_back<I: Io, C: Connector, S: Strategy<C>>(
+    inner: &Inner<C, S>,
+    held: Held<C>,
+    state: ResetState,
+    echo: bool,
+) {
+    match held {
+        Held::Pooled(entry) => inner.checkin::<I>(entry, state, echo).await,
+        Held::Detached(detached) => inner.close_detached::<I>(detached.conn, state).await,
+        Held::Returned => {}
     }
 }
 
@@ -260,7 +309,7 @@ impl<C: Connector, S: Strategy<C>> Deref for PooledConnection<C, S> {
             Held::Pooled(entry) => {
                 entry.inner.conn.as_ref().expect("a checked-out entry has a connection")
             }
-            Held::Detached { conn, .. } => conn,
+            Held::Detached(detached) => &detached.conn,
             Held::Returned => unreachable!("a returned connection cannot be reached"),
         }
     }
@@ -273,7 +322,7 @@ impl<C: Connector, S: Strategy<C>> DerefMut for PooledConnection<C, S> {
             Held::Pooled(entry) => {
                 entry.inner.conn.as_mut().expect("a checked-out entry has a connection")
             }
-            Held::Detached { conn, .. } => conn,
+            Held::Detached(detached) => &mut detached.conn,
             Held::Returned => unreachable!("a returned connection cannot be reached"),
         }
     }
@@ -284,7 +333,7 @@ impl<C: Connector, S: Strategy<C>> fmt::Debug for PooledConnection<C, S> {
         let mut d = f.debug_struct("PooledConnection");
         match &self.held {
             Held::Pooled(entry) => d.field("record", &entry.inner.record),
-            Held::Detached { .. } => d.field("detached", &true),
+            Held::Detached(_) => d.field("detached", &true),
             Held::Returned => d.field("returned", &true),
         };
         d.field("nesting", &self.nesting).finish()

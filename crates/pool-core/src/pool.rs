@@ -13,8 +13,9 @@ use crate::config::{Echo, PoolConfig, ResetOnReturn};
 use crate::error::{BoxError, BuildError, CheckoutError, ListenerError};
 use crate::events::{Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
+use crate::io::{now, Blocking, Io, NonBlocking};
 use crate::record::{ConnectionRecord, PoolEntry};
-use crate::strategy::{PoolStatus, Strategy};
+use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
 use crate::Connector;
 
 /// How many passes the checkout loop makes before giving up, as SQLAlchemy's code does
@@ -60,8 +61,18 @@ impl<C: Connector> Core<C> {
     ///
     /// On failure nothing is left open, and the error is remembered for timeout messages.
     pub fn new_entry(&self) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        now(self.open_entry::<Blocking>())
+    }
+
+    /// [`new_entry`](Self::new_entry) for an [`AsyncStrategy`]: connects with the
+    /// connector's `connect_async`. If the future is dropped, nothing is left open.
+    pub async fn new_entry_async(&self) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.open_entry::<NonBlocking>().await
+    }
+
+    async fn open_entry<I: Io>(&self) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let mut opening = Opening { core: self, entry: Some(self.empty_entry()) };
-        let result = self.connect(opening.entry.as_mut().expect("set above"));
+        let result = self.connect::<I>(opening.entry.as_mut().expect("set above")).await;
         let mut entry = opening.entry.take().expect("still there");
         match result {
             Ok(()) => Ok(entry),
@@ -104,12 +115,15 @@ impl<C: Connector> Core<C> {
     }
 
     /// SQLAlchemy's `_ConnectionRecord.__connect`.
-    fn connect(&self, entry: &mut PoolEntry<C>) -> Result<(), CheckoutError<C::Error>> {
+    async fn connect<I: Io>(
+        &self,
+        entry: &mut PoolEntry<C>,
+    ) -> Result<(), CheckoutError<C::Error>> {
         let e = &mut *entry.inner;
         e.conn = None;
         e.record.opened_at = Some(Instant::now());
         e.record.generation = self.generation.load(Ordering::Acquire);
-        match self.connector.connect() {
+        match I::connect(&*self.connector).await {
             Ok(conn) => {
                 e.conn = Some(conn);
                 e.record.fresh = true;
@@ -131,11 +145,14 @@ impl<C: Connector> Core<C> {
 
     /// SQLAlchemy's `_ConnectionRecord.get_connection`: connect an empty record, replace a
     /// stale connection (too old, older than the pool generation, soft-invalidated).
-    fn prepare(&self, entry: &mut PoolEntry<C>) -> Result<(), CheckoutError<C::Error>> {
+    async fn prepare<I: Io>(
+        &self,
+        entry: &mut PoolEntry<C>,
+    ) -> Result<(), CheckoutError<C::Error>> {
         let e = &mut *entry.inner;
         if e.conn.is_none() {
             e.record.info.clear();
-            return self.connect(entry);
+            return self.connect::<I>(entry).await;
         }
         let id = e.record.id;
         let stale = if self.recycle_due(&e.record) {
@@ -159,9 +176,20 @@ impl<C: Connector> Core<C> {
         if stale {
             self.close_connection(entry, true, true);
             entry.inner.record.info.clear();
-            return self.connect(entry);
+            return self.connect::<I>(entry).await;
         }
         Ok(())
+    }
+
+    /// Whether the entry can be handed out as it is: connected and not due for
+    /// replacement (what [`prepare`](Self::prepare) checks, without its logging).
+    #[inline]
+    fn is_usable(&self, entry: &PoolEntry<C>) -> bool {
+        let e = &*entry.inner;
+        e.conn.is_some()
+            && !e.record.soft_invalidated
+            && e.record.generation >= self.generation.load(Ordering::Acquire)
+            && !self.recycle_due(&e.record)
     }
 
     /// Whether the connection is older than `recycle`; reads the clock only when
@@ -238,33 +266,44 @@ impl<C: Connector> Core<C> {
 
     /// SQLAlchemy's `_ConnectionFairy._reset`: the `reset` event, then rollback, commit
     /// or nothing.
-    pub(crate) fn reset(
+    pub(crate) async fn reset<I: Io>(
         &self,
         conn: &mut C::Connection,
         mut record: Option<&mut ConnectionRecord<C>>,
         state: ResetState,
     ) -> Result<(), BoxError> {
         if self.events.any() {
-            for l in self.events.snapshot().iter() {
+            let listeners = self.events.snapshot();
+            for l in listeners.iter() {
                 l.reset(conn, record.as_deref_mut(), state)?;
             }
         }
-        let id = ConnId(record.as_deref().map(|r| r.id));
+        match self.reset_action(ConnId(record.as_deref().map(|r| r.id)), state) {
+            ResetAction::Rollback => I::rollback(&*self.connector, conn).await?,
+            ResetAction::Commit => I::commit(&*self.connector, conn).await?,
+            ResetAction::Nothing => {}
+        }
+        Ok(())
+    }
+
+    /// What reset on return does to this connection now (and the log line saying so).
+    #[inline]
+    fn reset_action(&self, id: ConnId, state: ResetState) -> ResetAction {
         match self.config.reset_on_return {
             ResetOnReturn::Rollback if state.transaction_was_reset => {
                 tracing::debug!(pool = %self.name(), "Connection {id} reset, transaction already reset");
+                ResetAction::Nothing
             }
             ResetOnReturn::Rollback => {
                 tracing::debug!(pool = %self.name(), "Connection {id} rollback-on-return");
-                self.connector.rollback(conn)?;
+                ResetAction::Rollback
             }
             ResetOnReturn::Commit => {
                 tracing::debug!(pool = %self.name(), "Connection {id} commit-on-return");
-                self.connector.commit(conn)?;
+                ResetAction::Commit
             }
-            ResetOnReturn::Nothing => {}
+            ResetOnReturn::Nothing => ResetAction::Nothing,
         }
-        Ok(())
     }
 
     pub(crate) fn echo_debug(&self) -> bool {
@@ -309,6 +348,13 @@ impl fmt::Display for BrokenOnReturn {
 }
 
 impl StdError for BrokenOnReturn {}
+
+/// The I/O of a reset on return.
+enum ResetAction {
+    Rollback,
+    Commit,
+    Nothing,
+}
 
 /// Shows a record id, or `detached`.
 struct ConnId(Option<u64>);
@@ -382,19 +428,56 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         let inner = &*self.inner;
         let entry = inner.strategy.acquire(&inner.core)?;
         let mut pending = Pending { inner, entry: Some(entry) };
-        if let Err(e) = inner.core.prepare(pending.entry()) {
-            pending.fail(Some(&e));
-            return Err(e);
+        let core = &inner.core;
+        if core.config.pre_ping || core.events.any() || !core.is_usable(pending.entry()) {
+            now(inner.checkout::<Blocking>(&mut pending))?;
         }
-        if inner.core.config.pre_ping || inner.core.events.any() {
-            inner.checkout_loop(&mut pending)?;
-        }
-        let entry = pending.take();
+        Ok(self.hand_out(pending.take(), None))
+    }
+
+    /// Checks out a connection without blocking the task: [`get`](Self::get) for async
+    /// code, with the same steps, events and errors.
+    ///
+    /// Waiting for a connection is the strategy's ([`AsyncStrategy`]); connecting,
+    /// pinging and resetting use the connector's `_async` methods. Dropping the future
+    /// at any await loses nothing: an entry already taken goes back to the strategy
+    /// (closed, if a connect or ping was under way).
+    ///
+    /// The connection it returns resets itself on return through the connector's
+    /// `rollback_async`/`commit_async`, in [`AsyncStrategy::run_return`]: at once if that
+    /// completes without waiting, otherwise in the background; the entry reaches the
+    /// strategy only after the reset. (A connector without [`Connector::ASYNC_IO`]
+    /// resets with its blocking calls at once, as the defaults of the `_async` methods
+    /// would.)
+    pub async fn get_async(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>>
+    where
+        S: AsyncStrategy<C>,
+    {
+        let inner = &*self.inner;
+        let entry = inner.strategy.acquire_async(&inner.core).await?;
+        let mut pending = Pending { inner, entry: Some(entry) };
+        inner.checkout::<NonBlocking>(&mut pending).await?;
+        // A connector whose `_async` methods are the blocking ones returns by the blocking
+        // path: the same steps, without a task.
+        let run_return: Option<crate::guard::RunReturn<C, S>> = if C::ASYNC_IO {
+            Some(|pool, task| pool.inner.strategy.run_return(task))
+        } else {
+            None
+        };
+        Ok(self.hand_out(pending.take(), run_return))
+    }
+
+    fn hand_out(
+        &self,
+        entry: PoolEntry<C>,
+        spawn: Option<crate::guard::RunReturn<C, S>>,
+    ) -> PooledConnection<C, S> {
+        let inner = &*self.inner;
         let echo = inner.core.echo_debug();
         if echo {
             tracing::debug!(pool = %inner.core.name(), "Connection {} checked out from pool", entry.inner.record.id);
         }
-        Ok(PooledConnection::new(self.clone(), entry, echo))
+        PooledConnection::new(self.clone(), entry, echo, spawn)
     }
 
     /// Registers a listener after the others.
@@ -525,41 +608,42 @@ impl<E: StdError + 'static> Reason<E> {
 }
 
 impl<C: Connector, S: Strategy<C>> Inner<C, S> {
+    /// SQLAlchemy's `_ConnectionRecord.checkout` after the strategy gave an entry:
+    /// connect or replace it, then pre-ping and `checkout` listeners. On error the entry
+    /// has gone back to the strategy.
+    async fn checkout<I: Io>(
+        &self,
+        pending: &mut Pending<'_, C, S>,
+    ) -> Result<(), CheckoutError<C::Error>> {
+        if let Err(e) = self.core.prepare::<I>(pending.entry()).await {
+            pending.fail(Some(&e));
+            return Err(e);
+        }
+        if self.core.config.pre_ping || self.core.events.any() {
+            self.checkout_loop::<I>(pending).await?;
+        }
+        Ok(())
+    }
+
     /// SQLAlchemy's `_ConnectionFairy._checkout` loop: pre-ping and `checkout` listeners,
     /// with a reconnect on a reported disconnect.
-    fn checkout_loop(
+    async fn checkout_loop<I: Io>(
         &self,
         pending: &mut Pending<'_, C, S>,
     ) -> Result<(), CheckoutError<C::Error>> {
         let core = &self.core;
         for _ in 0..CHECKOUT_ATTEMPTS {
             let entry = pending.entry();
-            match self.checkout_pass(entry) {
+            match self.checkout_pass::<I>(entry).await {
                 Ok(()) => return Ok(()),
                 Err(Step::Fail(e)) => {
                     pending.fail(Some(&e));
                     return Err(e);
                 }
                 Err(Step::Retry { invalidate_pool, reason }) => {
-                    let id = entry.inner.record.id;
-                    let generation = entry.inner.record.generation;
-                    let reason = reason.as_error();
-                    if invalidate_pool {
-                        tracing::info!(
-                            pool = %core.name(),
-                            "Disconnection detected on checkout, invalidating all pooled connections prior to current generation (reason: {reason})"
-                        );
-                    } else {
-                        tracing::info!(
-                            pool = %core.name(),
-                            "Disconnection detected on checkout, invalidating individual connection {id} (reason: {reason})"
-                        );
-                    }
-                    core.invalidate(entry, Some(reason), false, true);
-                    if invalidate_pool {
-                        core.invalidate_generation_of(generation);
-                    }
-                    if let Err(e) = core.prepare(entry) {
+                    self.replace_after_disconnect(entry, invalidate_pool, &reason);
+                    drop(reason);
+                    if let Err(e) = core.prepare::<I>(entry).await {
                         pending.fail(Some(&e));
                         return Err(e);
                     }
@@ -571,7 +655,36 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         Err(CheckoutError::Closed)
     }
 
-    fn checkout_pass(&self, entry: &mut PoolEntry<C>) -> Result<(), Step<C::Error>> {
+    /// Invalidates a connection a ping or listener reported gone, and with it the pool
+    /// generation if the report says so.
+    fn replace_after_disconnect(
+        &self,
+        entry: &mut PoolEntry<C>,
+        invalidate_pool: bool,
+        reason: &Reason<C::Error>,
+    ) {
+        let core = &self.core;
+        let id = entry.inner.record.id;
+        let generation = entry.inner.record.generation;
+        let reason = reason.as_error();
+        if invalidate_pool {
+            tracing::info!(
+                pool = %core.name(),
+                "Disconnection detected on checkout, invalidating all pooled connections prior to current generation (reason: {reason})"
+            );
+        } else {
+            tracing::info!(
+                pool = %core.name(),
+                "Disconnection detected on checkout, invalidating individual connection {id} (reason: {reason})"
+            );
+        }
+        core.invalidate(entry, Some(reason), false, true);
+        if invalidate_pool {
+            core.invalidate_generation_of(generation);
+        }
+    }
+
+    async fn checkout_pass<I: Io>(&self, entry: &mut PoolEntry<C>) -> Result<(), Step<C::Error>> {
         let core = &self.core;
         let e = &mut *entry.inner;
         let fresh = mem::replace(&mut e.record.fresh, false);
@@ -582,7 +695,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                 tracing::debug!(pool = %core.name(), "Connection {id} is fresh, skipping pre-ping");
             } else {
                 tracing::debug!(pool = %core.name(), "Pool pre-ping on connection {id}");
-                match core.connector.ping(conn) {
+                match I::ping(&*core.connector, conn).await {
                     None => return Err(Step::Fail(CheckoutError::PingUnsupported)),
                     Some(Ok(())) => {}
                     Some(Err(err)) if core.connector.is_disconnect(&err) => {
@@ -600,7 +713,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             }
         }
         if core.events.any() {
-            for l in core.events.snapshot().iter() {
+            let listeners = core.events.snapshot();
+            for l in listeners.iter() {
                 if let Err(err) = l.checkout(conn, &mut e.record) {
                     return Err(if err.is_disconnect() {
                         Step::Retry {
@@ -633,7 +747,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     }
 
     /// The normal return of a checked-out entry: reset, then check the record in.
-    pub(crate) fn checkin(&self, entry: PoolEntry<C>, state: ResetState, echo: bool) {
+    pub(crate) async fn checkin<I: Io>(&self, entry: PoolEntry<C>, state: ResetState, echo: bool) {
         let mut pending = Pending { inner: self, entry: Some(entry) };
         let failed = {
             let e = &mut *pending.entry().inner;
@@ -645,11 +759,45 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                     if echo {
                         tracing::debug!(pool = %self.core.name(), "Connection {} being returned to pool", e.record.id);
                     }
-                    self.core.reset(conn, Some(&mut e.record), state).err()
+                    self.core.reset::<I>(conn, Some(&mut e.record), state).await.err()
                 }
                 None => None,
             }
         };
+        self.after_reset(pending, failed);
+    }
+
+    /// [`checkin`](Self::checkin) with the connector's blocking calls.
+    ///
+    /// When nothing observes the return (no listener, no echo) it runs here directly,
+    /// without the future of the general path: the same steps, and the common case.
+    pub(crate) fn checkin_now(&self, entry: PoolEntry<C>, state: ResetState, echo: bool) {
+        if echo || self.core.events.any() {
+            return now(self.checkin::<Blocking>(entry, state, echo));
+        }
+        let mut pending = Pending { inner: self, entry: Some(entry) };
+        let e = &mut *pending.entry().inner;
+        let failed = match e.conn.as_mut() {
+            Some(conn) => {
+                if self.core.connector.is_broken(conn) {
+                    return self.checkin_broken(pending);
+                }
+                let connector = &*self.core.connector;
+                let reset = match self.core.reset_action(ConnId(Some(e.record.id)), state) {
+                    ResetAction::Rollback => connector.rollback(conn),
+                    ResetAction::Commit => connector.commit(conn),
+                    ResetAction::Nothing => Ok(()),
+                };
+                reset.err().map(BoxError::from)
+            }
+            None => None,
+        };
+        self.after_reset(pending, failed);
+    }
+
+    /// The end of a return: a failed reset invalidates the connection; then the record
+    /// is checked in.
+    fn after_reset(&self, mut pending: Pending<'_, C, S>, failed: Option<BoxError>) {
         if let Some(err) = failed {
             tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {err}");
             self.core.invalidate(pending.entry(), Some(&*err), false, true);
@@ -683,9 +831,9 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
 
     /// Closes a connection its holder detached (SQLAlchemy's `_finalize_fairy` with no
     /// record): reset, `close_detached`, close.
-    pub(crate) fn close_detached(&self, mut conn: C::Connection, state: ResetState) {
+    pub(crate) async fn close_detached<I: Io>(&self, mut conn: C::Connection, state: ResetState) {
         let core = &self.core;
-        let reset = core.reset(&mut conn, None, state);
+        let reset = core.reset::<I>(&mut conn, None, state).await;
         if let Err(err) = &reset {
             tracing::error!(pool = %core.name(), "Exception during reset or similar: {err}");
         }
@@ -729,12 +877,28 @@ impl<C: Connector, S: Strategy<C>> Pending<'_, C, S> {
 impl<C: Connector, S: Strategy<C>> Drop for Pending<'_, C, S> {
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
-            // Only reached while unwinding from a panic in a listener or the connector.
-            // Listeners are not called again: a second panic would abort the process.
-            self.inner.checkin_failed(entry, None, false);
+            // Reached while unwinding from a panic in a listener or the connector, or when
+            // an async checkout or return is dropped at an await (its connect, ping or
+            // reset may be half done, so the connection is closed, never pooled).
+            // While unwinding, listeners are not called again: a second panic would
+            // abort the process.
+            let with_events = !std::thread::panicking();
+            self.inner.checkin_failed(entry, Some(&Interrupted), with_events);
         }
     }
 }
+
+/// Why a connection was invalidated when its checkout or return did not finish.
+#[derive(Debug)]
+struct Interrupted;
+
+impl fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the checkout or return was interrupted (panic or cancelled future)")
+    }
+}
+
+impl StdError for Interrupted {}
 
 /// Gives an entry back to the strategy when dropped, whatever happened before.
 pub(crate) struct ReleaseOnDrop<'a, C: Connector, S: Strategy<C>> {

@@ -1,6 +1,8 @@
 //! The seam between the core and a pool strategy.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 
 use crate::error::{BuildError, CheckoutError};
 use crate::pool::Core;
@@ -77,4 +79,34 @@ impl PoolStatus {
     ) -> Self {
         PoolStatus { size, idle, overflow, checked_out, waiting }
     }
+}
+
+/// A strategy that can also wait without blocking, for
+/// [`Pool::get_async`](crate::Pool::get_async).
+///
+/// The core's asynchronous checkout asks [`acquire_async`](Self::acquire_async) for an
+/// entry, then connects, pings and runs listeners itself with the connector's `_async`
+/// methods; the return of such a connection is handed to
+/// [`run_return`](Self::run_return).
+pub trait AsyncStrategy<C: Connector>: Strategy<C> {
+    /// [`acquire`](Strategy::acquire) without blocking the thread.
+    ///
+    /// It must be cancellation safe: if the future is dropped before it completes, no
+    /// entry is lost and no waiter slot is left behind. New entries should be connected
+    /// with [`Core::new_entry_async`].
+    fn acquire_async<'a>(
+        &'a self,
+        core: &'a Core<C>,
+    ) -> impl Future<Output = Result<PoolEntry<C>, CheckoutError<C::Error>>> + Send + 'a;
+
+    /// Runs the return of a connection checked out with `get_async` (reset, events,
+    /// release), called when its handle is dropped.
+    ///
+    /// Inside their runtime, implementations poll `task` once at once, so that a return
+    /// whose reset does not wait is finished when the drop returns, and run the rest in
+    /// the background; on a thread outside any runtime (blocking code) they may finish it
+    /// there, as a blocking pool would. Until the task ends, the entry counts as checked
+    /// out; if the task is dropped unfinished (a runtime shutting down), the connection
+    /// is closed and its entry released, never pooled half reset.
+    fn run_return(&self, task: Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
 }

@@ -29,7 +29,8 @@ pub fn sqlite_is_disconnect(error: &pool_sqlite::rusqlite::Error) -> bool {
 /// severity `FATAL` or `PANIC` (which ends the session), of SQLSTATE class `08`
 /// (connection exception) or `57P01`–`57P03` (administrator or crash shutdown, cannot
 /// connect now). False for ordinary SQL errors: syntax, constraints, serialization
-/// failures, a statement timeout.
+/// failures, a statement timeout, a statement the driver cannot encode. It is
+/// `pool-postgres`'s rule ([`pool_postgres::is_disconnect`]), so both connectors agree.
 ///
 /// `postgres::Error::is_closed` alone is not enough: a session ended by
 /// `pg_terminate_backend` or a server restart first reports the server's `FATAL 57P01`
@@ -47,18 +48,5 @@ pub fn sqlite_is_disconnect(error: &pool_sqlite::rusqlite::Error) -> bool {
 /// ```
 #[cfg(feature = "postgres")]
 pub fn postgres_is_disconnect(error: &postgres::Error) -> bool {
-    use postgres::error::{Severity, SqlState};
-    use std::error::Error as _;
-
-    if error.is_closed() {
-        return true;
-    }
-    if let Some(db) = error.as_db_error() {
-        let code = db.code();
-        return matches!(db.parsed_severity(), Some(Severity::Fatal | Severity::Panic))
-            || code.code().starts_with("08")
-            || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW]
-                .contains(code);
-    }
-    error.source().is_some_and(|source| source.is::<std::io::Error>())
+    pool_postgres::is_disconnect(error)
 }

@@ -20,7 +20,7 @@ fn needs_thread_affine<H: Harness>() -> Outcome {
 pub fn nested_hold_returns_nothing<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    let mut outer = p.get().expect("checkout");
+    let mut outer = H::get(&p).expect("checkout");
     let id = outer.conn_id();
     log.clear();
     for _ in 0..2 {
@@ -47,16 +47,20 @@ pub fn nested_hold_returns_nothing<H: Harness, B: Backend>(backend: &B) -> Outco
 pub fn thread_second_checkout_refused<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_thread_affine::<H>()?;
     let p = pool::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let before = p.status();
-    let err = p.get().expect_err("the thread already holds its connection");
+    let err = H::get(&p).expect_err("the thread already holds its connection");
     assert!(matches!(err, CheckoutError::Unavailable(_)), "{err}");
     let text = err.to_string();
     assert!(text.contains("already holds its connection") && text.contains("nest"), "{text}");
     assert_eq!(p.status(), before);
     let id = c.conn_id();
     drop(c);
-    assert_eq!(p.get().expect("after the return").conn_id(), id, "the thread keeps its connection");
+    assert_eq!(
+        H::get(&p).expect("after the return").conn_id(),
+        id,
+        "the thread keeps its connection"
+    );
     Ok(())
 }
 
@@ -72,11 +76,11 @@ pub fn thread_own_connection<H: Harness, B: Backend>(backend: &B) -> Outcome {
             .map(|_| {
                 let (p, barrier) = (&p, &barrier);
                 s.spawn(move || {
-                    let first = p.get().expect("checkout");
+                    let first = H::get(p).expect("checkout");
                     let id = first.conn_id();
                     barrier.wait(); // all three hold theirs at once
                     drop(first);
-                    (id, p.get().expect("again").conn_id())
+                    (id, H::get(p).expect("again").conn_id())
                 })
             })
             .collect();
@@ -96,9 +100,9 @@ pub fn thread_own_connection<H: Harness, B: Backend>(backend: &B) -> Outcome {
 pub fn thread_exit_gives_connection_back<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_thread_affine::<H>()?;
     let p = pool::<H, B>(backend, Spec::sized(1, None));
-    let first = std::thread::scope(|s| s.spawn(|| p.get().expect("checkout").conn_id()).join());
+    let first = std::thread::scope(|s| s.spawn(|| H::get(&p).expect("checkout").conn_id()).join());
     let first = first.expect("no panic");
-    let second = std::thread::scope(|s| s.spawn(|| p.get().expect("checkout").conn_id()).join());
+    let second = std::thread::scope(|s| s.spawn(|| H::get(&p).expect("checkout").conn_id()).join());
     assert_eq!(second.expect("no panic"), first, "the ended thread's connection was adopted");
     assert_eq!(backend.log().connects(), 1);
     Ok(())
@@ -136,7 +140,7 @@ pub fn thread_cleanup<H: Harness, B: Backend>(backend: &B) -> Outcome {
             let (p, watch) = (&p, &watch);
             s.spawn(move || {
                 for _ in 0..10 {
-                    let mut c = p.get().expect("checkout");
+                    let mut c = H::get(p).expect("checkout");
                     let id = c.conn_id();
                     watch.held.lock().insert(id);
                     B::exercise(&mut c).expect("usable");

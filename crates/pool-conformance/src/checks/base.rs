@@ -30,7 +30,7 @@ const SHORT: Option<Duration> = Some(Duration::from_secs(2));
 pub fn rec_unconnected<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = pool::<H, B>(backend, Spec::default());
     assert_eq!(backend.log().connects(), 0, "building a pool must not connect");
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     assert_eq!(backend.log().calls(), vec![Call::Connect(c.conn_id())]);
     assert!(PooledConnection::record(&c).is_some());
     Ok(())
@@ -63,7 +63,7 @@ pub fn no_connect_on_recreate<H: Harness, B: Backend>(backend: &B) -> Outcome {
         s.shutdown(false);
     }
     let p = pool::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     drop(c);
     if let Some(s) = script {
@@ -89,10 +89,10 @@ pub fn rec_close_reopen<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_reuse::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     drop(c);
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     assert_eq!(c.conn_id(), a, "an idle connection is reused");
     drop(c);
     assert_eq!(log.calls_for(a), vec![Call::Connect(a), Call::Rollback(a), Call::Rollback(a)]);
@@ -107,7 +107,7 @@ pub fn rec_close_reopen<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let kept = usize::from(H::caps().dispose_keeps_record);
     assert_eq!(p.status().idle, kept, "dispose leaves no idle connection");
 
-    let c = p.get().expect("checkout after dispose");
+    let c = H::get(&p).expect("checkout after dispose");
     let b = c.conn_id();
     assert_ne!(a, b, "a disposed connection is not handed out again");
     assert_eq!(log.calls_for(b), vec![Call::Connect(b)], "the new connection is untouched");
@@ -151,7 +151,7 @@ pub fn recreate_state<H: Harness, B: Backend>(backend: &B) -> Outcome {
 
     assert_eq!(backend.log().connects(), 0, "recreate opened a connection");
     // The same connector: the recreated pool's connections show in the same log.
-    let c = p2.get().expect("checkout from the recreated pool");
+    let c = H::get(&p2).expect("checkout from the recreated pool");
     assert_eq!(backend.log().calls(), vec![Call::Connect(c.conn_id())]);
     drop(c);
     assert_eq!(p.status().checked_out, 0, "the original pool is not involved");
@@ -174,7 +174,7 @@ pub fn recreate_state<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// The guard derefs to the connector's connection; the record id is stable across reuse.
 pub fn rec_fairy_default_dialect<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = pool::<H, B>(backend, Spec::default());
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     assert_eq!(backend.log().calls(), vec![Call::Connect(a)]);
     B::exercise(&mut c).expect("the guard derefs to a working connection");
@@ -182,7 +182,7 @@ pub fn rec_fairy_default_dialect<H: Harness, B: Backend>(backend: &B) -> Outcome
     let r = PooledConnection::record(&c).expect("a pooled connection has a record").id();
     drop(c);
     if H::caps().reuses_connections {
-        let c = p.get().expect("checkout");
+        let c = H::get(&p).expect("checkout");
         assert_eq!(c.conn_id(), a, "the same idle connection is handed out");
         assert_eq!(PooledConnection::record(&c).map(|r| r.id()), Some(r), "same record");
     }
@@ -258,7 +258,7 @@ pub fn info_cleared_by_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome
     let p = build::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT), |b| {
         b.listener(probe.clone())
     });
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     let r = PooledConnection::record(&c).expect("record").id();
     PooledConnection::info_mut(&mut c).insert(ConnMark(1));
@@ -269,7 +269,7 @@ pub fn info_cleared_by_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome
     );
     drop(c);
 
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     assert_eq!(c.conn_id(), a);
     assert_eq!(PooledConnection::info(&c).get::<ConnMark>(), Some(&ConnMark(1)));
     assert_eq!(PooledConnection::record_info(&c).and_then(|i| i.get()), Some(&RecMark(1)));
@@ -282,7 +282,7 @@ pub fn info_cleared_by_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome
         "invalidate itself does not clear info"
     );
 
-    let c = p.get().expect("checkout after invalidate");
+    let c = H::get(&p).expect("checkout after invalidate");
     assert_ne!(c.conn_id(), a, "the invalidated connection was replaced");
     assert_eq!(PooledConnection::record(&c).map(|r| r.id()), Some(r), "on the same record");
     assert_eq!(
@@ -308,7 +308,7 @@ pub fn record_info_survives_replacement<H: Harness, B: Backend>(backend: &B) -> 
     let aging = build::<H, B>(backend, spec, |b| b.recycle(Duration::from_millis(100)));
     for how in ["soft invalidation", "pool invalidation", "recycle"] {
         let p = if how == "recycle" { &aging } else { &plain };
-        let mut c = p.get().expect("checkout");
+        let mut c = H::get(p).expect("checkout");
         let r = PooledConnection::record(&c).expect("record").id();
         let before = c.conn_id();
         PooledConnection::record_info_mut(&mut c).expect("pooled").insert(RecMark(7));
@@ -319,7 +319,7 @@ pub fn record_info_survives_replacement<H: Harness, B: Backend>(backend: &B) -> 
             _ => std::thread::sleep(Duration::from_millis(150)),
         }
         drop(c);
-        let c = p.get().expect("checkout");
+        let c = H::get(p).expect("checkout");
         assert_ne!(c.conn_id(), before, "{how}: the connection was replaced");
         assert_eq!(
             PooledConnection::record(&c).map(|r| r.id()),
@@ -345,10 +345,10 @@ pub fn pool_dialect_calls<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_reuse::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    drop(p.get().expect("checkout"));
+    drop(H::get(&p).expect("checkout"));
     p.dispose();
     let _p2 = p.recreate();
-    drop(p.get().expect("checkout after dispose and recreate"));
+    drop(H::get(&p).expect("checkout after dispose and recreate"));
     let canary: Vec<&str> = log
         .calls()
         .into_iter()
@@ -385,9 +385,9 @@ pub fn pool_dialect_calls<H: Harness, B: Backend>(backend: &B) -> Outcome {
 pub fn sequential_checkouts_reuse<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_reuse::<H>()?;
     let p = pool::<H, B>(backend, Spec::default());
-    let first = p.get().expect("checkout").conn_id();
+    let first = H::get(&p).expect("checkout").conn_id();
     for _ in 0..3 {
-        let mut c = p.get().expect("checkout");
+        let mut c = H::get(&p).expect("checkout");
         assert_eq!(c.conn_id(), first, "sequential checkouts share one connection");
         B::exercise(&mut c).expect("usable");
     }
@@ -403,16 +403,16 @@ pub fn invalidate_replaces_connection<H: Harness, B: Backend>(backend: &B) -> Ou
     needs_reuse::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT));
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     drop(c);
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     assert_eq!(c.conn_id(), a, "reused after close");
     let r = PooledConnection::record(&c).expect("record").id();
     PooledConnection::invalidate(c, None);
     assert_eq!(log.calls_for(a), vec![Call::Connect(a), Call::Rollback(a), Call::Terminate(a)]);
 
-    let c = p.get().expect("checkout after invalidate");
+    let c = H::get(&p).expect("checkout after invalidate");
     assert_ne!(c.conn_id(), a, "a new connection after invalidate");
     assert_eq!(PooledConnection::record(&c).map(|r| r.id()), Some(r), "on the same record");
     Ok(())
@@ -426,7 +426,7 @@ pub fn invalidate_then_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome
     needs_reuse::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT));
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     PooledConnection::invalidate(c, Some(&Reason("lost")));
     assert_eq!(log.open(), 0, "the invalidated connection is closed");
@@ -434,11 +434,11 @@ pub fn invalidate_then_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome
         let s = p.status();
         assert_eq!((s.idle, s.checked_out), (1, 0), "the empty record is back, idle");
     }
-    let c = p.get().expect("checkout after invalidate");
+    let c = H::get(&p).expect("checkout after invalidate");
     assert_ne!(c.conn_id(), a);
     assert_eq!(log.connects(), 2, "exactly one reconnect");
     drop(c);
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     assert_eq!(log.connects(), 2, "the replacement is pooled as usual");
     drop(c);
     Ok(())
@@ -453,7 +453,7 @@ pub fn invalidate_then_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcome
 pub fn detach_semantics<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT));
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     let r = PooledConnection::record(&c).expect("record").id();
     PooledConnection::info_mut(&mut c).insert(ConnMark(3));
@@ -472,7 +472,7 @@ pub fn detach_semantics<H: Harness, B: Backend>(backend: &B) -> Outcome {
         assert_eq!((s.idle, s.checked_out), (1, 0), "the empty record counts as idle");
     }
 
-    let c2 = p.get().expect("the detached connection does not count against the limits");
+    let c2 = H::get(&p).expect("the detached connection does not count against the limits");
     let b = c2.conn_id();
     assert_ne!(a, b);
     if H::caps().reuses_connections {
@@ -508,7 +508,7 @@ pub fn soft_invalidate_semantics<H: Harness, B: Backend>(backend: &B) -> Outcome
     needs_reuse::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT));
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     let r = PooledConnection::record(&c).expect("record").id();
     PooledConnection::soft_invalidate(&mut c, Some(&Reason("stale")));
@@ -519,7 +519,7 @@ pub fn soft_invalidate_semantics<H: Harness, B: Backend>(backend: &B) -> Outcome
     drop(c);
     assert_eq!(log.calls_for(a), vec![Call::Connect(a), Call::Rollback(a)], "a normal return");
 
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let b = c.conn_id();
     assert_ne!(a, b, "replaced at the next checkout");
     assert_eq!(PooledConnection::record(&c).map(|x| x.id()), Some(r), "on the same record");
@@ -541,8 +541,8 @@ pub fn handle_error_disconnect<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let script = backend.script()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::sized(3, Some(0)).with_timeout(SHORT));
-    let mut c1 = p.get().expect("checkout");
-    let c2 = p.get().expect("checkout");
+    let mut c1 = H::get(&p).expect("checkout");
+    let c2 = H::get(&p).expect("checkout");
     let (a, b) = (c1.conn_id(), c2.conn_id());
     drop(c2);
     let generation = p.generation();
@@ -559,8 +559,8 @@ pub fn handle_error_disconnect<H: Harness, B: Backend>(backend: &B) -> Outcome {
         assert_eq!(s.idle, 2);
     }
 
-    let x = p.get().expect("checkout");
-    let y = p.get().expect("checkout");
+    let x = H::get(&p).expect("checkout");
+    let y = H::get(&p).expect("checkout");
     for id in [x.conn_id(), y.conn_id()] {
         assert!(id != a && id != b, "connections of the old generation are replaced");
     }
@@ -580,7 +580,7 @@ pub fn handle_error_keeps_connection<H: Harness, B: Backend>(backend: &B) -> Out
     let script = backend.script()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     script.fail_rollbacks(1);
     let err = p.connector().rollback(&mut *c).expect_err("the scripted rollback fails");

@@ -24,20 +24,20 @@ pub fn checkout_pre_ping_pooled_once<H: Harness, B: Backend>(backend: &B) -> Out
     let log = backend.log();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true));
 
-    let c = p.get().expect("first checkout");
+    let c = H::get(&p).expect("first checkout");
     let id = c.conn_id();
     assert_eq!(log.calls(), vec![Call::Connect(id)], "a new connection must not be pinged");
     drop(c);
 
     log.clear();
-    let c = p.get().expect("second checkout");
+    let c = H::get(&p).expect("second checkout");
     assert_eq!(c.conn_id(), id, "the pooled connection is reused");
     assert_eq!(log.calls(), vec![Call::Ping(id)], "a pooled connection is pinged exactly once");
 
     // An invalidated record reconnects at its next checkout: that connection is fresh.
     PooledConnection::invalidate(c, None);
     log.clear();
-    let c = p.get().expect("checkout after an invalidation");
+    let c = H::get(&p).expect("checkout after an invalidation");
     let fresh = c.conn_id();
     assert_ne!(fresh, id);
     assert_eq!(
@@ -49,7 +49,7 @@ pub fn checkout_pre_ping_pooled_once<H: Harness, B: Backend>(backend: &B) -> Out
 
     // Freshness lasts one checkout only.
     log.clear();
-    let c = p.get().expect("checkout of the reconnected connection");
+    let c = H::get(&p).expect("checkout of the reconnected connection");
     assert_eq!(c.conn_id(), fresh);
     assert_eq!(log.calls(), vec![Call::Ping(fresh)], "freshness is consumed by one checkout");
     Ok(())
@@ -68,7 +68,7 @@ pub fn checkout_ping_disconnect_invalidates_pool<H: Harness, B: Backend>(backend
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true).listener(events.clone()));
 
-    let held: Vec<_> = (0..3).map(|_| p.get().expect("checkout")).collect();
+    let held: Vec<_> = (0..3).map(|_| H::get(&p).expect("checkout")).collect();
     let old: HashSet<u64> = held.iter().map(|c| c.conn_id()).collect();
     drop(held);
     let generation = p.generation();
@@ -76,7 +76,7 @@ pub fn checkout_ping_disconnect_invalidates_pool<H: Harness, B: Backend>(backend
     log.clear();
     events.clear();
     script.fail_pings(1, true);
-    let first = p.get().expect("a disconnect on ping reconnects and succeeds");
+    let first = H::get(&p).expect("a disconnect on ping reconnects and succeeds");
     let new = first.conn_id();
     let calls = log.calls();
     let &[Call::Ping(x), Call::Terminate(y), Call::Connect(z)] = calls.as_slice() else {
@@ -102,7 +102,7 @@ pub fn checkout_ping_disconnect_invalidates_pool<H: Harness, B: Backend>(backend
     let mut held = vec![first];
     for _ in 0..2 {
         log.clear();
-        let c = p.get().expect("checkout of a stale idle connection");
+        let c = H::get(&p).expect("checkout of a stale idle connection");
         let calls = log.calls();
         let &[Call::Terminate(stale), Call::Connect(opened)] = calls.as_slice() else {
             panic!("a stale idle connection must be replaced without a ping; got {calls:?}")
@@ -118,7 +118,7 @@ pub fn checkout_ping_disconnect_invalidates_pool<H: Harness, B: Backend>(backend
 
     // The replacements are ordinary pooled connections now: pinged once each.
     log.clear();
-    let c = p.get().expect("checkout after the replacements");
+    let c = H::get(&p).expect("checkout after the replacements");
     assert!(current.contains(&c.conn_id()));
     assert_eq!(log.calls(), vec![Call::Ping(c.conn_id())]);
     Ok(())
@@ -134,7 +134,7 @@ pub fn checkout_ping_error_fails<H: Harness, B: Backend>(backend: &B) -> Outcome
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true).listener(events.clone()));
-    let c = p.get().expect("first checkout");
+    let c = H::get(&p).expect("first checkout");
     let (id, rec) = (c.conn_id(), record_id(&c));
     drop(c);
     let before = p.status();
@@ -143,7 +143,7 @@ pub fn checkout_ping_error_fails<H: Harness, B: Backend>(backend: &B) -> Outcome
     log.clear();
     events.clear();
     script.fail_pings(1, false);
-    match p.get() {
+    match H::get(&p) {
         Err(CheckoutError::Ping(e)) => assert_eq!(e.to_string(), "ping: syntax error"),
         other => panic!("expected CheckoutError::Ping, got {other:?}"),
     }
@@ -156,7 +156,7 @@ pub fn checkout_ping_error_fails<H: Harness, B: Backend>(backend: &B) -> Outcome
     assert_eq!(p.generation(), generation, "only a disconnect invalidates the pool");
 
     log.clear();
-    let c = p.get().expect("the record reconnects at its next checkout");
+    let c = H::get(&p).expect("the record reconnects at its next checkout");
     assert_eq!(record_id(&c), rec);
     assert_eq!(log.calls(), vec![Call::Connect(c.conn_id())], "the reconnect is not pinged");
     Ok(())
@@ -173,13 +173,13 @@ pub fn checkout_ping_unsupported<H: Harness, B: Backend>(backend: &B) -> Outcome
     script.disable_ping();
     let log = backend.log();
     let p = build::<H, B>(backend, Spec::default(), |b| b.pre_ping(true));
-    let c = p.get().expect("a fresh connection needs no ping");
+    let c = H::get(&p).expect("a fresh connection needs no ping");
     let id = c.conn_id();
     drop(c);
     let before = p.status();
 
     log.clear();
-    match p.get() {
+    match H::get(&p) {
         Err(CheckoutError::PingUnsupported) => {}
         other => panic!("expected CheckoutError::PingUnsupported, got {other:?}"),
     }
@@ -187,7 +187,7 @@ pub fn checkout_ping_unsupported<H: Harness, B: Backend>(backend: &B) -> Outcome
     assert_eq!(log.calls(), vec![Call::Terminate(id)], "the unpingable connection is closed");
 
     log.clear();
-    let c = p.get().expect("the emptied record reconnects, fresh, without a ping");
+    let c = H::get(&p).expect("the emptied record reconnects, fresh, without a ping");
     assert_eq!(log.calls(), vec![Call::Connect(c.conn_id())]);
     Ok(())
 }
@@ -204,10 +204,10 @@ pub fn checkout_recycle<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = build::<H, B>(backend, Spec::default(), |b| b.recycle(age).listener(events.clone()));
 
     let started = Instant::now();
-    let c = p.get().expect("first checkout");
+    let c = H::get(&p).expect("first checkout");
     let (id, rec) = (c.conn_id(), record_id(&c));
     drop(c);
-    let c = p.get().expect("immediate reuse");
+    let c = H::get(&p).expect("immediate reuse");
     // The connection was opened after `started`: if less than `age` has passed since, it
     // was younger than `age` at this checkout and must have been kept.
     if started.elapsed() < age {
@@ -218,7 +218,7 @@ pub fn checkout_recycle<H: Harness, B: Backend>(backend: &B) -> Outcome {
     thread::sleep(Duration::from_millis(120));
     log.clear();
     events.clear();
-    let c = p.get().expect("checkout after the recycle age");
+    let c = H::get(&p).expect("checkout after the recycle age");
     let new = c.conn_id();
     assert_ne!(new, id, "a connection older than recycle is replaced");
     assert_eq!(record_id(&c), rec, "the replacement lives on the same record");
@@ -240,10 +240,10 @@ pub fn checkout_recycle_on_invalidate<H: Harness, B: Backend>(backend: &B) -> Ou
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
-    let c1 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
     let id = c1.conn_id();
     drop(c1);
-    let c2 = p.get().expect("checkout");
+    let c2 = H::get(&p).expect("checkout");
     assert_eq!(c2.conn_id(), id, "the pooled connection is reused");
     let rec = record_id(&c2);
 
@@ -257,7 +257,7 @@ pub fn checkout_recycle_on_invalidate<H: Harness, B: Backend>(backend: &B) -> Ou
     );
 
     log.clear();
-    let c3 = p.get().expect("checkout after the invalidation");
+    let c3 = H::get(&p).expect("checkout after the invalidation");
     assert_ne!(c3.conn_id(), id);
     assert_eq!(record_id(&c3), rec);
     assert_eq!(log.calls(), vec![Call::Connect(c3.conn_id())]);
@@ -273,10 +273,10 @@ pub fn checkout_recycle_on_soft_invalidate<H: Harness, B: Backend>(backend: &B) 
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
-    let c1 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
     let id = c1.conn_id();
     drop(c1);
-    let mut c2 = p.get().expect("checkout");
+    let mut c2 = H::get(&p).expect("checkout");
     assert_eq!(c2.conn_id(), id);
     let rec = record_id(&c2);
 
@@ -293,7 +293,7 @@ pub fn checkout_recycle_on_soft_invalidate<H: Harness, B: Backend>(backend: &B) 
 
     log.clear();
     events.clear();
-    let c3 = p.get().expect("checkout after the soft invalidation");
+    let c3 = H::get(&p).expect("checkout after the soft invalidation");
     let new = c3.conn_id();
     assert_ne!(new, id);
     assert_eq!(record_id(&c3), rec, "the replacement lives on the same record");
@@ -314,7 +314,7 @@ pub fn checkout_invalidate_all<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_concurrent::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    let held: Vec<_> = (0..2).map(|_| p.get().expect("checkout")).collect();
+    let held: Vec<_> = (0..2).map(|_| H::get(&p).expect("checkout")).collect();
     let old: HashSet<u64> = held.iter().map(|c| c.conn_id()).collect();
     drop(held);
     let generation = p.generation();
@@ -324,7 +324,7 @@ pub fn checkout_invalidate_all<H: Harness, B: Backend>(backend: &B) -> Outcome {
     assert_eq!(p.generation(), generation + 1);
     assert!(log.calls().is_empty(), "nothing is closed eagerly: {:?}", log.calls());
 
-    let held: Vec<_> = (0..3).map(|_| p.get().expect("checkout")).collect();
+    let held: Vec<_> = (0..3).map(|_| H::get(&p).expect("checkout")).collect();
     let new: HashSet<u64> = held.iter().map(|c| c.conn_id()).collect();
     assert!(old.is_disjoint(&new), "every connection opened before is replaced");
     let terminated: HashSet<u64> = log
@@ -340,7 +340,7 @@ pub fn checkout_invalidate_all<H: Harness, B: Backend>(backend: &B) -> Outcome {
     drop(held);
 
     log.clear();
-    let held: Vec<_> = (0..3).map(|_| p.get().expect("checkout")).collect();
+    let held: Vec<_> = (0..3).map(|_| H::get(&p).expect("checkout")).collect();
     let again: HashSet<u64> = held.iter().map(|c| c.conn_id()).collect();
     assert_eq!(again, new, "connections opened after the invalidation are kept");
     assert!(log.calls().is_empty(), "no replacement: {:?}", log.calls());
@@ -358,24 +358,24 @@ pub fn checkout_same_tick_invalidation<H: Harness, B: Backend>(backend: &B) -> O
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
 
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     drop(c);
     p.invalidate_all();
     log.clear();
-    let c = p.get().expect("checkout after the invalidation");
+    let c = H::get(&p).expect("checkout after the invalidation");
     assert_eq!(log.calls(), vec![Call::Terminate(id), Call::Connect(c.conn_id())]);
     drop(c);
 
     // Two connections opened back to back; invalidating the pool through one replaces the
     // other at its next checkout.
-    let a = p.get().expect("checkout");
-    let b = p.get().expect("checkout");
+    let a = H::get(&p).expect("checkout");
+    let b = H::get(&p).expect("checkout");
     let b_id = b.conn_id();
     drop(b);
     PooledConnection::invalidate_pool(a, None);
     log.clear();
-    let held: Vec<_> = (0..2).map(|_| p.get().expect("checkout")).collect();
+    let held: Vec<_> = (0..2).map(|_| H::get(&p).expect("checkout")).collect();
     assert!(held.iter().all(|c| c.conn_id() != b_id), "the sibling must be replaced");
     assert!(log.calls().contains(&Call::Terminate(b_id)), "{:?}", log.calls());
     Ok(())
@@ -390,8 +390,8 @@ pub fn checkout_invalidate_pool_generation_once<H: Harness, B: Backend>(backend:
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
     let generation = p.generation();
-    let a = p.get().expect("checkout");
-    let b = p.get().expect("checkout");
+    let a = H::get(&p).expect("checkout");
+    let b = H::get(&p).expect("checkout");
     let (a_id, b_id) = (a.conn_id(), b.conn_id());
     assert_eq!(PooledConnection::record(&a).expect("record").generation(), generation);
 
@@ -402,7 +402,7 @@ pub fn checkout_invalidate_pool_generation_once<H: Harness, B: Backend>(backend:
     let calls = log.calls();
     assert!(calls.contains(&Call::Terminate(a_id)) && calls.contains(&Call::Terminate(b_id)));
 
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     assert_eq!(PooledConnection::record(&c).expect("record").generation(), generation + 1);
     PooledConnection::invalidate_pool(c, None);
     assert_eq!(p.generation(), generation + 2, "a current connection bumps it");
@@ -416,12 +416,12 @@ pub fn checkout_no_ping_without_pre_ping<H: Harness, B: Backend>(backend: &B) ->
     let log = backend.log();
     let plain = pool::<H, B>(backend, Spec::default());
     for _ in 0..3 {
-        drop(plain.get().expect("checkout"));
+        drop(H::get(&plain).expect("checkout"));
     }
     let events = EventLog::new();
     let listened = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
     for _ in 0..3 {
-        drop(listened.get().expect("checkout"));
+        drop(H::get(&listened).expect("checkout"));
     }
     assert_eq!(events.count("checkout"), 3);
     assert_eq!(log.count(|c| matches!(c, Call::Ping(_))), 0, "{:?}", log.calls());

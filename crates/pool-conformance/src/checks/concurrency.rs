@@ -2,7 +2,9 @@
 //! connects outside the pool's lock (SQLAlchemy's threaded `QueuePoolTest` cases).
 //!
 //! Every check uses `std::thread::scope`, joins every thread before asserting, and bounds
-//! each wait, so a failure reports instead of hanging.
+//! each wait, so a failure reports instead of hanging. A pool without QueuePool's counts
+//! (an async pool over deadpool: one limit, no overflow) runs them too, its counts
+//! followed through `(idle, checked_out, waiting)`.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
@@ -11,14 +13,27 @@ use std::time::{Duration, Instant};
 
 use pool_core::{CheckoutError, PooledConnection};
 
-use super::queue::{counts, expect_timeout, wait_until};
-use super::{needs_bounded_wait, needs_concurrent, needs_counts};
+use super::queue::{basic_counts, counts, expect_timeout, wait_until};
+use super::{needs_bounded_wait, needs_concurrent, needs_pool_counts};
 use crate::{pool, Backend, Call, Harness, Identified, Outcome, Skip, Spec};
 
+/// Skips unless several threads can hold connections, wait at the limit, and the check
+/// can follow the counts ([`needs_pool_counts`]).
 fn needs_threads<H: Harness>() -> Outcome {
     needs_concurrent::<H>()?;
     needs_bounded_wait::<H>()?;
-    needs_counts::<H>()
+    needs_pool_counts::<H>()
+}
+
+/// Asserts that a pool of `size` (and no overflow in use) is at rest with all `size` of
+/// its connections idle: QueuePool's `(size, idle, overflow, checked_out)`, or for a pool
+/// without those counts its `(idle, checked_out, waiting)`.
+fn assert_all_idle<H: Harness, B: Backend>(p: &crate::PoolOf<H, B>, size: usize) {
+    if H::caps().queue_counts {
+        assert_eq!(counts(p.status()), (size, size, 0, 0));
+    } else {
+        assert_eq!(basic_counts(p.status()), (size, 0, 0));
+    }
 }
 
 /// Joins every handle, then re-raises the first panic: no thread is left running when a
@@ -58,7 +73,7 @@ fn overflow_under_threads<H: Harness, B: Backend>(backend: &B, max_overflow: usi
             .map(|_| {
                 s.spawn(|| {
                     for _ in 0..10 {
-                        let mut c = p.get().expect("a generous timeout never fires here");
+                        let mut c = H::get(&p).expect("a generous timeout never fires here");
                         let now = held.fetch_add(1, Ordering::SeqCst) + 1;
                         peak_held.fetch_max(now, Ordering::SeqCst);
                         B::exercise(&mut c).expect("a checked-out connection works");
@@ -80,14 +95,21 @@ fn overflow_under_threads<H: Harness, B: Backend>(backend: &B, max_overflow: usi
     let peak_held = peak_held.into_inner();
     assert!(peak_held <= limit, "{peak_held} held at once, limit {limit}");
     assert!(peak_out <= limit, "status showed {peak_out} checked out, limit {limit}");
-    assert!(
-        peak_overflow <= max_overflow as isize,
-        "status showed overflow {peak_overflow}, max_overflow {max_overflow}"
-    );
+    if H::caps().overflow {
+        assert!(
+            peak_overflow <= max_overflow as isize,
+            "status showed overflow {peak_overflow}, max_overflow {max_overflow}"
+        );
+    }
     let st = p.status();
     assert_eq!((st.checked_out, st.waiting), (0, 0), "every connection came back: {st:?}");
-    assert_eq!(st.idle as isize, SIZE as isize + st.overflow, "every entry is idle: {st:?}");
-    assert!(st.idle <= SIZE, "overflow connections were closed on return: {st:?}");
+    if H::caps().queue_counts {
+        assert_eq!(st.idle as isize, SIZE as isize + st.overflow, "every entry is idle: {st:?}");
+        assert!(st.idle <= SIZE, "overflow connections were closed on return: {st:?}");
+    } else {
+        // Without QueuePool's counts: every connection kept is idle, within the limit.
+        assert!(st.idle <= limit, "more idle than the limit {limit}: {st:?}");
+    }
     assert_eq!(backend.log().open(), st.idle, "no connection leaked or closed twice");
     if max_overflow == 0 {
         assert!(backend.log().connects() <= SIZE, "no overflow: never more than {SIZE} opened");
@@ -122,7 +144,7 @@ pub fn timeout_not_early<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_threads::<H>()?;
     let timeout = Duration::from_millis(200);
     let p = pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(timeout)));
-    let held = p.get().expect("the only connection");
+    let held = H::get(&p).expect("the only connection");
     let start = Barrier::new(6);
     let waits = thread::scope(|s| {
         let handles: Vec<_> = (0..6)
@@ -130,7 +152,7 @@ pub fn timeout_not_early<H: Harness, B: Backend>(backend: &B) -> Outcome {
                 s.spawn(|| {
                     start.wait();
                     let t = Instant::now();
-                    let err = expect_timeout(p.get());
+                    let err = expect_timeout(H::get(&p));
                     (t.elapsed(), err)
                 })
             })
@@ -144,7 +166,7 @@ pub fn timeout_not_early<H: Harness, B: Backend>(backend: &B) -> Outcome {
     }
     assert_eq!(p.status().waiting, 0, "timed-out waiters leave the queue");
     drop(held);
-    assert_eq!(counts(p.status()), (1, 1, 0, 0));
+    assert_all_idle::<H, B>(&p, 1);
     Ok(())
 }
 
@@ -164,7 +186,7 @@ pub fn no_early_timeout_under_contention<H: Harness, B: Backend>(backend: &B) ->
                     start.wait();
                     let mut failures = Vec::new();
                     for _ in 0..20 {
-                        match p.get() {
+                        match H::get(&p) {
                             Ok(c) => {
                                 thread::sleep(Duration::from_micros(500));
                                 drop(c);
@@ -179,7 +201,7 @@ pub fn no_early_timeout_under_contention<H: Harness, B: Backend>(backend: &B) ->
         join_all(handles).into_iter().flatten().collect()
     });
     assert!(failures.is_empty(), "{} checkouts failed: {:?}", failures.len(), failures);
-    assert_eq!(counts(p.status()), (2, 2, 0, 0));
+    assert_all_idle::<H, B>(&p, 2);
     assert!(backend.log().connects() <= 2);
     Ok(())
 }
@@ -192,13 +214,13 @@ pub fn waiters_served_after_invalidate<H: Harness, B: Backend>(backend: &B) -> O
     needs_threads::<H>()?;
     let p =
         pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
-    let c1 = p.get().expect("the only connection");
+    let c1 = H::get(&p).expect("the only connection");
     let id1 = c1.conn_id();
     let served = thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
                 s.spawn(|| {
-                    let c = p.get().expect("every waiter is served");
+                    let c = H::get(&p).expect("every waiter is served");
                     thread::sleep(Duration::from_millis(5));
                     c.conn_id()
                 })
@@ -214,27 +236,29 @@ pub fn waiters_served_after_invalidate<H: Harness, B: Backend>(backend: &B) -> O
     assert_eq!(log.connects(), 2, "one reconnect serves every waiter");
     assert!(served.iter().all(|&id| id != id1), "no waiter got the invalidated connection");
     assert!(served.windows(2).all(|w| w[0] == w[1]), "one connection passed along: {served:?}");
-    assert_eq!(counts(p.status()), (1, 1, 0, 0));
+    assert_all_idle::<H, B>(&p, 1);
     Ok(())
 }
 
 // pool-queue's fairness contract (QueueConfig::fair_after, 500 µs by default; BRIEF
 // "fair waiting"): once the longest waiter has waited past the bound, the next returned
 // connection is handed to it, so callers that keep arriving cannot overtake it without
-// bound. SQLAlchemy's condition-based queue makes no such promise. Here W has waited
-// 20 ms (forty times the bound) when the holder starts a tight drop-and-get loop, joined
-// by three more barging threads; no barging checkout may succeed before W is served.
+// bound. SQLAlchemy's condition-based queue makes no such promise. The async pool over
+// deadpool keeps it too: deadpool's waiters queue on tokio's semaphore, which hands each
+// returned permit to the longest waiter. Here W has waited 20 ms (forty times the bound)
+// when the holder starts a tight drop-and-get loop, joined by three more barging threads;
+// no barging checkout may succeed before W is served.
 /// The longest waiter is served before callers that keep hammering the pool.
 pub fn longest_waiter_served_first<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_threads::<H>()?;
     let p =
         pool::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(Some(Duration::from_secs(10))));
-    let a = p.get().expect("the only connection");
+    let a = H::get(&p).expect("the only connection");
     let w_done = AtomicBool::new(false);
     let overtakes = AtomicUsize::new(0);
     let (w_got, released) = thread::scope(|s| {
         let w = s.spawn(|| {
-            let c = p.get().expect("the longest waiter is served");
+            let c = H::get(&p).expect("the longest waiter is served");
             let got = Instant::now();
             w_done.store(true, Ordering::SeqCst);
             drop(c);
@@ -253,7 +277,7 @@ pub fn longest_waiter_served_first<H: Harness, B: Backend>(backend: &B) -> Outco
             if (w_served && now >= released + Duration::from_millis(300)) || now >= hard_stop {
                 return;
             }
-            let c = p.get().expect("a barging checkout");
+            let c = H::get(p).expect("a barging checkout");
             if !w_done.load(Ordering::SeqCst) {
                 overtakes.fetch_add(1, Ordering::SeqCst);
             }
@@ -271,7 +295,7 @@ pub fn longest_waiter_served_first<H: Harness, B: Backend>(backend: &B) -> Outco
     let overtakes = overtakes.into_inner();
     assert_eq!(overtakes, 0, "the longest waiter was overtaken {overtakes} times ({wait:?})");
     assert!(wait < Duration::from_secs(2), "the longest waiter was served only after {wait:?}");
-    assert_eq!(counts(p.status()), (1, 1, 0, 0));
+    assert_all_idle::<H, B>(&p, 1);
     Ok(())
 }
 
@@ -286,21 +310,29 @@ pub fn hanging_connect_does_not_block<H: Harness, B: Backend>(backend: &B) -> Ou
     let delay = Duration::from_millis(500);
     let p =
         pool::<H, B>(backend, Spec::sized(2, Some(0)).with_timeout(Some(Duration::from_secs(10))));
-    let c1 = p.get().expect("first connection");
+    let c1 = H::get(&p).expect("first connection");
     let id1 = c1.conn_id();
     script.connect_delay(Some(delay));
     let outcome = thread::scope(|s| {
         let slow = s.spawn(|| {
             let started = Instant::now();
-            let c = p.get().expect("the slow connect succeeds");
+            let c = H::get(&p).expect("the slow connect succeeds");
             (started, Instant::now(), c.conn_id())
         });
-        // The slow caller has taken the second slot (counted as checked out while it
-        // connects).
-        wait_until("the slow connect to start", || p.status().checked_out == 2);
+        // The slow caller has taken the second slot: QueuePool counts it as checked out
+        // while it connects; a pool without QueuePool's counts may count it either way,
+        // but counts it.
+        wait_until("the slow connect to start", || {
+            let st = p.status();
+            if H::caps().queue_counts {
+                st.checked_out == 2
+            } else {
+                st.idle + st.checked_out == 2
+            }
+        });
         drop(c1);
         let fast = s.spawn(|| {
-            let c = p.get().expect("the idle connection");
+            let c = H::get(&p).expect("the idle connection");
             (Instant::now(), c.conn_id())
         });
         let fast = fast.join();
@@ -319,7 +351,7 @@ pub fn hanging_connect_does_not_block<H: Harness, B: Backend>(backend: &B) -> Ou
         fast_done - slow_started
     );
     assert!(fast_done < slow_done);
-    assert_eq!(counts(p.status()), (2, 2, 0, 0));
+    assert_all_idle::<H, B>(&p, 2);
     Ok(())
 }
 
@@ -351,7 +383,7 @@ pub fn counts_exact_after_storm<H: Harness, B: Backend>(backend: &B) -> Outcome 
                         if k % 17 == 0 {
                             script.fail_connects(1);
                         }
-                        match p.get() {
+                        match H::get(p) {
                             Ok(c) => {
                                 if k % 5 == 0 {
                                     PooledConnection::invalidate(c, None);
@@ -382,17 +414,26 @@ pub fn counts_exact_after_storm<H: Harness, B: Backend>(backend: &B) -> Outcome 
 
     let st = p.status();
     assert_eq!((st.checked_out, st.waiting), (0, 0), "nothing left checked out: {st:?}");
-    assert_eq!(st.idle as isize, SIZE as isize + st.overflow, "every entry is idle: {st:?}");
-    assert!(st.idle <= SIZE, "{st:?}");
+    if H::caps().queue_counts {
+        assert_eq!(st.idle as isize, SIZE as isize + st.overflow, "every entry is idle: {st:?}");
+        assert!(st.idle <= SIZE, "{st:?}");
+    } else {
+        // Without QueuePool's counts: every entry kept is idle, within the limit.
+        assert!(st.idle <= SIZE + OVERFLOW, "{st:?}");
+    }
 
     // Count the idle entries that still hold a connection: check all of them out at
     // once; the empty ones connect.
     let open_before = log.open();
     let connects_before = log.connects();
-    let all: Vec<_> = (0..st.idle).map(|_| p.get().expect("an idle entry")).collect();
+    let all: Vec<_> = (0..st.idle).map(|_| H::get(&p).expect("an idle entry")).collect();
     let connected_idle = st.idle - (log.connects() - connects_before);
     assert_eq!(open_before, connected_idle, "open connections == connected idle entries");
-    assert_eq!(counts(p.status()), (SIZE, 0, st.overflow, st.idle));
+    if H::caps().queue_counts {
+        assert_eq!(counts(p.status()), (SIZE, 0, st.overflow, st.idle));
+    } else {
+        assert_eq!(basic_counts(p.status()), (0, st.idle, 0));
+    }
     drop(all);
     assert_eq!(log.open(), st.idle);
     Ok(())

@@ -190,7 +190,7 @@ impl<C: Connector> PoolListener<C> for SetFlag {
 pub fn close_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_reuse::<H>()?;
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     drop(c);
     assert_eq!(
@@ -210,7 +210,7 @@ pub fn close_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// `detach` fires with the connection and its record.
 pub fn detach_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     log.clear();
     PooledConnection::detach(&mut c);
@@ -227,7 +227,7 @@ pub fn detach_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// Closing a detached connection gives reset(no record), close_detached; no checkin.
 pub fn detach_close_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     PooledConnection::detach(&mut c);
     log.clear();
@@ -243,7 +243,7 @@ pub fn detach_close_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// `first_connect` fires on the first connect, before `connect`.
 pub fn first_connect_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     assert_eq!(
         seq_all(&log),
@@ -258,15 +258,15 @@ pub fn first_connect_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
 pub fn first_connect_event_fires_once<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_concurrent::<H>()?;
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c1 = p.get().expect("checkout");
-    let c2 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
+    let c2 = H::get(&p).expect("checkout");
     assert_eq!(log.count("first_connect"), 1);
     assert_eq!(log.count("connect"), 2);
     drop((c1, c2));
     for _ in 0..5 {
-        drop(p.get().expect("checkout"));
+        drop(H::get(&p).expect("checkout"));
     }
-    let (c1, c2, c3) = (p.get(), p.get(), p.get());
+    let (c1, c2, c3) = (H::get(&p), H::get(&p), H::get(&p));
     drop((c1, c2, c3));
     assert_eq!(log.count("first_connect"), 1, "first_connect fires once per pool");
     assert_eq!(log.count("connect"), backend.log().connects());
@@ -290,7 +290,7 @@ pub fn first_connect_concurrent<H: Harness, B: Backend>(backend: &B) -> Outcome 
     std::thread::scope(|s| {
         for _ in 0..THREADS {
             s.spawn(|| {
-                let c = p.get().expect("checkout");
+                let c = H::get(&p).expect("checkout");
                 all_out.wait();
                 drop(c);
             });
@@ -316,23 +316,23 @@ pub fn first_connect_retried_after_failure<H: Harness, B: Backend>(backend: &B) 
         b.listener(fake.clone())
     });
     let before = p.status();
-    let err = p.get().expect_err("first_connect refused the connection");
+    let err = H::get(&p).expect_err("first_connect refused the connection");
     assert!(matches!(err, CheckoutError::Listener(ref e) if !e.is_disconnect()), "{err}");
     assert_eq!(p.status(), before, "a refused connection leaves the counts as before");
     let a = opened(backend)[0];
     assert_eq!(backend.log().calls_for(a), [Call::Connect(a), Call::Terminate(a)]);
     assert_eq!(fake.order.lock().iter().filter(|e| **e == "connect").count(), 0);
 
-    let c1 = p.get().expect("first_connect runs again and succeeds");
+    let c1 = H::get(&p).expect("first_connect runs again and succeeds");
     assert_eq!(fake.calls.load(Ordering::SeqCst), 2);
     drop(c1);
     if H::caps().concurrent_checkouts {
         // A second connection is opened, and first_connect does not run for it.
-        let (c1, c2) = (p.get().expect("checkout"), p.get().expect("checkout"));
+        let (c1, c2) = (H::get(&p).expect("checkout"), H::get(&p).expect("checkout"));
         drop((c1, c2));
     } else {
         p.invalidate_all();
-        drop(p.get().expect("a replacement connection"));
+        drop(H::get(&p).expect("a replacement connection"));
     }
     // A pool that keeps no connection (NullPool) opened both of the last two anew.
     let opened = if H::caps().reuses_connections { 3 } else { 4 };
@@ -346,13 +346,13 @@ pub fn first_connect_retried_after_failure<H: Harness, B: Backend>(backend: &B) 
 /// `connect` fires for a new connection only.
 pub fn connect_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     assert_eq!(log.events().iter().filter(|e| e.name == "connect").count(), 1);
     assert!(seq(&log).contains(&ev("connect", a, r)));
     drop(c);
     if H::caps().reuses_connections {
-        drop(p.get().expect("checkout"));
+        drop(H::get(&p).expect("checkout"));
         assert_eq!(log.count("connect"), 1, "a reused connection is not connected again");
     }
     Ok(())
@@ -368,7 +368,7 @@ pub fn connect_insert_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     p.listen(Canary { name: "one", out: out.clone() });
     p.listen_first(Canary { name: "two", out: out.clone() });
     p.listen(Canary { name: "three", out: out.clone() });
-    let _c = p.get().expect("checkout");
+    let _c = H::get(&p).expect("checkout");
     assert_eq!(*out.lock(), ["two", "one", "three"]);
     Ok(())
 }
@@ -388,7 +388,7 @@ pub fn listener_registration_order<H: Harness, B: Backend>(backend: &B) -> Outco
     p.listen(canary("l2"));
     p.listen_first(canary("f1"));
     p.listen_first(canary("f2"));
-    let _c = p.get().expect("checkout");
+    let _c = H::get(&p).expect("checkout");
     assert_eq!(*out.lock(), ["f2", "f1", "b1", "b2", "l1", "l2"]);
     Ok(())
 }
@@ -412,9 +412,9 @@ pub fn listen_targets_class_level<H: Harness, B: Backend>(_backend: &B) -> Outco
 pub fn listeners_scoped_to_pool<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
     let other = build::<H, B>(backend, Spec::default(), |b| b);
-    drop(other.get().expect("checkout"));
+    drop(H::get(&other).expect("checkout"));
     assert_eq!(seq_all(&log), [], "another pool's events reached this listener");
-    drop(p.get().expect("checkout"));
+    drop(H::get(&p).expect("checkout"));
     assert_eq!(log.count("checkout"), 1);
     Ok(())
 }
@@ -425,8 +425,8 @@ pub fn listeners_scoped_to_pool<H: Harness, B: Backend>(backend: &B) -> Outcome 
 pub fn connect_event_fires_subsequent<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_concurrent::<H>()?;
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c1 = p.get().expect("checkout");
-    let c2 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
+    let c2 = H::get(&p).expect("checkout");
     let connects: Vec<_> =
         log.events().into_iter().filter(|e| e.name == "connect").map(|e| e.conn).collect();
     assert_eq!(connects, [Some(c1.conn_id()), Some(c2.conn_id())]);
@@ -440,8 +440,8 @@ pub fn connect_event_fires_subsequent<H: Harness, B: Backend>(backend: &B) -> Ou
 pub fn connect_on_previously_recreated<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
     let p2 = p.recreate();
-    let c1 = p.get().expect("checkout");
-    let c2 = p2.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
+    let c2 = H::get(&p2).expect("checkout");
     assert_eq!(log.count("connect"), 2);
     assert_eq!(log.count("first_connect"), 2, "first_connect fires again on a recreated pool");
     drop((c1, c2));
@@ -453,9 +453,9 @@ pub fn connect_on_previously_recreated<H: Harness, B: Backend>(backend: &B) -> O
 /// Listeners carry into a pool recreated after use.
 pub fn connect_on_subsequently_recreated<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    drop(p.get().expect("checkout"));
+    drop(H::get(&p).expect("checkout"));
     let p2 = p.recreate();
-    drop(p2.get().expect("checkout"));
+    drop(H::get(&p2).expect("checkout"));
     assert_eq!(log.count("connect"), 2);
     Ok(())
 }
@@ -465,12 +465,12 @@ pub fn connect_on_subsequently_recreated<H: Harness, B: Backend>(backend: &B) ->
 /// `checkout` fires at every checkout.
 pub fn checkout_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     assert_eq!(seq(&log).last(), Some(&ev("checkout", a, r)));
     assert_eq!(log.count("checkout"), 1);
     drop(c);
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     assert_eq!(log.count("checkout"), 2);
     assert_eq!(seq(&log).last(), Some(&ev("checkout", c.conn_id(), rec_id(&c))));
     Ok(())
@@ -482,8 +482,8 @@ pub fn checkout_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
 pub fn checkout_event_fires_subsequent<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_concurrent::<H>()?;
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c1 = p.get().expect("checkout");
-    let c2 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
+    let c2 = H::get(&p).expect("checkout");
     let outs: Vec<_> =
         log.events().into_iter().filter(|e| e.name == "checkout").map(|e| e.conn).collect();
     assert_eq!(outs, [Some(c1.conn_id()), Some(c2.conn_id())]);
@@ -495,9 +495,9 @@ pub fn checkout_event_fires_subsequent<H: Harness, B: Backend>(backend: &B) -> O
 /// `checkout` listeners carry over to a recreated pool.
 pub fn checkout_event_on_subsequently_recreated<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c1 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
     let p2 = p.recreate();
-    let c2 = p2.get().expect("checkout");
+    let c2 = H::get(&p2).expect("checkout");
     assert_eq!(log.count("checkout"), 2);
     drop((c1, c2));
     Ok(())
@@ -508,7 +508,7 @@ pub fn checkout_event_on_subsequently_recreated<H: Harness, B: Backend>(backend:
 /// `checkin` fires at close, not at checkout.
 pub fn checkin_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     assert_eq!(log.count("checkin"), 0);
     log.clear();
@@ -524,7 +524,7 @@ pub fn checkin_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// `reset` fires at close, before the rollback, not at checkout.
 pub fn reset_event<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     assert_eq!(log.count("reset"), 0);
     log.clear();
@@ -544,7 +544,7 @@ pub fn checkin_event_on_drop<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_reuse::<H>()?;
     let (p, log) = logged::<H, B>(backend, Spec::default());
     let (a, r) = {
-        let c = p.get().expect("checkout");
+        let c = H::get(&p).expect("checkout");
         log.clear();
         (c.conn_id(), rec_id(&c))
     };
@@ -559,9 +559,9 @@ pub fn checkin_event_on_drop<H: Harness, B: Backend>(backend: &B) -> Outcome {
 /// `checkin` listeners carry over to a recreated pool.
 pub fn checkin_event_on_subsequently_recreated<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let c1 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
     let p2 = p.recreate();
-    let c2 = p2.get().expect("checkout");
+    let c2 = H::get(&p2).expect("checkout");
     assert_eq!(log.count("checkin"), 0);
     drop(c1);
     assert_eq!(log.count("checkin"), 1);
@@ -579,7 +579,7 @@ fn invalidate_events<H: Harness, B: Backend>(
     reason: Option<&(dyn StdError + 'static)>,
 ) -> (u64, u64, EventLog) {
     let (p, log) = logged::<H, B>(backend, Spec::default());
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     log.clear();
     if soft {
@@ -660,7 +660,7 @@ pub fn hard_invalidate_sequence<H: Harness, B: Backend>(backend: &B) -> Outcome 
 pub fn soft_invalidate_sequence<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_reuse::<H>()?;
     let (p, log) = logged::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT));
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let (a, r) = (c.conn_id(), rec_id(&c));
     log.clear();
     PooledConnection::soft_invalidate(&mut c, None);
@@ -668,7 +668,7 @@ pub fn soft_invalidate_sequence<H: Harness, B: Backend>(backend: &B) -> Outcome 
     drop(c);
     assert_eq!(seq(&log), [ev("soft_invalidate", a, r), ev("reset", a, r), ev("checkin", a, r)]);
     log.clear();
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let b = c.conn_id();
     assert_ne!(a, b);
     assert_eq!(seq(&log), [ev("close", a, r), ev("connect", b, r), ev("checkout", b, r)]);
@@ -690,7 +690,7 @@ pub fn checkout_disconnect_retries<H: Harness, B: Backend>(backend: &B) -> Outco
         b.listener(log.clone()).listener(refuse.clone())
     });
     let before = p.status();
-    let err = p.get().expect_err("every pass reports a disconnect");
+    let err = H::get(&p).expect_err("every pass reports a disconnect");
     assert!(matches!(err, CheckoutError::Closed), "{err}");
     assert_eq!(refuse.calls.load(Ordering::SeqCst), 2, "the listener is called twice");
     let ids = opened(backend);
@@ -725,7 +725,7 @@ pub fn checkout_disconnect_retries<H: Harness, B: Backend>(backend: &B) -> Outco
     assert_eq!(after.checked_out, before.checked_out, "nothing is left checked out");
     assert_eq!(after.waiting, 0);
 
-    let err = p.get().expect_err("the same again");
+    let err = H::get(&p).expect_err("the same again");
     assert!(matches!(err, CheckoutError::Closed), "not blocked by a leaked slot: {err}");
     assert_eq!(p.status(), after, "a second failure leaves the same counts");
     assert_eq!(refuse.calls.load(Ordering::SeqCst), 4);
@@ -742,7 +742,7 @@ pub fn checkout_listener_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = build::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT), |b| {
         b.listener(log.clone()).listener(refuse.clone())
     });
-    let err = p.get().expect_err("the listener refuses");
+    let err = H::get(&p).expect_err("the listener refuses");
     match &err {
         CheckoutError::Listener(e) => {
             assert!(!e.is_disconnect());
@@ -787,14 +787,14 @@ pub fn connect_event_fails_invalidates<H: Harness, B: Backend>(backend: &B) -> O
     let p = build::<H, B>(backend, Spec::sized(1, Some(0)).with_timeout(SHORT), |b| {
         b.listener(gate.clone()).listener(SetFlag).listener(log.clone())
     });
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let r = rec_id(&c);
     assert!(PooledConnection::info(&c).contains::<ImportantFlag>());
     PooledConnection::invalidate(c, None);
 
     gate.fail.store(true, Ordering::SeqCst);
     log.clear();
-    let err = p.get().expect_err("the connect listener refuses the reconnect");
+    let err = H::get(&p).expect_err("the connect listener refuses the reconnect");
     assert!(matches!(err, CheckoutError::Listener(_)), "{err}");
     let b = *opened(backend).last().expect("the reconnect opened a connection");
     assert_eq!(
@@ -806,7 +806,7 @@ pub fn connect_event_fails_invalidates<H: Harness, B: Backend>(backend: &B) -> O
     assert_eq!(p.status().checked_out, 0);
 
     gate.fail.store(false, Ordering::SeqCst);
-    let c = p.get().expect("the slot was returned: the pool is not blocked");
+    let c = H::get(&p).expect("the slot was returned: the pool is not blocked");
     assert_eq!(rec_id(&c), r);
     assert!(PooledConnection::info(&c).contains::<ImportantFlag>());
     Ok(())

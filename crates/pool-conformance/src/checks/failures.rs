@@ -159,7 +159,7 @@ fn recovered<H: Harness, B: Backend>(
         counts(before),
         "{what}: (idle, checked out, overflow) must be as before the failure"
     );
-    let mut c = p.get().unwrap_or_else(|e| {
+    let mut c = H::get(p).unwrap_or_else(|e| {
         panic!("{what}: the pool no longer hands out connections (slot leaked?): {e}")
     });
     B::exercise(&mut c).unwrap_or_else(|e| panic!("{what}: the new connection fails: {e:?}"));
@@ -178,7 +178,7 @@ fn warmed<H: Harness, B: Backend>(
     configure: impl FnOnce(BuilderOf<H, B>) -> BuilderOf<H, B>,
 ) -> (PoolOf<H, B>, u64, u64) {
     let p = tight::<H, B>(backend, configure);
-    let c = p.get().expect("warm-up checkout");
+    let c = H::get(&p).expect("warm-up checkout");
     let ids = (c.conn_id(), PooledConnection::record(&c).expect("record").id());
     drop(c);
     (p, ids.0, ids.1)
@@ -230,7 +230,7 @@ pub fn failures_connect_new_entry<H: Harness, B: Backend>(backend: &B) -> Outcom
     let p = tight::<H, B>(backend, |b| b);
     let before = p.status();
     script.fail_connects(1);
-    let err = match p.get() {
+    let err = match H::get(&p) {
         Err(e) => e,
         Ok(c) => panic!("the connect was scripted to fail, got {c:?}"),
     };
@@ -247,11 +247,11 @@ pub fn failures_connect_new_entry<H: Harness, B: Backend>(backend: &B) -> Outcom
     if H::caps().overflow && H::caps().concurrent_checkouts {
         // A (2, 3) pool with three out (overflow 1): a failed connect keeps overflow at 1.
         let p = pool::<H, B>(backend, Spec::sized(2, Some(3)));
-        let held: Vec<_> = (0..3).map(|_| p.get().expect("checkout")).collect();
+        let held: Vec<_> = (0..3).map(|_| H::get(&p).expect("checkout")).collect();
         let before = p.status();
         assert_eq!(before.overflow, 1);
         script.fail_connects(1);
-        assert!(matches!(p.get(), Err(CheckoutError::Connect(_))));
+        assert!(matches!(H::get(&p), Err(CheckoutError::Connect(_))));
         assert_eq!(counts(p.status()), counts(before), "overflow is reverted");
         drop(held);
     }
@@ -267,14 +267,14 @@ pub fn failures_connect_reconnect<H: Harness, B: Backend>(backend: &B) -> Outcom
     let script = backend.script()?;
     let events = EventLog::new();
     let p = tight::<H, B>(backend, |b| b.listener(events.clone()));
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let rec = record_id(&c);
     PooledConnection::invalidate(c, None);
     let before = p.status();
     events.clear();
     backend.log().clear();
     script.fail_connects(1);
-    assert!(matches!(p.get(), Err(CheckoutError::Connect(_))));
+    assert!(matches!(H::get(&p), Err(CheckoutError::Connect(_))));
     assert_eq!(events.named_ids(), vec![("checkin", None)]);
     assert!(backend.log().calls().is_empty());
     let c = recovered::<H, B>(&p, before, "failing reconnect of a pooled record");
@@ -291,7 +291,7 @@ pub fn failures_connect_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = tight::<H, B>(backend, |b| b);
     let before = p.status();
     script.panic_connects(1);
-    expect_panic("panicking connect of a new entry", || p.get());
+    expect_panic("panicking connect of a new entry", || H::get(&p));
     let c = recovered::<H, B>(&p, before, "panicking connect of a new entry");
     let rec = record_id(&c);
     if !H::caps().reuses_connections {
@@ -301,7 +301,7 @@ pub fn failures_connect_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
     PooledConnection::invalidate(c, None);
     let before = p.status();
     script.panic_connects(1);
-    expect_panic("panicking reconnect", || p.get());
+    expect_panic("panicking reconnect", || H::get(&p));
     let c = recovered::<H, B>(&p, before, "panicking reconnect of a pooled record");
     assert_eq!(record_id(&c), rec);
     Ok(())
@@ -317,7 +317,7 @@ pub fn failures_ping_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let before = p.status();
     backend.log().clear();
     script.fail_pings(1, false);
-    assert!(matches!(p.get(), Err(CheckoutError::Ping(_))));
+    assert!(matches!(H::get(&p), Err(CheckoutError::Ping(_))));
     assert_eq!(backend.log().calls(), vec![Call::Ping(id), Call::Terminate(id)]);
     drop(recovered::<H, B>(&p, before, "failing ping"));
     Ok(())
@@ -338,7 +338,7 @@ pub fn failures_ping_disconnect_reconnect_fails<H: Harness, B: Backend>(backend:
     events.clear();
     script.fail_pings(1, true);
     script.fail_connects(1);
-    assert!(matches!(p.get(), Err(CheckoutError::Connect(_))));
+    assert!(matches!(H::get(&p), Err(CheckoutError::Connect(_))));
     assert_eq!(backend.log().calls(), vec![Call::Ping(id), Call::Terminate(id)]);
     assert_eq!(
         events.named_ids(),
@@ -367,7 +367,7 @@ pub fn failures_connect_listener_error<H: Harness, B: Backend>(backend: &B) -> O
     // A brand-new entry.
     let before = p.status();
     trip.arm(1);
-    match p.get() {
+    match H::get(&p) {
         Err(CheckoutError::Listener(e)) => {
             assert!(e.to_string().contains("connect listener failed"), "{e}");
             assert!(!e.is_disconnect());
@@ -390,7 +390,7 @@ pub fn failures_connect_listener_error<H: Harness, B: Backend>(backend: &B) -> O
         log.clear();
         events.clear();
         trip.arm(1);
-        assert!(matches!(p.get(), Err(CheckoutError::Listener(_))));
+        assert!(matches!(H::get(&p), Err(CheckoutError::Listener(_))));
         let calls = log.calls();
         let &[Call::Connect(x), Call::Terminate(y)] = calls.as_slice() else {
             panic!("the refused reconnection is terminated: {calls:?}")
@@ -410,7 +410,7 @@ pub fn failures_connect_listener_error<H: Harness, B: Backend>(backend: &B) -> O
     let p = tight::<H, B>(backend, |b| b.listener(first.clone()));
     let before = p.status();
     first.arm(1);
-    assert!(matches!(p.get(), Err(CheckoutError::Listener(_))));
+    assert!(matches!(H::get(&p), Err(CheckoutError::Listener(_))));
     drop(recovered::<H, B>(&p, before, "failing first_connect listener"));
     Ok(())
 }
@@ -424,7 +424,7 @@ pub fn failures_connect_listener_panic<H: Harness, B: Backend>(backend: &B) -> O
     let p = tight::<H, B>(backend, |b| b.listener(trip.clone()));
     let before = p.status();
     trip.arm(1);
-    expect_panic("panicking connect listener, new entry", || p.get());
+    expect_panic("panicking connect listener, new entry", || H::get(&p));
     let c = recovered::<H, B>(&p, before, "panicking connect listener, new entry");
     if !H::caps().reuses_connections {
         return Ok(()); // no pooled record to reconnect
@@ -434,7 +434,7 @@ pub fn failures_connect_listener_panic<H: Harness, B: Backend>(backend: &B) -> O
     let before = p.status();
     log.clear();
     trip.arm(1);
-    expect_panic("panicking connect listener, pooled record", || p.get());
+    expect_panic("panicking connect listener, pooled record", || H::get(&p));
     let calls = log.calls();
     let &[Call::Connect(x), Call::Terminate(y)] = calls.as_slice() else {
         panic!("the connection is terminated while unwinding: {calls:?}")
@@ -456,7 +456,7 @@ pub fn failures_checkout_listener_error<H: Harness, B: Backend>(backend: &B) -> 
     backend.log().clear();
     events.clear();
     trip.arm(1);
-    assert!(matches!(p.get(), Err(CheckoutError::Listener(_))));
+    assert!(matches!(H::get(&p), Err(CheckoutError::Listener(_))));
     let id = terminated_at_checkout::<H>(&backend.log().calls(), id);
     let mut expected = vec![
         ("checkout", Some(id)),
@@ -476,9 +476,9 @@ pub fn failures_checkout_listener_error<H: Harness, B: Backend>(backend: &B) -> 
     // stays checked out and the only slot can be used again.
     let p = tight::<H, B>(backend, |b| b.listener(trip.clone()));
     trip.arm(1);
-    assert!(matches!(p.get(), Err(CheckoutError::Listener(_))));
+    assert!(matches!(H::get(&p), Err(CheckoutError::Listener(_))));
     assert_eq!(p.status().checked_out, 0);
-    drop(p.get().expect("the slot of the refused new entry is available"));
+    drop(H::get(&p).expect("the slot of the refused new entry is available"));
     Ok(())
 }
 
@@ -491,7 +491,7 @@ pub fn failures_checkout_listener_panic<H: Harness, B: Backend>(backend: &B) -> 
     let before = p.status();
     backend.log().clear();
     trip.arm(1);
-    expect_panic("panicking checkout listener", || p.get());
+    expect_panic("panicking checkout listener", || H::get(&p));
     terminated_at_checkout::<H>(&backend.log().calls(), id);
     let c = recovered::<H, B>(&p, before, "panicking checkout listener");
     same_record::<H, B>(&c, rec);
@@ -507,7 +507,7 @@ pub fn failures_reset_listener_error<H: Harness, B: Backend>(backend: &B) -> Out
     let (p, id, rec) =
         warmed::<H, B>(backend, |b| b.listener(events.clone()).listener(trip.clone()));
     let before = p.status();
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     events.clear();
@@ -531,7 +531,7 @@ pub fn failures_reset_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
     let trip = Trip::panic("reset");
     let (p, id, _) = warmed::<H, B>(backend, |b| b.listener(trip.clone()));
     let before = p.status();
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     trip.arm(1);
@@ -548,7 +548,7 @@ pub fn failures_rollback_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let script = backend.script()?;
     let (p, id, rec) = warmed::<H, B>(backend, |b| b);
     let before = p.status();
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     script.fail_rollbacks(1);
@@ -568,7 +568,7 @@ pub fn failures_rollback_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let script = backend.script()?;
     let (p, id, _) = warmed::<H, B>(backend, |b| b);
     let before = p.status();
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = rechecked::<H, B>(&c, id);
     backend.log().clear();
     script.panic_rollbacks(1);
@@ -585,12 +585,12 @@ pub fn failures_checkin_listener_panic<H: Harness, B: Backend>(backend: &B) -> O
     let trip = Trip::panic("checkin");
     let (p, _, _) = warmed::<H, B>(backend, |b| b.listener(trip.clone()));
     let before = p.status();
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     trip.arm(1);
     expect_panic("panicking checkin listener", move || drop(c));
     drop(recovered::<H, B>(&p, before, "panicking checkin listener"));
 
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     PooledConnection::record_mut(&mut c)
         .expect("record")
         .add_finalizer(|_| panic!("scripted finalizer panic"));
@@ -609,7 +609,7 @@ pub fn failures_invalidate_listener_panic<H: Harness, B: Backend>(backend: &B) -
     let (p, _, rec) = warmed::<H, B>(backend, |b| b.listener(hard.clone()).listener(soft.clone()));
     let before = p.status();
 
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     backend.log().clear();
     hard.arm(1);
@@ -628,7 +628,7 @@ pub fn failures_invalidate_listener_panic<H: Harness, B: Backend>(backend: &B) -
     drop(recovered::<H, B>(&p, before, "panicking soft_invalidate listener"));
 
     // The same through invalidate_pool.
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     hard.arm(1);
     expect_panic("panicking invalidate listener (pool)", move || {
         PooledConnection::invalidate_pool(c, None)
@@ -647,7 +647,7 @@ pub fn failures_close_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
     let before = p.status();
 
     // Hard invalidation.
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     backend.log().clear();
     trip.arm(1);
@@ -661,7 +661,7 @@ pub fn failures_close_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
     if H::caps().reuses_connections {
         p.invalidate_all();
         trip.arm(1);
-        expect_panic("panicking close listener on recycle", || p.get());
+        expect_panic("panicking close listener on recycle", || H::get(&p));
         drop(recovered::<H, B>(&p, before, "panicking close listener on recycle"));
     }
 
@@ -672,15 +672,15 @@ pub fn failures_close_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
             Spec::sized(1, Some(1)).with_timeout(Some(Duration::from_millis(500))),
             |b| b.listener(trip.clone()),
         );
-        drop(p.get().expect("warm-up"));
+        drop(H::get(&p).expect("warm-up"));
         let before = p.status();
-        let a = p.get().expect("checkout");
-        let b = p.get().expect("overflow checkout");
+        let a = H::get(&p).expect("checkout");
+        let b = H::get(&p).expect("overflow checkout");
         drop(b);
         trip.arm(1);
         expect_panic("panicking close listener on overflow return", move || drop(a));
         assert_eq!(counts(p.status()), counts(before), "overflow return");
-        let held: Vec<_> = (0..2).map(|_| p.get().expect("both slots are usable")).collect();
+        let held: Vec<_> = (0..2).map(|_| H::get(&p).expect("both slots are usable")).collect();
         drop(held);
     }
 
@@ -688,7 +688,7 @@ pub fn failures_close_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
     if H::caps().reuses_connections {
         let p = tight::<H, B>(backend, |b| b.listener(trip.clone()));
         let fresh = p.status();
-        drop(p.get().expect("warm-up"));
+        drop(H::get(&p).expect("warm-up"));
         trip.arm(1);
         expect_panic("panicking close listener on dispose", || p.dispose());
         drop(recovered::<H, B>(&p, fresh, "panicking close listener on dispose"));
@@ -708,26 +708,30 @@ pub fn failures_timeout_message<H: Harness, B: Backend>(backend: &B) -> Outcome 
     needs_concurrent::<H>()?; // one thread exhausts the pool
     let timeout = Duration::from_millis(100);
     let p = pool::<H, B>(backend, Spec::sized(2, Some(1)).with_timeout(Some(timeout)));
-    let held: Vec<_> = (0..3).map(|_| p.get().expect("checkout")).collect();
+    let held: Vec<_> = (0..3).map(|_| H::get(&p).expect("checkout")).collect();
     let before = p.status();
     let started = Instant::now();
-    let err = match p.get() {
+    let err = match H::get(&p) {
         Err(e) => e,
         Ok(c) => panic!("a (2, 1) pool with 3 out must time out, got {c:?}"),
     };
     let waited = started.elapsed();
     assert!(waited >= timeout && waited < Duration::from_secs(5), "waited {waited:?}");
     let name = <H::Strategy<B::Connector> as Strategy<B::Connector>>::NAME;
-    let expected =
-        format!("{name} limit of size 2 overflow 1 reached, connection timed out, timeout 0.10");
+    // A pool without overflow states its one limit, the size it reports.
+    let (size, overflow): (usize, isize) =
+        if H::caps().overflow { (2, 1) } else { (before.size, 0) };
+    let expected = format!(
+        "{name} limit of size {size} overflow {overflow} reached, connection timed out, timeout 0.10"
+    );
     let message = err.to_string();
     assert!(message.starts_with(&expected), "{message:?} should start with {expected:?}");
     let CheckoutError::Timeout(t) = &err else { panic!("expected a timeout, got {err:?}") };
-    assert_eq!((t.size, t.overflow, t.checked_out, t.waiting), (2, 1, 3, 0));
+    assert_eq!((t.size, t.overflow, t.checked_out, t.waiting), (size, overflow, 3, 0));
     assert_eq!(t.last_connect_error, None, "no connect failed");
     assert_eq!(p.status(), before, "a timeout changes no count");
     drop(held);
-    drop(p.get().expect("checkout after the timeout"));
+    drop(H::get(&p).expect("checkout after the timeout"));
     Ok(())
 }
 
@@ -745,9 +749,9 @@ pub fn failures_timeout_last_connect_error<H: Harness, B: Backend>(backend: &B) 
         Spec::sized(2, Some(1)).with_timeout(Some(Duration::from_millis(100))),
     );
     script.fail_connects(1);
-    assert!(matches!(p.get(), Err(CheckoutError::Connect(_))));
-    let held: Vec<_> = (0..3).map(|_| p.get().expect("checkout")).collect();
-    let err = match p.get() {
+    assert!(matches!(H::get(&p), Err(CheckoutError::Connect(_))));
+    let held: Vec<_> = (0..3).map(|_| H::get(&p).expect("checkout")).collect();
+    let err = match H::get(&p) {
         Err(e) => e,
         Ok(c) => panic!("expected a timeout, got {c:?}"),
     };
@@ -767,11 +771,11 @@ pub fn failures_close_errors_swallowed<H: Harness, B: Backend>(backend: &B) -> O
     let log = backend.log();
     let spec = Spec::sized(1, Some(1)).with_timeout(Some(Duration::from_millis(500)));
     let p = pool::<H, B>(backend, spec);
-    drop(p.get().expect("warm-up"));
+    drop(H::get(&p).expect("warm-up"));
     let before = p.status();
 
     // Invalidation (terminate).
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     script.fail_closes(1);
     PooledConnection::invalidate(c, None);
@@ -780,12 +784,12 @@ pub fn failures_close_errors_swallowed<H: Harness, B: Backend>(backend: &B) -> O
 
     // Recycle at checkout (terminate).
     if H::caps().reuses_connections {
-        let c = p.get().expect("checkout");
+        let c = H::get(&p).expect("checkout");
         let id = c.conn_id();
         drop(c);
         p.invalidate_all();
         script.fail_closes(1);
-        let c = p.get().expect("a failing terminate does not fail the checkout");
+        let c = H::get(&p).expect("a failing terminate does not fail the checkout");
         assert_ne!(c.conn_id(), id);
         assert!(log.calls().contains(&Call::Terminate(id)));
         drop(c);
@@ -793,8 +797,8 @@ pub fn failures_close_errors_swallowed<H: Harness, B: Backend>(backend: &B) -> O
 
     // Overflow return (graceful close).
     if H::caps().overflow && H::caps().concurrent_checkouts {
-        let a = p.get().expect("checkout");
-        let b = p.get().expect("overflow checkout");
+        let a = H::get(&p).expect("checkout");
+        let b = H::get(&p).expect("overflow checkout");
         drop(b);
         let id = a.conn_id();
         script.fail_closes(1);
@@ -811,7 +815,7 @@ pub fn failures_close_errors_swallowed<H: Harness, B: Backend>(backend: &B) -> O
         let kept = usize::from(H::caps().dispose_keeps_record); // an empty record
         assert_eq!(p.status().idle, kept, "dispose closed the {idle} idle connection(s)");
         assert_eq!(p.status().checked_out, 0);
-        drop(p.get().expect("checkout after dispose"));
+        drop(H::get(&p).expect("checkout after dispose"));
     }
     Ok(())
 }

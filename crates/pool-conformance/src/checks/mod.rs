@@ -45,6 +45,21 @@ pub(crate) fn needs_counts<H: Harness>() -> Outcome {
     needs::<H>(|c| c.queue_counts, "no QueuePool counts (caps().queue_counts)")
 }
 
+/// Skips unless a check can follow the pool's counts through a bounded wait: either the
+/// pool reports QueuePool's counts (`caps().queue_counts`), or it keeps connections, hands
+/// several out at once and makes callers wait at its limit, so its idle, checked-out and
+/// waiting counts say the same things. Checks that take this compare QueuePool's
+/// `(size, idle, overflow, checked_out)` when `queue_counts` is set, and those three
+/// counts otherwise.
+pub(crate) fn needs_pool_counts<H: Harness>() -> Outcome {
+    if H::caps().queue_counts {
+        return Ok(());
+    }
+    needs_reuse::<H>()?;
+    needs_concurrent::<H>()?;
+    needs_bounded_wait::<H>()
+}
+
 /// Skips unless the pool has overflow.
 pub(crate) fn needs_overflow<H: Harness>() -> Outcome {
     needs::<H>(|c| c.overflow, "no overflow (caps().overflow)")

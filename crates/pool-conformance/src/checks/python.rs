@@ -8,7 +8,8 @@ use crate::{Backend, Harness, Outcome, Skip};
 /// The asyncio flag of a pool class (Python-only).
 pub fn is_asyncio_from_dialect<H: Harness, B: Backend>(_backend: &B) -> Outcome {
     Err(Skip::because(
-        "no asyncio flag: a pool is sync by its type, and the async front end will be its own type",
+        "no asyncio flag: every pool has the blocking get, and get_async exists exactly when \
+         its strategy is an AsyncStrategy (pool-deadpool), which the compiler checks",
     ))
 }
 

@@ -112,7 +112,7 @@ fn one_return<H: Harness, B: Backend>(
     let p = build::<H, B>(backend, Spec::default(), |b| {
         b.reset_on_return(mode).listener(events.clone())
     });
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     log.clear();
     events.clear();
@@ -158,7 +158,7 @@ pub fn reset_custom<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = build::<H, B>(backend, Spec::default(), |b| {
         b.reset_on_return(None::<ResetOnReturn>).listener(special.clone())
     });
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     log.clear();
     drop(c);
@@ -177,7 +177,7 @@ pub fn reset_event_precedes_reset<H: Harness, B: Backend>(backend: &B) -> Outcom
         let p = build::<H, B>(backend, Spec::default(), |b| {
             b.reset_on_return(mode).listener(probe.clone())
         });
-        let c = p.get().expect("checkout");
+        let c = H::get(&p).expect("checkout");
         let id = c.conn_id();
         log.clear();
         drop(c);
@@ -216,7 +216,7 @@ pub fn reset_close_after_reset<H: Harness, B: Backend>(backend: &B) -> Outcome {
         let p = build::<H, B>(backend, Spec::default(), |b| {
             b.reset_on_return(mode).listener(probe.clone())
         });
-        let c = p.get().expect("checkout");
+        let c = H::get(&p).expect("checkout");
         let id = c.conn_id();
         log.clear();
         PooledConnection::close_after_reset(c);
@@ -236,7 +236,7 @@ pub fn reset_close_after_reset<H: Harness, B: Backend>(backend: &B) -> Outcome {
 
         // A plain return afterwards is a normal reset again.
         probe.clear();
-        let c = p.get().expect("checkout");
+        let c = H::get(&p).expect("checkout");
         let id = c.conn_id();
         log.clear();
         drop(c);
@@ -265,7 +265,7 @@ pub fn reset_failed_rollback_invalidates<H: Harness, B: Backend>(backend: &B) ->
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     let rec = PooledConnection::record(&c).expect("record").id();
     let ran = Arc::new(AtomicUsize::new(0));
@@ -294,7 +294,7 @@ pub fn reset_failed_rollback_invalidates<H: Harness, B: Backend>(backend: &B) ->
     }
 
     log.clear();
-    let c = p.get().expect("the record reconnects");
+    let c = H::get(&p).expect("the record reconnects");
     if H::caps().reuses_connections {
         assert_eq!(PooledConnection::record(&c).expect("record").id(), rec);
     }
@@ -354,7 +354,7 @@ pub fn reset_finalizers<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let probe = Probe::new(log);
     let p = build::<H, B>(backend, Spec::default(), |b| b.listener(probe.clone()));
 
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     for n in 1..=3 {
         let trace = Arc::clone(&trace);
@@ -384,7 +384,7 @@ pub fn reset_finalizers<H: Harness, B: Backend>(backend: &B) -> Outcome {
     );
     // Against the events: reset, then the finalizer, then checkin.
     let order: Arc<Mutex<Vec<&'static str>>> = Arc::default();
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     {
         let order = Arc::clone(&order);
         PooledConnection::record_mut(&mut c)
@@ -397,12 +397,12 @@ pub fn reset_finalizers<H: Harness, B: Backend>(backend: &B) -> Outcome {
 
     // Finalizers run once: the next return of the same connection runs none.
     trace.lock().clear();
-    drop(p.get().expect("checkout"));
+    drop(H::get(&p).expect("checkout"));
     assert!(trace.lock().is_empty(), "finalizers ran again: {:?}", trace.lock());
 
     // An invalidated connection drops its finalizers without running them.
     let ran = Arc::new(AtomicUsize::new(0));
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let counter = Arc::clone(&ran);
     PooledConnection::record_mut(&mut c).expect("record").add_finalizer(move |_| {
         counter.fetch_add(1, Ordering::SeqCst);
@@ -442,7 +442,7 @@ pub fn reset_broken_connection_invalidated<H: Harness, B: Backend>(backend: &B) 
     let log = backend.log();
     let events = EventLog::new();
     let p = build::<H, B>(backend, Spec::default(), |b| b.listener(events.clone()));
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     let before = p.status();
     script.mark_broken(id);
@@ -455,7 +455,7 @@ pub fn reset_broken_connection_invalidated<H: Harness, B: Backend>(backend: &B) 
         vec![("invalidate", Some(id)), ("close", Some(id)), ("checkin", None)]
     );
     assert_eq!(p.status().checked_out, before.checked_out - 1, "the slot came back");
-    let again = p.get().expect("a new connection");
+    let again = H::get(&p).expect("a new connection");
     assert_ne!(again.conn_id(), id);
     Ok(())
 }

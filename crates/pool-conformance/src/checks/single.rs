@@ -41,11 +41,11 @@ fn expect_refused<T, E: std::fmt::Debug>(result: Result<T, CheckoutError<E>>, wh
 pub fn single_connect_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_single::<H>()?;
     let p = pool::<H, B>(backend, Spec::default());
-    let c1 = p.get().expect("checkout");
+    let c1 = H::get(&p).expect("checkout");
     let before = p.status();
     assert_eq!((before.size, before.checked_out), (1, 1));
     let started = Instant::now();
-    expect_refused(p.get(), "second checkout on the holding thread");
+    expect_refused(H::get(&p), "second checkout on the holding thread");
     assert!(started.elapsed() < Duration::from_secs(10), "the refusal must not wait");
     assert_eq!(p.status(), before, "a refused checkout changes no count");
     assert_eq!(backend.log().calls(), vec![Call::Connect(c1.conn_id())], "nothing opened");
@@ -59,15 +59,15 @@ pub fn single_connect_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
 pub fn single_connect_multiple<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_single::<H>()?;
     let p = pool::<H, B>(backend, Spec::default());
-    let c1 = p.get().expect("first checkout");
+    let c1 = H::get(&p).expect("first checkout");
     let a = c1.conn_id();
     drop(c1);
-    let c2 = p.get().expect("second checkout, after the first was returned");
+    let c2 = H::get(&p).expect("second checkout, after the first was returned");
     assert_eq!(c2.conn_id(), a);
     drop(c2);
-    let mut c3 = p.get().expect("third checkout");
+    let mut c3 = H::get(&p).expect("third checkout");
     assert_eq!(c3.conn_id(), a);
-    expect_refused(p.get(), "a checkout while the third is out");
+    expect_refused(H::get(&p), "a checkout while the third is out");
     B::exercise(&mut c3).expect("the holder's connection is untouched by the refusal");
     drop(c3);
     assert_eq!(
@@ -88,12 +88,12 @@ pub fn static_connect<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = pool::<H, B>(backend, Spec::default());
     assert_eq!(backend.log().connects(), 0, "nothing is opened before the first checkout");
     assert_eq!((p.status().idle, p.status().checked_out), (0, 0));
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let (a, rec) = (c.conn_id(), PooledConnection::record(&c).expect("record").id());
     drop(c);
     assert_eq!((p.status().idle, p.status().checked_out), (1, 0));
     for _ in 0..5 {
-        let mut c = p.get().expect("checkout");
+        let mut c = H::get(&p).expect("checkout");
         assert_eq!(c.conn_id(), a, "the same connection");
         assert_eq!(PooledConnection::record(&c).map(|r| r.id()), Some(rec), "the same record");
         B::exercise(&mut c).expect("usable");
@@ -110,11 +110,11 @@ pub fn static_recreate<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_single::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     let p2 = p.recreate();
     assert_eq!(format!("{:?}", p2.strategy_config()), format!("{:?}", p.strategy_config()));
-    let d = p2.get().expect("the recreated pool does not wait for the original's connection");
+    let d = H::get(&p2).expect("the recreated pool does not wait for the original's connection");
     let b = d.conn_id();
     assert_ne!(a, b, "the recreated pool opens its own connection");
     assert_eq!(log.calls(), vec![Call::Connect(a), Call::Connect(b)], "through the same connector");
@@ -131,10 +131,10 @@ pub fn single_pool_dialect_calls<H: Harness, B: Backend>(backend: &B) -> Outcome
     needs_single::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    let a = p.get().expect("checkout").conn_id();
+    let a = H::get(&p).expect("checkout").conn_id();
     p.dispose();
     let _p2 = p.recreate();
-    let c = p.get().expect("checkout after dispose and recreate");
+    let c = H::get(&p).expect("checkout after dispose and recreate");
     let b = c.conn_id();
     drop(c);
     assert_ne!(a, b, "the disposed connection is not handed out again");
@@ -161,7 +161,7 @@ pub fn single_dispose_while_checked_out<H: Harness, B: Backend>(backend: &B) -> 
     needs_single::<H>()?;
     let log = backend.log();
     let p = pool::<H, B>(backend, Spec::default());
-    let mut c = p.get().expect("checkout");
+    let mut c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     p.dispose();
     assert_eq!(log.calls_for(a), vec![Call::Connect(a)], "not closed under its holder");
@@ -174,7 +174,7 @@ pub fn single_dispose_while_checked_out<H: Harness, B: Backend>(backend: &B) -> 
     );
     let s = p.status();
     assert_eq!(s.checked_out, 0, "{s:?}");
-    let c = p.get().expect("checkout after the disposed connection came back");
+    let c = H::get(&p).expect("checkout after the disposed connection came back");
     assert_ne!(c.conn_id(), a, "a new connection");
     drop(c);
     assert_eq!(log.open(), 1, "one connection open: the new one");
@@ -192,13 +192,13 @@ pub fn single_other_thread<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_single::<H>()?;
     let timeout = Duration::from_millis(100);
     let p = pool::<H, B>(backend, Spec::default().with_timeout(Some(timeout)));
-    let c = p.get().expect("checkout");
+    let c = H::get(&p).expect("checkout");
     let a = c.conn_id();
     std::thread::scope(|s| {
         s.spawn(|| {
             let started = Instant::now();
             if H::caps().bounded_wait {
-                let err = expect_timeout(p.get());
+                let err = expect_timeout(H::get(&p));
                 assert!(started.elapsed() >= timeout, "gave up before the timeout");
                 let name = <H::Strategy<B::Connector> as Strategy<B::Connector>>::NAME;
                 let expected = format!(
@@ -207,7 +207,7 @@ pub fn single_other_thread<H: Harness, B: Backend>(backend: &B) -> Outcome {
                 assert!(err.to_string().starts_with(&expected), "message: {err}");
                 assert_eq!((err.size, err.overflow, err.checked_out, err.waiting), (1, 0, 1, 0));
             } else {
-                expect_refused(p.get(), "a checkout from another thread");
+                expect_refused(H::get(&p), "a checkout from another thread");
             }
             assert!(started.elapsed() < Duration::from_secs(10), "waited far too long");
         })
@@ -217,7 +217,7 @@ pub fn single_other_thread<H: Harness, B: Backend>(backend: &B) -> Outcome {
     assert_eq!(p.status().waiting, 0);
     drop(c);
     let other = std::thread::scope(|s| {
-        s.spawn(|| p.get().expect("checkout once it is back").conn_id()).join().expect("join")
+        s.spawn(|| H::get(&p).expect("checkout once it is back").conn_id()).join().expect("join")
     });
     assert_eq!(other, a, "the other thread gets the same connection");
     assert_eq!(backend.log().connects(), 1, "no second connection was opened");

@@ -1,12 +1,6 @@
-//! Peer probes: what a peer pool (plain `r2d2::Pool`, no adapter) does, check by check.
+//! The probes of plain `r2d2::Pool`.
 //!
-//! The suite's checks take pool-core types, so a peer cannot run them. A probe is written
-//! against the peer's own API instead and asserts the behaviour the suite check of the same
-//! name asserts, as closely as the peer's API lets it. A probe that returns `Ok` means the
-//! peer does it; one that panics means it does not ("no" in the matrix, not a failure); a
-//! [`Skip`] means the peer has no API to ask (for example no detach).
-//!
-//! The r2d2 probes run on SQLite through r2d2_sqlite's `SqliteConnectionManager` and build
+//! They run on SQLite through r2d2_sqlite's `SqliteConnectionManager` and build
 //! their pools with `min_idle(Some(0))`, so that r2d2 opens connections on demand as
 //! SQLAlchemy's QueuePool does (r2d2's default fills the pool up front).
 
@@ -18,16 +12,8 @@ use r2d2::{HandleEvent, ManageConnection};
 use r2d2_sqlite::rusqlite::Connection;
 use r2d2_sqlite::SqliteConnectionManager;
 
+use super::PeerProbe;
 use crate::{Outcome, Skip};
-
-/// One probe: the suite check it answers and the code that asks the peer.
-#[derive(Debug, Clone, Copy)]
-pub struct PeerProbe {
-    /// The suite check's `group::name`, as in `checks/list.rs`.
-    pub check: &'static str,
-    /// Asks the peer; a panic means the peer does not do what the check asserts.
-    pub run: fn() -> Outcome,
-}
 
 /// The probes of plain `r2d2::Pool` over r2d2_sqlite, in suite order.
 pub fn r2d2_probes() -> Vec<PeerProbe> {
@@ -137,7 +123,7 @@ fn build(b: r2d2::Builder<Probed>, manager: &Probed) -> r2d2::Pool<Probed> {
 
 /// The id a connection was given when it was opened.
 fn conn_id(conn: &Connection) -> u64 {
-    conn.query_row("SELECT id FROM temp.peer_id", [], |r| r.get(0)).expect("id")
+    conn.query_row("SELECT id FROM temp.peer_id", [], |r| r.get::<_, i64>(0)).expect("id") as u64
 }
 
 /// SQLAlchemy's `test_no_connect_on_recreate`-style reuse: sequential checkouts share one

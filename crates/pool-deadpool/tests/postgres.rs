@@ -1,0 +1,132 @@
+//! The async pool over deadpool-postgres's own `Manager`, on the PostgreSQL server named
+//! by `POOL_TEST_POSTGRES_URL` (for example `postgres://postgres@127.0.0.1:5432/test`).
+//! Without it each test prints "skipped: POOL_TEST_POSTGRES_URL is not set" and passes.
+
+use std::time::Duration;
+
+use pool_core::ResetOnReturn;
+use pool_deadpool::deadpool_postgres::tokio_postgres::{Config, NoTls};
+use pool_deadpool::deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
+use pool_deadpool::{AsyncPool, DeadpoolConfig, ManagerConnector};
+
+type Pg = ManagerConnector<Manager>;
+
+/// The server's configuration, or `None` (after saying so) when the variable is unset.
+fn config() -> Option<Config> {
+    match pool_conformance::server_url(pool_conformance::POSTGRES_URL) {
+        Ok(url) => Some(url.parse().expect("POOL_TEST_POSTGRES_URL parses")),
+        Err(pool_conformance::Skip(why)) => {
+            println!("skipped: {why}");
+            None
+        }
+    }
+}
+
+/// deadpool-postgres's manager, unchanged, with `recycle` verifying the connection by a
+/// round trip (the pre-ping).
+fn pool(config: &Config, reset: ResetOnReturn, tag: &str) -> AsyncPool<Pg> {
+    let mut config = config.clone();
+    config.application_name(tag);
+    let manager = Manager::from_config(
+        config,
+        NoTls,
+        ManagerConfig { recycling_method: RecyclingMethod::Verified },
+    );
+    AsyncPool::builder(ManagerConnector::new(manager))
+        .pre_ping(true)
+        .reset_on_return(reset)
+        .strategy(DeadpoolConfig::default().max_size(2).timeout(Duration::from_secs(10)))
+        .build()
+        .expect("valid settings")
+}
+
+/// A table only this test uses.
+async fn table(pool: &AsyncPool<Pg>, name: &str) {
+    let conn = pool.get_async().await.expect("checkout");
+    conn.batch_execute(&format!("DROP TABLE IF EXISTS {name}; CREATE TABLE {name} (x int)"))
+        .await
+        .expect("create table");
+}
+
+async fn count(pool: &AsyncPool<Pg>, name: &str) -> i64 {
+    let conn = pool.get_async().await.expect("checkout");
+    conn.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await.expect("count").get(0)
+}
+
+/// A holder inserts a row in an open transaction and drops the connection: with
+/// rollback on return the next holder does not see the row; with commit it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reset_on_return_for_real() {
+    let Some(config) = config() else { return };
+    for (mode, expected) in [(ResetOnReturn::Rollback, 0), (ResetOnReturn::Commit, 1)] {
+        let pool = pool(&config, mode, "pool_deadpool_reset");
+        let name = format!("pool_deadpool_reset_{}", expected);
+        table(&pool, &name).await;
+        let conn = pool.get_async().await.expect("checkout");
+        conn.batch_execute(&format!("BEGIN; INSERT INTO {name} VALUES (1)")).await.expect("insert");
+        drop(conn);
+        // The return runs in the background for a real server: wait until it is done.
+        for _ in 0..1000 {
+            if pool.status().checked_out == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(pool.status().checked_out, 0, "the return finished");
+        assert_eq!(count(&pool, &name).await, expected, "{mode:?}");
+        let conn = pool.get_async().await.expect("checkout");
+        conn.batch_execute(&format!("DROP TABLE {name}")).await.expect("drop table");
+    }
+}
+
+/// With pre-ping on, killing every backend of the pool (`pg_terminate_backend`) is
+/// invisible to the next checkouts: `recycle` fails, the pool invalidates its older
+/// connections and connects again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_backends_are_replaced_with_pre_ping() {
+    let Some(config) = config() else { return };
+    let tag = "pool_deadpool_killed";
+    let pool = pool(&config, ResetOnReturn::Rollback, tag);
+    let held = [pool.get_async().await.expect("first"), pool.get_async().await.expect("second")];
+    let mut pids = Vec::new();
+    for conn in &held {
+        pids.push(
+            conn.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get::<_, i32>(0),
+        );
+    }
+    drop(held);
+    while pool.status().checked_out > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let generation = pool.generation();
+
+    let (watcher, connection) = config.connect(NoTls).await.expect("a watcher connection");
+    tokio::spawn(connection);
+    let killed = watcher
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+            &[&tag],
+        )
+        .await
+        .expect("terminate");
+    assert_eq!(killed, 2, "both of the pool's backends were found");
+    // Wait until the server has ended them.
+    for _ in 0..400 {
+        let left: i64 = watcher
+            .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&tag])
+            .await
+            .expect("count")
+            .get(0);
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    for _ in 0..4 {
+        let conn = pool.get_async().await.expect("a checkout after the kill succeeds");
+        let pid: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+        assert!(!pids.contains(&pid), "a killed backend was handed out");
+    }
+    assert!(pool.generation() > generation, "the disconnect invalidated the pool generation");
+}

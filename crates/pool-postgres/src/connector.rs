@@ -1,0 +1,206 @@
+//! [`PostgresConnector`]: a [`Connector`] that opens `postgres` clients.
+
+use std::error::Error as _;
+use std::fmt;
+use std::time::Duration;
+
+use pool_core::Connector;
+use postgres::error::{Severity, SqlState};
+use postgres::tls::{MakeTlsConnect, TlsConnect};
+use postgres::{Client, Config, Error, NoTls, Socket};
+
+/// Opens, resets, pings and closes PostgreSQL connections (`postgres::Client`) for a pool.
+///
+/// Built from a URL or a `key=value` string ([`new`](PostgresConnector::new)) or from a
+/// [`Config`] ([`from_config`](PostgresConnector::from_config)), then refined with
+/// [`with_connect_timeout`](PostgresConnector::with_connect_timeout),
+/// [`with_application_name`](PostgresConnector::with_application_name) and
+/// [`with_tls`](PostgresConnector::with_tls). Connections use no TLS unless a TLS
+/// connector is given.
+///
+/// Cloning copies the configuration; nothing is shared but the TLS connector's own state.
+#[derive(Clone)]
+pub struct PostgresConnector<T = NoTls> {
+    config: Config,
+    tls: T,
+}
+
+impl PostgresConnector<NoTls> {
+    /// A connector for the server that `params` names, without TLS.
+    ///
+    /// `params` is a URL (`postgres://user@host:5432/db?application_name=app`) or a
+    /// `key=value` string (`host=localhost user=postgres`), as
+    /// [`Config`]'s parser reads them. Nothing is opened until
+    /// [`connect`](Connector::connect).
+    ///
+    /// # Errors
+    ///
+    /// The parser's error when `params` is not a valid configuration.
+    pub fn new(params: &str) -> Result<Self, Error> {
+        Ok(PostgresConnector::from_config(params.parse()?))
+    }
+
+    /// A connector for `config`, without TLS.
+    pub fn from_config(config: Config) -> Self {
+        PostgresConnector { config, tls: NoTls }
+    }
+}
+
+impl<T> PostgresConnector<T> {
+    /// The same connector, opening connections through `tls` (for example a
+    /// `postgres-native-tls` or `postgres-openssl` connector).
+    pub fn with_tls<U>(self, tls: U) -> PostgresConnector<U> {
+        PostgresConnector { config: self.config, tls }
+    }
+
+    /// Bounds each attempt to open the TCP (or Unix) socket: an attempt that takes longer
+    /// fails with an I/O error of kind `TimedOut`, which [`is_disconnect`] counts.
+    ///
+    /// This is the driver's `connect_timeout`, applied to each address a host name
+    /// resolves to. It does not bound the startup exchange that follows: a server that
+    /// accepts the socket and then says nothing keeps the connect waiting until it
+    /// closes the socket (see the crate docs, "Timeouts").
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.config.connect_timeout(timeout);
+        self
+    }
+
+    /// Tags every connection with `application_name` (shown in `pg_stat_activity`), so
+    /// that the pool's sessions can be found, watched and terminated from the server.
+    #[must_use]
+    pub fn with_application_name(mut self, name: &str) -> Self {
+        self.config.application_name(name);
+        self
+    }
+
+    /// The driver configuration connections are opened with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The driver configuration, to set what no builder method of this type covers
+    /// (keepalives, `tcp_user_timeout`, `options`, target session attributes, ...).
+    pub fn config_mut(&mut self) -> &mut Config {
+        &mut self.config
+    }
+}
+
+impl<T> fmt::Debug for PostgresConnector<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The driver's configuration hides the password in its own Debug output.
+        f.debug_struct("PostgresConnector")
+            .field("config", &self.config)
+            .field("tls", &std::any::type_name::<T>())
+            .finish()
+    }
+}
+
+impl<T> Connector for PostgresConnector<T>
+where
+    T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    T::TlsConnect: Send,
+    T::Stream: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    type Connection = Client;
+    type Error = Error;
+
+    /// Opens a client with the configuration and the TLS connector.
+    fn connect(&self) -> Result<Client, Error> {
+        self.config.connect(self.tls.clone())
+    }
+
+    /// Executes `ROLLBACK`.
+    ///
+    /// The driver does not report whether a transaction is open, so the statement always
+    /// runs; outside a transaction PostgreSQL answers it with a warning, not an error.
+    fn rollback(&self, conn: &mut Client) -> Result<(), Error> {
+        conn.batch_execute("ROLLBACK")
+    }
+
+    /// Executes `COMMIT`.
+    ///
+    /// Outside a transaction PostgreSQL answers it with a warning. In a transaction that
+    /// an error aborted, PostgreSQL rolls back instead, without an error.
+    fn commit(&self, conn: &mut Client) -> Result<(), Error> {
+        conn.batch_execute("COMMIT")
+    }
+
+    /// Runs `SELECT 1` with the simple query protocol.
+    fn ping(&self, conn: &mut Client) -> Option<Result<(), Error>> {
+        Some(conn.batch_execute("SELECT 1"))
+    }
+
+    /// Sends the protocol's `Terminate` message and waits for the socket to close,
+    /// returning the driver's error if that fails.
+    fn close(&self, conn: Client) -> Result<(), Error> {
+        conn.close()
+    }
+
+    /// Whether the driver already knows the connection is closed (`Client::is_closed`):
+    /// no round trip, only the state the driver's last call left.
+    fn is_broken(&self, conn: &mut Client) -> bool {
+        conn.is_closed()
+    }
+
+    /// Whether `error` means the session is gone; see the free function
+    /// [`is_disconnect`].
+    fn is_disconnect(&self, error: &Error) -> bool {
+        is_disconnect(error)
+    }
+}
+
+/// Whether a `postgres` error means the session is gone.
+///
+/// True for:
+///
+/// - a client the driver knows is closed (`Error::is_closed`);
+/// - an error talking to the server at the socket level: reset, broken pipe, end of
+///   stream, a refused or timed-out connect (the error's source is a `std::io::Error`,
+///   of any kind but `InvalidInput`, which the driver uses for a statement it cannot
+///   encode);
+/// - a server error that ends the session: severity `FATAL` or `PANIC`, SQLSTATE class
+///   `08` (connection exception), `57P01` admin shutdown (what `pg_terminate_backend`
+///   and a fast shutdown send), `57P02` crash shutdown, `57P03` cannot connect now
+///   (starting up, shutting down, in recovery).
+///
+/// False for everything else: SQL errors, constraint violations, serialization failures,
+/// a cancelled statement or `statement_timeout` (`57014`), a configuration that does not
+/// parse. A session killed while idle reports `57P01` on its next use, or an I/O error,
+/// and then "connection closed" to every call after that: all three count.
+///
+/// This is [`PostgresConnector`]'s [`is_disconnect`](Connector::is_disconnect), for code
+/// that classifies `postgres` errors elsewhere.
+///
+/// ```
+/// use pool_postgres::postgres::Config;
+///
+/// // Nothing listens on port 1: the refused connect is a disconnect.
+/// let config: Config = "host=127.0.0.1 port=1 user=postgres connect_timeout=5".parse().unwrap();
+/// let Err(err) = config.connect(pool_postgres::postgres::NoTls) else { unreachable!() };
+/// assert!(pool_postgres::is_disconnect(&err));
+///
+/// // A configuration that does not parse is not.
+/// let err = "port=notanumber".parse::<Config>().unwrap_err();
+/// assert!(!pool_postgres::is_disconnect(&err));
+/// ```
+pub fn is_disconnect(error: &Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    if let Some(db) = error.as_db_error() {
+        let code = db.code();
+        return matches!(db.parsed_severity(), Some(Severity::Fatal | Severity::Panic))
+            || code.code().starts_with("08")
+            || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW]
+                .contains(code);
+    }
+    // The driver also wraps an `io::Error` of kind `InvalidInput` around statements it
+    // cannot encode (a string with a NUL byte): the session is fine, so that one is not
+    // a disconnect.
+    error
+        .source()
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .is_some_and(|io| io.kind() != std::io::ErrorKind::InvalidInput)
+}

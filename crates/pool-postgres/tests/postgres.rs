@@ -1,0 +1,385 @@
+//! `PostgresConnector` in a QueuePool against the PostgreSQL server named by
+//! `POOL_TEST_POSTGRES_URL` (for example `postgres://postgres@127.0.0.1:5432/test`): the
+//! four proofs of issue 6 (killed backends with and without pre-ping, a storm of kills,
+//! reset on return, a hanging server and connect timeouts) and the connector's own
+//! contract. Without the variable each test prints "skipped <name>: POOL_TEST_POSTGRES_URL
+//! is not set" and passes.
+//!
+//! Each test tags its connections with its own `application_name`, so that it kills
+//! (`pg_terminate_backend`) and counts only its own sessions; that needs a role allowed
+//! to terminate them (the same role, or a superuser).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pool_conformance::faults::{self, BlackHole, FaultProxy, HangEnd, OpenCount, Storm};
+use pool_conformance::{server_url, POSTGRES_URL};
+use pool_core::{CheckoutError, Connector, PooledConnection, ResetOnReturn};
+use pool_postgres::postgres::{Client, Config};
+use pool_postgres::PostgresConnector;
+use pool_queue::{QueueConfig, QueuePool};
+
+/// The server's URL, or `None` after saying the test is skipped.
+fn url(test: &str) -> Option<String> {
+    match server_url(POSTGRES_URL) {
+        Ok(url) => Some(url),
+        Err(skip) => {
+            println!("skipped {test}: {}", skip.0);
+            None
+        }
+    }
+}
+
+/// The application name of one test's sessions.
+fn tag(test: &str) -> String {
+    format!("pool-postgres-{test}")
+}
+
+/// A plain client beside the pool, to watch and to kill the pool's sessions.
+fn watcher(url: &str) -> Client {
+    let config: Config = url.parse().expect("the URL parses");
+    config.connect(pool_postgres::postgres::NoTls).expect("the test server accepts connections")
+}
+
+fn backend_pid(conn: &mut Client) -> i32 {
+    conn.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+}
+
+/// Terminates every session tagged `app`; returns how many there were.
+fn terminate(watcher: &mut Client, app: &str) -> usize {
+    watcher
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            &[&app],
+        )
+        .unwrap()
+        .len()
+}
+
+/// Terminates every session tagged `app` and waits until the server has ended them;
+/// returns how many there were.
+fn kill_all(watcher: &mut Client, app: &str) -> usize {
+    let killed = terminate(watcher, app);
+    assert!(faults::wait_until(Duration::from_secs(5), || sessions(watcher, app) == 0));
+    killed
+}
+
+/// Sessions tagged `app` on the server.
+fn sessions(watcher: &mut Client, app: &str) -> usize {
+    let n: i64 = watcher
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&app])
+        .unwrap()
+        .get(0);
+    usize::try_from(n).unwrap()
+}
+
+fn connector(url: &str, app: &str) -> PostgresConnector {
+    PostgresConnector::new(url).unwrap().with_application_name(app)
+}
+
+fn select_one(conn: &mut Client) -> Result<(), pool_postgres::postgres::Error> {
+    conn.batch_execute("SELECT 1")
+}
+
+#[test]
+fn connects_with_its_settings_and_resets() {
+    let Some(url) = url("connects_with_its_settings_and_resets") else { return };
+    let app = tag("settings");
+    let connector = connector(&url, &app).with_connect_timeout(Duration::from_secs(3));
+    assert_eq!(connector.config().get_connect_timeout(), Some(&Duration::from_secs(3)));
+    let mut conn = connector.connect().unwrap();
+    let shown: String = conn.query_one("SHOW application_name", &[]).unwrap().get(0);
+    assert_eq!(shown, app);
+
+    connector.ping(&mut conn).expect("PostgreSQL can ping").unwrap();
+    // Outside a transaction ROLLBACK and COMMIT only warn.
+    connector.rollback(&mut conn).unwrap();
+    connector.commit(&mut conn).unwrap();
+    // In an aborted transaction COMMIT rolls back without an error.
+    conn.batch_execute("BEGIN").unwrap();
+    conn.batch_execute("SELECT 1/0").unwrap_err();
+    connector.commit(&mut conn).unwrap();
+    assert!(!connector.is_broken(&mut conn));
+    connector.close(conn).unwrap();
+}
+
+#[test]
+fn sql_errors_are_not_disconnects() {
+    let Some(url) = url("sql_errors_are_not_disconnects") else { return };
+    let mut client = watcher(&url);
+    for sql in [
+        "SELEC 1",
+        "SELECT * FROM pool_postgres_no_such_table",
+        "SELECT 1/0",
+        "SELECT 'a\0b'",
+        "SET statement_timeout = '10ms'; SELECT pg_sleep(1)",
+        "CREATE TEMP TABLE u (x int UNIQUE); INSERT INTO u VALUES (1); INSERT INTO u VALUES (1)",
+    ] {
+        let err = client.batch_execute(sql).unwrap_err();
+        assert!(!pool_postgres::is_disconnect(&err), "{sql}: {err:?}");
+        client.batch_execute("RESET statement_timeout").unwrap();
+    }
+    let refused = PostgresConnector::new("host=127.0.0.1 port=1 user=postgres").unwrap();
+    let Err(err) = refused.connect() else { panic!("nothing listens on port 1") };
+    assert!(refused.is_disconnect(&err), "{err:?}");
+}
+
+#[test]
+fn a_killed_session_is_a_disconnect_and_broken() {
+    let Some(url) = url("a_killed_session_is_a_disconnect_and_broken") else { return };
+    let app = tag("killed");
+    let connector = connector(&url, &app);
+    let mut conn = connector.connect().unwrap();
+    assert_eq!(kill_all(&mut watcher(&url), &app), 1);
+    let first = select_one(&mut conn).unwrap_err();
+    assert!(connector.is_disconnect(&first), "{first:?}");
+    assert!(connector.is_broken(&mut conn), "the client knows it is closed");
+    let second = select_one(&mut conn).unwrap_err();
+    assert!(second.is_closed() && connector.is_disconnect(&second), "{second:?}");
+}
+
+// Issue 6, proof 1, pre-ping on: every checkout after the kill succeeds; the ping that
+// finds the first dead connection invalidates the pool generation, so the other idle
+// connections (older than the disconnect) are replaced without being pinged.
+#[test]
+fn killed_backends_are_replaced_with_pre_ping() {
+    let Some(url) = url("killed_backends_are_replaced_with_pre_ping") else { return };
+    let app = tag("pre-ping");
+    let mut watcher = watcher(&url);
+    let count = OpenCount::new();
+    let pool = QueuePool::builder(connector(&url, &app))
+        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
+        .pre_ping(true)
+        .listener(count.clone())
+        .build()
+        .unwrap();
+    let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
+    let old: Vec<i32> = held.iter_mut().map(|c| backend_pid(c)).collect();
+    drop(held);
+    assert_eq!(kill_all(&mut watcher, &app), 4);
+
+    let generation = pool.generation();
+    let mut held: Vec<_> = (0..4).map(|_| pool.get().expect("pre-ping reconnects")).collect();
+    for conn in &mut held {
+        let pid = backend_pid(conn);
+        assert!(!old.contains(&pid), "a killed backend was handed out");
+    }
+    assert_eq!(pool.generation(), generation + 1, "one disconnect, one invalidation");
+    assert_eq!(count.opened(), 8, "four replaced");
+    assert_eq!(count.live(), 4);
+    drop(held);
+    assert_eq!(sessions(&mut watcher, &app), 4);
+}
+
+// Issue 6, proof 1, pre-ping off: the first use fails with the driver's error;
+// `handle_error` classifies it as a disconnect and invalidates the connection and the
+// pool generation; the next checkouts work, on new sessions.
+#[test]
+fn killed_backend_without_pre_ping_through_handle_error() {
+    let Some(url) = url("killed_backend_without_pre_ping_through_handle_error") else { return };
+    let app = tag("no-pre-ping");
+    let mut watcher = watcher(&url);
+    let pool = QueuePool::builder(connector(&url, &app))
+        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
+        .build()
+        .unwrap();
+    let mut a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+    let old = [backend_pid(&mut a), backend_pid(&mut b)];
+    drop(b);
+    assert_eq!(kill_all(&mut watcher, &app), 2);
+
+    let generation = pool.generation();
+    let err = select_one(&mut a).expect_err("the session is gone");
+    assert!(pool.connector().is_disconnect(&err), "{err:?}");
+    assert!(PooledConnection::handle_error(a, &err).is_none(), "a disconnect consumes it");
+    assert_eq!(pool.generation(), generation + 1);
+    assert_eq!(pool.status().checked_out, 0, "the slot is back");
+
+    // Both the invalidated slot and the idle connection of the old generation reconnect.
+    let mut held: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
+    for conn in &mut held {
+        select_one(conn).expect("a new session works");
+        assert!(!old.contains(&backend_pid(conn)));
+    }
+    // A non-disconnect error keeps the connection.
+    let err = held[0].batch_execute("SELEC 1").unwrap_err();
+    let kept = PooledConnection::handle_error(held.remove(0), &err).expect("kept");
+    drop(kept);
+    assert_eq!(pool.generation(), generation + 1);
+}
+
+// Issue 6, proof 2: 16 threads check out while every backend is terminated five times.
+#[test]
+fn storm_of_kills_loses_no_slot() {
+    let Some(url) = url("storm_of_kills_loses_no_slot") else { return };
+    let app = tag("storm");
+    let count = OpenCount::new();
+    let pool = QueuePool::builder(connector(&url, &app))
+        .strategy(
+            QueueConfig::default().pool_size(4).max_overflow(4).timeout(Duration::from_secs(3)),
+        )
+        .pre_ping(true)
+        .listener(count.clone())
+        .build()
+        .unwrap();
+    let killer = std::sync::Mutex::new(watcher(&url));
+    let report = faults::kill_storm(
+        &pool,
+        &count,
+        Storm::default(),
+        select_one,
+        || terminate(&mut killer.lock().unwrap(), &app),
+        || sessions(&mut killer.lock().unwrap(), &app),
+    );
+    println!("postgres storm: {report:?}");
+}
+
+// Issue 6, proof 3: a row inserted in a transaction left open is rolled back on return;
+// in commit mode it is committed. The next holder gets the same connection.
+#[test]
+fn reset_on_return_for_real() {
+    let Some(url) = url("reset_on_return_for_real") else { return };
+    let app = tag("reset");
+    let mut watcher = watcher(&url);
+    watcher
+        .batch_execute(
+            "DROP TABLE IF EXISTS pool_postgres_reset; CREATE TABLE pool_postgres_reset (x int)",
+        )
+        .unwrap();
+    let rows = |client: &mut Client| -> i64 {
+        client.query_one("SELECT count(*) FROM pool_postgres_reset", &[]).unwrap().get(0)
+    };
+    for (mode, kept) in [(ResetOnReturn::Rollback, 0), (ResetOnReturn::Commit, 1)] {
+        watcher.batch_execute("TRUNCATE pool_postgres_reset").unwrap();
+        let pool = QueuePool::builder(connector(&url, &app))
+            .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+            .reset_on_return(mode)
+            .build()
+            .unwrap();
+        let mut conn = pool.get().unwrap();
+        let pid = backend_pid(&mut conn);
+        conn.batch_execute("BEGIN; INSERT INTO pool_postgres_reset VALUES (1)").unwrap();
+        assert_eq!(rows(&mut conn), 1, "the holder sees its row");
+        assert_eq!(rows(&mut watcher), 0, "nobody else does yet");
+        drop(conn);
+
+        let mut next = pool.get().unwrap();
+        assert_eq!(backend_pid(&mut next), pid, "the same connection");
+        assert_eq!(rows(&mut next), kept, "{mode}");
+        assert_eq!(rows(&mut watcher), kept, "{mode}");
+        // Nothing is left open: the next holder's own transaction starts cleanly.
+        next.batch_execute("BEGIN; SELECT 1; COMMIT").unwrap();
+    }
+    watcher.batch_execute("DROP TABLE pool_postgres_reset").unwrap();
+}
+
+/// A connector for the server behind `proxy`: the URL's user and database, the proxy's
+/// address.
+fn through(url: &str, proxy: &FaultProxy, app: &str) -> PostgresConnector {
+    let base: Config = url.parse().unwrap();
+    let mut config = Config::new();
+    config.host("127.0.0.1").port(proxy.addr().port()).application_name(app);
+    if let Some(user) = base.get_user() {
+        config.user(user);
+    }
+    if let Some(db) = base.get_dbname() {
+        config.dbname(db);
+    }
+    if let Some(password) = base.get_password() {
+        config.password(password);
+    }
+    PostgresConnector::from_config(config)
+}
+
+/// The server's address, from the URL (TCP only).
+fn server_addr(url: &str) -> (String, u16) {
+    let config: Config = url.parse().unwrap();
+    let host = match config.get_hosts().first() {
+        Some(pool_postgres::postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_string(),
+    };
+    (host, config.get_ports().first().copied().unwrap_or(5432))
+}
+
+// Issue 6, proof 4: through a fault proxy, a connect that hangs in the overflow (the
+// server accepted and says nothing) does not hold up the pooled connections; it ends
+// only when the server closes the socket, since the driver bounds the TCP connect only.
+#[test]
+fn hanging_connect_does_not_block_other_checkouts() {
+    let Some(url) = url("hanging_connect_does_not_block_other_checkouts") else { return };
+    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
+    let pool = QueuePool::builder(
+        through(&url, &proxy, &tag("hang")).with_connect_timeout(Duration::from_secs(2)),
+    )
+    .strategy(QueueConfig::default().pool_size(2).max_overflow(1).timeout(Duration::from_secs(5)))
+    .build()
+    .unwrap();
+    let (longest, hung) =
+        faults::hanging_connect_in_overflow(&pool, &proxy, HangEnd::WhenReleased, select_one);
+    println!("postgres hang: other checkouts took at most {longest:?}; the hung connect failed after {hung:?}");
+}
+
+// Issue 6, proof 4 (timeouts): a server whose TCP handshake never completes fails the
+// checkout after the configured connect timeout.
+#[test]
+fn connect_timeout_fires_as_configured() {
+    let Some(_url) = url("connect_timeout_fires_as_configured") else { return };
+    let hole = BlackHole::new().unwrap();
+    let mut config = Config::new();
+    config.host("127.0.0.1").port(hole.addr().port()).user("postgres");
+    let limit = Duration::from_secs(1);
+    let pool =
+        QueuePool::builder(PostgresConnector::from_config(config).with_connect_timeout(limit))
+            .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+            .build()
+            .unwrap();
+    let took = faults::connect_timeout_fires(&pool, limit);
+    println!("postgres connect timeout {limit:?} fired after {took:?}");
+}
+
+// A server that drops every connection (the proxy cuts them): with pre-ping, the next
+// checkouts reconnect through the proxy and work; without it, the first use fails with
+// a disconnect.
+#[test]
+fn cut_connections_are_replaced() {
+    let Some(url) = url("cut_connections_are_replaced") else { return };
+    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
+    let app = tag("cut");
+    for pre_ping in [true, false] {
+        let failures = Arc::new(AtomicUsize::new(0));
+        let pool = QueuePool::builder(through(&url, &proxy, &app))
+            .strategy(QueueConfig::default().pool_size(3).max_overflow(0))
+            .pre_ping(pre_ping)
+            .build()
+            .unwrap();
+        let held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+        drop(held);
+        assert!(proxy.cut() >= 6, "three relayed connections, two sockets each");
+        let started = Instant::now();
+        for _ in 0..3 {
+            let mut conn = match pool.get() {
+                Ok(conn) => conn,
+                Err(e @ CheckoutError::Ping(_)) => panic!("pre-ping: {e}"),
+                Err(e) => panic!("{e}"),
+            };
+            if let Err(e) = select_one(&mut conn) {
+                assert!(!pre_ping, "with pre-ping the connection works: {e}");
+                assert!(pool.connector().is_disconnect(&e), "{e:?}");
+                failures.fetch_add(1, Ordering::SeqCst);
+                assert!(PooledConnection::handle_error(conn, &e).is_none());
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let expected = if pre_ping { 0 } else { 1 };
+        assert_eq!(failures.load(Ordering::SeqCst), expected, "pre_ping {pre_ping}");
+        // Whatever happened, every slot works now.
+        let mut held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+        for conn in &mut held {
+            select_one(conn).unwrap();
+        }
+        drop(held);
+    }
+}

@@ -1,0 +1,234 @@
+//! [`RedisConnector`]: a [`Connector`] that opens `redis` connections (the sync API).
+
+use std::fmt;
+use std::io;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread;
+use std::time::Duration;
+
+use pool_core::Connector;
+use redis::{Client, Connection, ConnectionLike, ErrorKind, RedisError, Value};
+
+/// Opens, resets, pings and closes Redis connections (`redis::Connection`, the sync API)
+/// for a pool.
+///
+/// Built from a URL ([`new`](RedisConnector::new)) or a [`redis::Client`]
+/// ([`from_client`](RedisConnector::from_client)), then refined with
+/// [`with_connect_timeout`](RedisConnector::with_connect_timeout) and
+/// [`with_client_name`](RedisConnector::with_client_name). Cloning copies the
+/// configuration.
+///
+/// Reset on return discards what a holder left open: an unfinished `MULTI` (with
+/// `DISCARD`; in commit mode it is executed with `EXEC` instead) and every `WATCH` (with
+/// `UNWATCH`). See the crate docs for the details.
+#[derive(Clone)]
+pub struct RedisConnector {
+    client: Client,
+    connect_timeout: Option<Duration>,
+    client_name: Option<String>,
+}
+
+impl RedisConnector {
+    /// A connector for the server that `url` names (`redis://127.0.0.1:6379/0`,
+    /// `redis+unix:///run/redis.sock`), as [`Client::open`] reads it. Nothing is opened
+    /// until [`connect`](Connector::connect).
+    ///
+    /// # Errors
+    ///
+    /// The driver's error when `url` is not a valid Redis URL.
+    pub fn new(url: &str) -> Result<Self, RedisError> {
+        Ok(RedisConnector::from_client(Client::open(url)?))
+    }
+
+    /// A connector opening connections with `client`.
+    pub fn from_client(client: Client) -> Self {
+        RedisConnector { client, connect_timeout: None, client_name: None }
+    }
+
+    /// Bounds the whole connect: opening the socket, the setup commands the driver
+    /// sends (`HELLO`/`AUTH`, `SELECT`, `CLIENT SETINFO`) and `CLIENT SETNAME` (see
+    /// [`with_client_name`](Self::with_client_name)). A server that takes longer fails
+    /// the connect with an I/O error of kind `TimedOut`, which [`is_disconnect`] counts.
+    ///
+    /// Each connect then runs on a short-lived thread (see
+    /// [`connect`](Connector::connect)); without a timeout it runs on the caller's.
+    #[must_use]
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
+    /// Names every connection with `CLIENT SETNAME`, right after it opens (one more round
+    /// trip per connect), so that the pool's connections can be found in `CLIENT LIST`.
+    ///
+    /// The name must not contain spaces, newlines or other special characters; Redis
+    /// refuses it otherwise, and every connect fails.
+    #[must_use]
+    pub fn with_client_name(mut self, name: impl Into<String>) -> Self {
+        self.client_name = Some(name.into());
+        self
+    }
+
+    /// The driver client connections are opened with.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl fmt::Debug for RedisConnector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only the address: the driver's connection info holds the password.
+        f.debug_struct("RedisConnector")
+            .field("addr", &self.client.get_connection_info().addr())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("client_name", &self.client_name)
+            .finish()
+    }
+}
+
+impl Connector for RedisConnector {
+    type Connection = Connection;
+    type Error = RedisError;
+
+    /// Opens a connection, then names it.
+    ///
+    /// With a connect timeout, the connect runs on a short-lived thread and this call
+    /// waits for it at most that long. The driver applies its timeout to each read of
+    /// its setup commands in turn, so against a silent server its own connect gives up
+    /// only after as many timeouts as it sends commands (two, measured against a stalled
+    /// server: 6 s for a 3 s timeout); the thread bounds the whole connect instead. A
+    /// connect still running at the deadline finishes on that thread, within the driver's
+    /// own bound, and its connection is dropped.
+    fn connect(&self) -> Result<Connection, RedisError> {
+        let Some(timeout) = self.connect_timeout else {
+            return self.open(None);
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        let this = self.clone();
+        thread::Builder::new()
+            .name("pool-redis-connect".into())
+            .spawn(move || {
+                let _ = tx.send(this.open(Some(timeout)));
+            })
+            .map_err(RedisError::from)?;
+        match rx.recv_timeout(timeout) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) => Err(RedisError::from(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no connection within the connect timeout ({timeout:?})"),
+            ))),
+            Err(RecvTimeoutError::Disconnected) => Err(RedisError::from(io::Error::other(
+                "the connecting thread ended without a connection",
+            ))),
+        }
+    }
+
+    /// Discards an open `MULTI` and every `WATCH`: `DISCARD` then `UNWATCH`, pipelined
+    /// in one round trip. The server's "DISCARD without MULTI" answer (nothing was open)
+    /// is expected and ignored.
+    fn rollback(&self, conn: &mut Connection) -> Result<(), RedisError> {
+        end_transaction(conn, "DISCARD")
+    }
+
+    /// Executes an open `MULTI` with `EXEC`, then `UNWATCH`, pipelined in one round
+    /// trip. The server's "EXEC without MULTI" answer (nothing was open) is expected and
+    /// ignored; an `EXECABORT` (a queued command was refused, so nothing ran) is
+    /// returned as the error, and the pool then closes the connection.
+    fn commit(&self, conn: &mut Connection) -> Result<(), RedisError> {
+        end_transaction(conn, "EXEC")
+    }
+
+    /// Sends `PING`.
+    fn ping(&self, conn: &mut Connection) -> Option<Result<(), RedisError>> {
+        Some(redis::cmd("PING").exec(conn))
+    }
+
+    /// Drops the connection, which closes the socket.
+    fn close(&self, conn: Connection) -> Result<(), RedisError> {
+        drop(conn);
+        Ok(())
+    }
+
+    /// Whether the driver has seen the socket fail (`ConnectionLike::is_open` is false):
+    /// no round trip, only the state the last call left.
+    fn is_broken(&self, conn: &mut Connection) -> bool {
+        !conn.is_open()
+    }
+
+    /// Whether `error` means the connection is gone; see the free function
+    /// [`is_disconnect`].
+    fn is_disconnect(&self, error: &RedisError) -> bool {
+        is_disconnect(error)
+    }
+}
+
+impl RedisConnector {
+    /// Opens and names a connection, each step bounded by `timeout` as the driver
+    /// applies it.
+    fn open(&self, timeout: Option<Duration>) -> Result<Connection, RedisError> {
+        let mut conn = match timeout {
+            Some(timeout) => self.client.get_connection_with_timeout(timeout)?,
+            None => self.client.get_connection()?,
+        };
+        if let Some(name) = &self.client_name {
+            // The driver lifts its temporary timeouts after its own setup: put them back
+            // for this one command.
+            conn.set_read_timeout(timeout)?;
+            conn.set_write_timeout(timeout)?;
+            redis::cmd("CLIENT").arg("SETNAME").arg(name).exec(&mut conn)?;
+            conn.set_read_timeout(None)?;
+            conn.set_write_timeout(None)?;
+        }
+        Ok(conn)
+    }
+}
+
+/// Ends whatever `MULTI` is open with `end` (`DISCARD` or `EXEC`) and drops every `WATCH`.
+///
+/// `end` goes first: inside a `MULTI`, an `UNWATCH` would only be queued.
+fn end_transaction(conn: &mut Connection, end: &str) -> Result<(), RedisError> {
+    let replies: Vec<Value> = redis::pipe().cmd(end).cmd("UNWATCH").ignore_errors().query(conn)?;
+    let [first, unwatch] = <[Value; 2]>::try_from(replies).map_err(|_| {
+        RedisError::from((ErrorKind::UnexpectedReturnType, "expected two replies to a reset"))
+    })?;
+    if let Value::ServerError(err) = first {
+        let nothing_open = err.details().is_some_and(|d| d.contains("without MULTI"));
+        if !nothing_open {
+            return Err(err.into());
+        }
+    }
+    if let Value::ServerError(err) = unwatch {
+        return Err(err.into());
+    }
+    Ok(())
+}
+
+/// Whether a `redis` error means the connection is gone.
+///
+/// True for every I/O error (reset, broken pipe, end of stream, refused connect, and
+/// read or write timeouts: after one the reply may still arrive, so the connection
+/// cannot be trusted) and for what the driver reports as a dropped connection. False for
+/// the server's errors (`WRONGTYPE`, `NOSCRIPT`, `LOADING`, `READONLY`, `EXECABORT`,
+/// ...), for the driver's parse errors (its kind `Parse` also covers a reply that does
+/// not convert to the type asked for, which leaves the connection fine) and for client
+/// configuration errors.
+///
+/// A connection closed by `CLIENT KILL` reports an I/O error on its next use.
+///
+/// This is [`RedisConnector`]'s [`is_disconnect`](Connector::is_disconnect), for code
+/// that classifies `redis` errors elsewhere.
+///
+/// ```
+/// use std::io;
+///
+/// use pool_redis::redis::{ErrorKind, RedisError};
+///
+/// let reset = RedisError::from(io::Error::from(io::ErrorKind::ConnectionReset));
+/// assert!(pool_redis::is_disconnect(&reset));
+///
+/// let wrong_type = RedisError::from((ErrorKind::UnexpectedReturnType, "not a number"));
+/// assert!(!pool_redis::is_disconnect(&wrong_type));
+/// ```
+pub fn is_disconnect(error: &RedisError) -> bool {
+    error.is_io_error() || error.is_connection_dropped() || error.is_connection_refusal()
+}

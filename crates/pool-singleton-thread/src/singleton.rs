@@ -250,11 +250,79 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
     }
 }
 
+impl<C: Connector> Drop for SingletonThread<C> {
+    /// Closes the kept connections here, on the thread that drops the pool.
+    ///
+    /// A thread-exit hook may hold the shared state for a moment after the pool is gone;
+    /// were the state dropped there, the connections would close inside a thread-local
+    /// destructor, where drivers that use thread-locals themselves (the `postgres` crate
+    /// enters its tokio runtime to close) panic, and a panic there aborts the process.
+    fn drop(&mut self) {
+        let (threads, orphans) = {
+            let mut st = self.shared.lock();
+            (std::mem::take(&mut st.threads), std::mem::take(&mut st.orphans))
+        };
+        drop(threads);
+        drop(orphans);
+    }
+}
+
 impl<C: Connector> fmt::Debug for SingletonThread<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SingletonThread")
             .field("config", &self.config)
             .field("status", &self.status())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use pool_core::Pool;
+
+    use super::*;
+
+    /// Connections that count their closes.
+    struct Counting(Arc<AtomicUsize>);
+
+    struct Conn(Arc<AtomicUsize>);
+
+    impl Drop for Conn {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    impl Connector for Counting {
+        type Connection = Conn;
+        type Error = std::io::Error;
+
+        fn connect(&self) -> std::io::Result<Conn> {
+            Ok(Conn(Arc::clone(&self.0)))
+        }
+
+        fn rollback(&self, _conn: &mut Conn) -> std::io::Result<()> {
+            Ok(())
+        }
+
+        fn commit(&self, _conn: &mut Conn) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn dropping_the_pool_closes_connections_even_while_an_exit_hook_holds_the_state() {
+        let closed = Arc::new(AtomicUsize::new(0));
+        let pool: Pool<Counting, SingletonThread<Counting>> =
+            Pool::new(Counting(Arc::clone(&closed))).unwrap();
+        drop(pool.get().unwrap());
+        // What a thread-exit hook holds while it runs: a strong reference to the state.
+        let held_by_hook = Arc::clone(&pool.strategy().shared);
+        drop(pool);
+        assert_eq!(closed.load(Ordering::SeqCst), 1, "closed by the pool's drop, not later");
+        drop(held_by_hook);
+        assert_eq!(closed.load(Ordering::SeqCst), 1);
     }
 }

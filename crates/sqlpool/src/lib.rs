@@ -6,10 +6,20 @@ pub use pool_core::{
     ResetOnReturn, ResetState, Strategy, TimeoutError,
 };
 
+#[cfg(feature = "deadpool")]
+pub use pool_deadpool::{self as deadpool, AsyncPool};
+#[cfg(feature = "mysql")]
+pub use pool_mysql::{self as mysql, MySqlConnector};
 #[cfg(feature = "null")]
 pub use pool_null::{self as null, NullPool};
+#[cfg(feature = "postgres")]
+pub use pool_postgres::{self as postgres, PostgresConnector};
 #[cfg(feature = "queue")]
 pub use pool_queue::{self as queue, QueuePool};
+#[cfg(feature = "r2d2")]
+pub use pool_r2d2::{self as r2d2, R2d2Connector};
+#[cfg(feature = "redis")]
+pub use pool_redis::{self as redis, RedisConnector};
 #[cfg(feature = "singleton-thread")]
 pub use pool_singleton_thread::{self as singleton_thread, SingletonThreadPool};
 #[cfg(feature = "sqlite")]

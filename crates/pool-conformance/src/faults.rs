@@ -1,10 +1,15 @@
 //! Fault scenarios against real servers: a TCP fault proxy on loopback, a listener that
-//! never completes a TCP handshake, and the scenarios of issue 6 (a storm of killed
-//! sessions, a connect that hangs inside the overflow, a connect timeout), written once
-//! and run by each server connector's tests (`pool-postgres`, `pool-mysql`, `pool-redis`).
+//! never completes a TCP handshake, and the scenarios of issue 6 (sessions killed with and
+//! without pre-ping, a storm of killed sessions, a connect that hangs inside the overflow,
+//! a connect timeout, connections cut by the network), written once and run by each
+//! server connector's tests (`pool-postgres`, `pool-mysql`, `pool-redis`). Each scenario
+//! takes what differs between the servers as arguments: a pool builder or a connector,
+//! and closures that use a connection, read its session id, or kill and count the pool's
+//! sessions on the server.
 //!
 //! Everything here talks to loopback addresses only, and every loop is bounded.
 
+use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -14,7 +19,26 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use pool_core::{CheckoutError, ConnectionRecord, Connector, PoolListener, PooledConnection};
-use pool_queue::QueuePool;
+use pool_queue::{QueueConfig, QueuePool};
+
+use crate::Skip;
+
+/// The builder of a [`QueuePool`], which the scenarios below take to set the pool's size
+/// and checks themselves.
+pub type QueueBuilder<C> = pool_core::Builder<C, pool_queue::Queue<C>>;
+
+/// The URL of a test server, from the variable `var` (see [`crate::server_url`]); when it
+/// is not set, prints "skipped {test}: {var} is not set" and returns `None`, so that the
+/// test named `test` returns and passes.
+pub fn server_url_or_skip(var: &str, test: &str) -> Option<String> {
+    match crate::server_url(var) {
+        Ok(url) => Some(url),
+        Err(Skip(why)) => {
+            println!("skipped {test}: {why}");
+            None
+        }
+    }
+}
 
 /// What a [`FaultProxy`] does with a connection it accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -482,23 +506,28 @@ pub enum HangEnd {
 /// Issue 6, proof 4: a connect that hangs inside the overflow does not block the other
 /// checkouts.
 ///
-/// The pool must be a QueuePool with `pool_size(2)`, `max_overflow(1)` and a timeout, over
-/// a connector that connects through `proxy` (relaying). With both pooled connections
-/// checked out and the proxy stalling new connections, a thread's checkout takes the
-/// overflow slot and hangs in its connect; meanwhile the main thread returns and checks
-/// out the pooled connections twenty times, each at once. The hung connect then ends as
-/// `end` says, with a disconnect error, and its slot is free again.
+/// Starts a [`FaultProxy`] in front of `server` and builds a QueuePool with
+/// `pool_size(2)`, `max_overflow(1)` and a 5 s timeout over `through(proxy address)`, a
+/// connector that connects through the proxy. With both pooled connections checked out
+/// and the proxy stalling new connections, a thread's checkout takes the overflow slot
+/// and hangs in its connect; meanwhile the main thread returns and checks out the pooled
+/// connections twenty times, each at once, and uses them with `use_conn`. The hung
+/// connect then ends as `end` says, with a disconnect error, and its slot is free again.
 ///
 /// Returns the longest of the twenty checkouts and how long the hung one took to fail.
 pub fn hanging_connect_in_overflow<C: Connector>(
-    pool: &QueuePool<C>,
-    proxy: &FaultProxy,
+    server: impl ToSocketAddrs,
+    through: impl FnOnce(SocketAddr) -> C,
     end: HangEnd,
     use_conn: impl Fn(&mut C::Connection) -> Result<(), C::Error> + Sync,
 ) -> (Duration, Duration) {
-    assert_eq!(pool.strategy_config().get_pool_size(), 2);
-    assert_eq!(pool.strategy_config().get_max_overflow(), pool_queue::Overflow::Limited(1));
-    proxy.set_mode(ProxyMode::Relay);
+    let proxy = FaultProxy::start(server).expect("the fault proxy starts");
+    let pool = QueuePool::builder(through(proxy.addr()))
+        .strategy(
+            QueueConfig::default().pool_size(2).max_overflow(1).timeout(Duration::from_secs(5)),
+        )
+        .build()
+        .expect("the pool builds");
     let mut c1 = pool.get().expect("first pooled connection");
     let c2 = pool.get().expect("second pooled connection");
     use_conn(&mut c1).expect("usable through the proxy");
@@ -567,10 +596,22 @@ pub fn hanging_connect_in_overflow<C: Connector>(
     (longest, hung_for)
 }
 
-/// Issue 6, proof 4 (timeouts): a checkout from `pool`, whose connector connects to a
-/// [`BlackHole`] with a connect timeout of `limit`, fails after about `limit` with a
-/// disconnect error, and leaves no slot taken.
-pub fn connect_timeout_fires<C: Connector>(pool: &QueuePool<C>, limit: Duration) -> Duration {
+/// Issue 6, proof 4 (timeouts): a server whose TCP handshake never completes fails the
+/// checkout after the configured connect timeout.
+///
+/// Builds a QueuePool of one connection (no overflow) over `to(address)`, a connector to a
+/// [`BlackHole`]'s address with a connect timeout of `limit`. A checkout fails after
+/// about `limit` with a disconnect error, and leaves no slot taken. Returns how long it
+/// took.
+pub fn connect_timeout_fires<C: Connector>(
+    limit: Duration,
+    to: impl FnOnce(SocketAddr) -> C,
+) -> Duration {
+    let hole = BlackHole::new().expect("a black hole on loopback");
+    let pool = QueuePool::builder(to(hole.addr()))
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+        .build()
+        .expect("the pool builds");
     let asked = Instant::now();
     let got = pool.get();
     let took = asked.elapsed();
@@ -586,4 +627,188 @@ pub fn connect_timeout_fires<C: Connector>(pool: &QueuePool<C>, limit: Duration)
     let status = pool.status();
     assert_eq!((status.checked_out, status.idle), (0, 0), "no slot kept: {status:?}");
     took
+}
+
+/// A server that drops every connection: a [`FaultProxy`] in front of `server` cuts them.
+///
+/// For pre-ping on, then off, builds a QueuePool of 3 (no overflow) over
+/// `through(proxy address)`, checks out and returns its three connections, and cuts
+/// every relayed connection. Then three checkouts each run `use_conn`: with pre-ping
+/// every one works (the pings replace the cut connections); without it the first use
+/// fails with a disconnect, once, and `handle_error` invalidates the rest. Either way the
+/// three checkouts take less than 10 s, and afterwards every slot works.
+pub fn cut_connections_are_replaced<C: Connector>(
+    server: impl ToSocketAddrs,
+    through: impl Fn(SocketAddr) -> C,
+    use_conn: impl Fn(&mut C::Connection) -> Result<(), C::Error>,
+) {
+    let proxy = FaultProxy::start(server).expect("the fault proxy starts");
+    for pre_ping in [true, false] {
+        let pool = QueuePool::builder(through(proxy.addr()))
+            .strategy(QueueConfig::default().pool_size(3).max_overflow(0))
+            .pre_ping(pre_ping)
+            .build()
+            .expect("the pool builds");
+        let held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+        drop(held);
+        assert!(proxy.cut() >= 6, "three relayed connections, two sockets each");
+        let started = Instant::now();
+        let mut failures = 0;
+        for _ in 0..3 {
+            let mut conn = match pool.get() {
+                Ok(conn) => conn,
+                Err(e @ CheckoutError::Ping(_)) => panic!("pre-ping: {e}"),
+                Err(e) => panic!("{e}"),
+            };
+            if let Err(e) = use_conn(&mut conn) {
+                assert!(!pre_ping, "with pre-ping the connection works: {e}");
+                assert!(pool.connector().is_disconnect(&e), "{e:?}");
+                failures += 1;
+                assert!(PooledConnection::handle_error(conn, &e).is_none());
+            }
+        }
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(failures, usize::from(!pre_ping), "pre_ping {pre_ping}");
+        // Whatever happened, every slot works now.
+        let mut held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+        for conn in &mut held {
+            use_conn(conn).unwrap();
+        }
+    }
+}
+
+/// Issue 6, proof 1 with pre-ping on: sessions killed while idle are replaced at
+/// checkout, and none of them is handed out.
+///
+/// Builds a pool of 4 (no overflow, pre-ping on, an [`OpenCount`] listening) from
+/// `builder`, checks out all four connections and records their `id` (the session's id on
+/// the server), returns them, and kills them with `kill_all`, which says how many it
+/// killed (4); `sessions` counts the pool's sessions on the server, and the scenario
+/// waits up to 5 s until there are none. Then four checkouts all succeed, on new sessions
+/// that `use_conn` can use. The ping that finds the first dead connection invalidates
+/// the pool generation, so the other idle connections (older than the disconnect) are
+/// replaced without being pinged: the generation moves by one, 8 connections were opened
+/// in all, 4 are live, and the server holds exactly the pool's 4 sessions.
+pub fn killed_replaced_with_pre_ping<C: Connector, Id: PartialEq + fmt::Debug>(
+    builder: QueueBuilder<C>,
+    id: impl Fn(&mut C::Connection) -> Id,
+    use_conn: impl Fn(&mut C::Connection) -> Result<(), C::Error>,
+    mut kill_all: impl FnMut() -> usize,
+    mut sessions: impl FnMut() -> usize,
+) {
+    let count = OpenCount::new();
+    let pool = builder
+        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
+        .pre_ping(true)
+        .listener(count.clone())
+        .build()
+        .expect("the pool builds");
+    let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
+    let old: Vec<Id> = held.iter_mut().map(|c| id(c)).collect();
+    drop(held);
+    kill_every_session(4, &mut kill_all, &mut sessions);
+
+    let generation = pool.generation();
+    let mut held: Vec<_> = (0..4).map(|_| pool.get().expect("pre-ping reconnects")).collect();
+    for conn in &mut held {
+        let new = id(conn);
+        assert!(!old.contains(&new), "a killed backend was handed out: {new:?}");
+        use_conn(conn).expect("a new session works");
+    }
+    assert_eq!(pool.generation(), generation + 1, "one disconnect, one invalidation");
+    assert_eq!(count.opened(), 8, "four replaced");
+    assert_eq!(count.live(), 4);
+    drop(held);
+    assert_eq!(sessions(), 4);
+}
+
+/// Issue 6, proof 1 with pre-ping off: a killed session fails its first use, and
+/// `PooledConnection::handle_error` recovers the pool.
+///
+/// Builds a pool of 2 (no overflow, pre-ping off) from `builder`, checks out both
+/// connections and records their `id`, returns one, and kills both with `kill_all`
+/// (which says how many it killed: 2); `sessions` counts the pool's sessions on the
+/// server, and the scenario waits up to 5 s until there are none. The first use
+/// (`use_conn`) of the connection still held fails with a disconnect; `handle_error`
+/// consumes it and invalidates it and the pool generation (one step), and its slot is
+/// back. The next two checkouts (the invalidated slot and the idle connection of the old
+/// generation) are new sessions that work. Last, an error that is not a disconnect
+/// (`refused`: a statement the server refuses, the session staying open) keeps the
+/// connection, which still works, and leaves the generation alone.
+pub fn killed_without_pre_ping_through_handle_error<C: Connector, Id: PartialEq + fmt::Debug>(
+    builder: QueueBuilder<C>,
+    id: impl Fn(&mut C::Connection) -> Id,
+    use_conn: impl Fn(&mut C::Connection) -> Result<(), C::Error>,
+    refused: impl Fn(&mut C::Connection) -> Result<(), C::Error>,
+    mut kill_all: impl FnMut() -> usize,
+    mut sessions: impl FnMut() -> usize,
+) {
+    let pool = builder
+        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
+        .pre_ping(false)
+        .build()
+        .expect("the pool builds");
+    let mut a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+    let old = [id(&mut a), id(&mut b)];
+    drop(b);
+    kill_every_session(2, &mut kill_all, &mut sessions);
+
+    let generation = pool.generation();
+    let err = use_conn(&mut a).expect_err("the session is gone");
+    assert!(pool.connector().is_disconnect(&err), "{err:?}");
+    assert!(PooledConnection::handle_error(a, &err).is_none(), "a disconnect consumes it");
+    assert_eq!(pool.generation(), generation + 1);
+    assert_eq!(pool.status().checked_out, 0, "the slot is back");
+
+    // Both the invalidated slot and the idle connection of the old generation reconnect.
+    let mut held: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
+    for conn in &mut held {
+        use_conn(conn).expect("a new session works");
+        let new = id(conn);
+        assert!(!old.contains(&new), "a killed session was handed out: {new:?}");
+    }
+    // A non-disconnect error keeps the connection.
+    let err = refused(&mut held[0]).expect_err("the server refuses it");
+    assert!(!pool.connector().is_disconnect(&err), "{err:?}");
+    let mut kept = PooledConnection::handle_error(held.remove(0), &err).expect("kept");
+    use_conn(&mut kept).expect("the kept connection works");
+    drop(kept);
+    assert_eq!(pool.generation(), generation + 1);
+}
+
+/// Issue 6, proof 2 on a pool built from `builder` with `pool_size(4)`, `max_overflow(4)`,
+/// a 3 s timeout and pre-ping on: runs [`kill_storm`] with [`Storm::default`] (16
+/// threads, every session killed five times), and returns its report.
+pub fn storm_of_kills<C: Connector>(
+    builder: QueueBuilder<C>,
+    use_conn: impl Fn(&mut C::Connection) -> Result<(), C::Error> + Sync,
+    kill: impl Fn() -> usize,
+    sessions: impl Fn() -> usize,
+) -> StormReport {
+    let count = OpenCount::new();
+    let pool = builder
+        .strategy(
+            QueueConfig::default().pool_size(4).max_overflow(4).timeout(Duration::from_secs(3)),
+        )
+        .pre_ping(true)
+        .listener(count.clone())
+        .build()
+        .expect("the pool builds");
+    kill_storm(&pool, &count, Storm::default(), use_conn, kill, sessions)
+}
+
+/// Kills the pool's sessions with `kill_all`, asserts it killed `expected`, and waits up
+/// to 5 s until `sessions` counts none left on the server.
+fn kill_every_session(
+    expected: usize,
+    kill_all: &mut impl FnMut() -> usize,
+    sessions: &mut impl FnMut() -> usize,
+) {
+    assert_eq!(kill_all(), expected);
+    assert!(
+        wait_until(Duration::from_secs(5), || sessions() == 0),
+        "the server still holds {} killed sessions",
+        sessions()
+    );
 }

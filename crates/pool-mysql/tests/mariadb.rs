@@ -11,12 +11,12 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use pool_conformance::faults::{self, BlackHole, FaultProxy, HangEnd, OpenCount, Storm};
-use pool_conformance::{server_url, MYSQL_URL};
+use pool_conformance::faults::{self, HangEnd, QueueBuilder};
+use pool_conformance::MYSQL_URL;
 use pool_core::ResetOnReturn;
-use pool_core::{ConnectionRecord, Connector, ListenerError, PoolListener, PooledConnection};
+use pool_core::{ConnectionRecord, Connector, ListenerError, PoolListener};
 use pool_mysql::mysql::prelude::Queryable;
 use pool_mysql::mysql::{Conn, Error, Opts, OptsBuilder};
 use pool_mysql::MySqlConnector;
@@ -24,13 +24,7 @@ use pool_queue::{QueueConfig, QueuePool};
 
 /// The server's URL, or `None` after saying the test is skipped.
 fn url(test: &str) -> Option<String> {
-    match server_url(MYSQL_URL) {
-        Ok(url) => Some(url),
-        Err(skip) => {
-            println!("skipped {test}: {}", skip.0);
-            None
-        }
-    }
+    faults::server_url_or_skip(MYSQL_URL, test)
 }
 
 /// A plain connection beside the pool, to watch and to kill the pool's sessions.
@@ -73,35 +67,17 @@ impl Sessions {
         }
         alive.len()
     }
-
-    /// Kills every session of the pool and waits until the server has ended them.
-    fn kill_and_wait(&self, watcher: &mut Conn) -> usize {
-        let killed = self.kill(watcher);
-        assert!(faults::wait_until(Duration::from_secs(5), || self.alive(watcher).is_empty()));
-        killed
-    }
 }
 
 fn select_one(conn: &mut Conn) -> Result<(), Error> {
     conn.query_drop("SELECT 1")
 }
 
-/// A QueuePool over the server with `pool_size` and `max_overflow`, its sessions
-/// recorded and counted.
-fn pool(
-    url: &str,
-    size: usize,
-    overflow: usize,
-    configure: impl FnOnce(
-        pool_core::Builder<MySqlConnector, pool_queue::Queue<MySqlConnector>>,
-    ) -> pool_core::Builder<MySqlConnector, pool_queue::Queue<MySqlConnector>>,
-) -> (QueuePool<MySqlConnector>, Sessions, OpenCount) {
-    let (sessions, count) = (Sessions::default(), OpenCount::new());
-    let builder = QueuePool::builder(MySqlConnector::new(url).unwrap())
-        .strategy(QueueConfig::default().pool_size(size).max_overflow(overflow))
-        .listener(sessions.clone())
-        .listener(count.clone());
-    (configure(builder).build().unwrap(), sessions, count)
+/// A QueuePool builder over the server, whose sessions are recorded.
+fn recorded(url: &str) -> (QueueBuilder<MySqlConnector>, Sessions) {
+    let sessions = Sessions::default();
+    let builder = QueuePool::builder(MySqlConnector::new(url).unwrap()).listener(sessions.clone());
+    (builder, sessions)
 }
 
 #[test]
@@ -171,23 +147,15 @@ fn a_killed_session_is_a_disconnect() {
 #[test]
 fn killed_sessions_are_replaced_with_pre_ping() {
     let Some(url) = url("killed_sessions_are_replaced_with_pre_ping") else { return };
-    let (pool, sessions, count) = pool(&url, 4, 0, |b| b.pre_ping(true));
-    let mut watcher = watcher(&url);
-    let held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
-    let old: Vec<u32> = held.iter().map(|c| c.connection_id()).collect();
-    drop(held);
-    assert_eq!(sessions.kill_and_wait(&mut watcher), 4);
-
-    let generation = pool.generation();
-    let mut held: Vec<_> = (0..4).map(|_| pool.get().expect("pre-ping reconnects")).collect();
-    for conn in &mut held {
-        assert!(!old.contains(&conn.connection_id()));
-        select_one(conn).unwrap();
-    }
-    assert_eq!(pool.generation(), generation + 1);
-    assert_eq!((count.opened(), count.live()), (8, 4));
-    drop(held);
-    assert_eq!(sessions.alive(&mut watcher).len(), 4);
+    let (builder, sessions) = recorded(&url);
+    let watcher = Mutex::new(watcher(&url));
+    faults::killed_replaced_with_pre_ping(
+        builder,
+        |conn| conn.connection_id(),
+        select_one,
+        || sessions.kill(&mut watcher.lock().unwrap()),
+        || sessions.alive(&mut watcher.lock().unwrap()).len(),
+    );
 }
 
 // Issue 6, proof 1 with KILL, pre-ping off: the first use fails, `handle_error`
@@ -195,38 +163,26 @@ fn killed_sessions_are_replaced_with_pre_ping() {
 #[test]
 fn killed_session_without_pre_ping_through_handle_error() {
     let Some(url) = url("killed_session_without_pre_ping_through_handle_error") else { return };
-    let (pool, sessions, _) = pool(&url, 2, 0, |b| b);
-    let mut watcher = watcher(&url);
-    let mut a = pool.get().unwrap();
-    let b = pool.get().unwrap();
-    let old = [a.connection_id(), b.connection_id()];
-    drop(b);
-    assert_eq!(sessions.kill_and_wait(&mut watcher), 2);
-
-    let generation = pool.generation();
-    let err = select_one(&mut a).expect_err("the session is gone");
-    assert!(pool.connector().is_disconnect(&err), "{err:?}");
-    assert!(PooledConnection::handle_error(a, &err).is_none());
-    assert_eq!(pool.generation(), generation + 1);
-    let mut held: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
-    for conn in &mut held {
-        select_one(conn).unwrap();
-        assert!(!old.contains(&conn.connection_id()));
-    }
+    let (builder, sessions) = recorded(&url);
+    let watcher = Mutex::new(watcher(&url));
+    faults::killed_without_pre_ping_through_handle_error(
+        builder,
+        |conn| conn.connection_id(),
+        select_one,
+        |conn| conn.query_drop("SELEC 1"),
+        || sessions.kill(&mut watcher.lock().unwrap()),
+        || sessions.alive(&mut watcher.lock().unwrap()).len(),
+    );
 }
 
 // Issue 6, proof 2 with KILL: 16 threads check out while every session is killed five times.
 #[test]
 fn storm_of_kills_loses_no_slot() {
     let Some(url) = url("storm_of_kills_loses_no_slot") else { return };
-    let (pool, sessions, count) = pool(&url, 4, 4, |b| {
-        b.pre_ping(true).configure(|c| *c = c.clone().timeout(Duration::from_secs(3)))
-    });
+    let (builder, sessions) = recorded(&url);
     let watcher = Mutex::new(watcher(&url));
-    let report = faults::kill_storm(
-        &pool,
-        &count,
-        Storm::default(),
+    let report = faults::storm_of_kills(
+        builder,
         select_one,
         || sessions.kill(&mut watcher.lock().unwrap()),
         || sessions.alive(&mut watcher.lock().unwrap()).len(),
@@ -247,7 +203,11 @@ fn reset_on_return_for_real() {
     };
     for (mode, kept) in [(ResetOnReturn::Rollback, 0), (ResetOnReturn::Commit, 1)] {
         watcher.query_drop("TRUNCATE pool_mysql_reset").unwrap();
-        let (pool, _, _) = pool(&url, 1, 0, |b| b.reset_on_return(mode));
+        let pool = QueuePool::builder(MySqlConnector::new(&url).unwrap())
+            .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+            .reset_on_return(mode)
+            .build()
+            .unwrap();
         let mut conn = pool.get().unwrap();
         let id = conn.connection_id();
         conn.query_drop("START TRANSACTION").unwrap();
@@ -283,19 +243,17 @@ fn server_addr(url: &str) -> (String, u16) {
 #[test]
 fn hanging_connect_does_not_block_other_checkouts() {
     let Some(url) = url("hanging_connect_does_not_block_other_checkouts") else { return };
-    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
     let limit = Duration::from_secs(3);
-    let connector = MySqlConnector::from_opts(at_port(&url, proxy.addr().port()))
-        .with_connect_timeout(Duration::from_secs(2))
-        .with_read_timeout(limit);
-    let pool = QueuePool::builder(connector)
-        .strategy(
-            QueueConfig::default().pool_size(2).max_overflow(1).timeout(Duration::from_secs(5)),
-        )
-        .build()
-        .unwrap();
-    let (longest, hung) =
-        faults::hanging_connect_in_overflow(&pool, &proxy, HangEnd::TimesOut(limit), select_one);
+    let (longest, hung) = faults::hanging_connect_in_overflow(
+        server_addr(&url),
+        |proxy| {
+            MySqlConnector::from_opts(at_port(&url, proxy.port()))
+                .with_connect_timeout(Duration::from_secs(2))
+                .with_read_timeout(limit)
+        },
+        HangEnd::TimesOut(limit),
+        select_one,
+    );
     println!("mariadb hang: other checkouts took at most {longest:?}; the hung connect failed after {hung:?}");
 }
 
@@ -304,15 +262,10 @@ fn hanging_connect_does_not_block_other_checkouts() {
 #[test]
 fn connect_timeout_fires_as_configured() {
     let Some(url) = url("connect_timeout_fires_as_configured") else { return };
-    let hole = BlackHole::new().unwrap();
     let limit = Duration::from_secs(1);
-    let connector =
-        MySqlConnector::from_opts(at_port(&url, hole.addr().port())).with_connect_timeout(limit);
-    let pool = QueuePool::builder(connector)
-        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
-        .build()
-        .unwrap();
-    let took = faults::connect_timeout_fires(&pool, limit);
+    let took = faults::connect_timeout_fires(limit, |hole| {
+        MySqlConnector::from_opts(at_port(&url, hole.port())).with_connect_timeout(limit)
+    });
     println!("mariadb connect timeout {limit:?} fired after {took:?}");
 }
 
@@ -321,30 +274,9 @@ fn connect_timeout_fires_as_configured() {
 #[test]
 fn cut_connections_are_replaced() {
     let Some(url) = url("cut_connections_are_replaced") else { return };
-    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
-    for pre_ping in [true, false] {
-        let connector = MySqlConnector::from_opts(at_port(&url, proxy.addr().port()));
-        let pool = QueuePool::builder(connector)
-            .strategy(QueueConfig::default().pool_size(3).max_overflow(0))
-            .pre_ping(pre_ping)
-            .build()
-            .unwrap();
-        drop((0..3).map(|_| pool.get().unwrap()).collect::<Vec<_>>());
-        assert!(proxy.cut() >= 6);
-        let started = Instant::now();
-        let mut failures = 0;
-        for _ in 0..3 {
-            let mut conn = pool.get().unwrap();
-            if let Err(e) = select_one(&mut conn) {
-                assert!(pool.connector().is_disconnect(&e), "{e:?}");
-                failures += 1;
-                assert!(PooledConnection::handle_error(conn, &e).is_none());
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(10));
-        assert_eq!(failures, usize::from(!pre_ping), "pre_ping {pre_ping}");
-        for mut conn in (0..3).map(|_| pool.get().unwrap()).collect::<Vec<_>>() {
-            select_one(&mut conn).unwrap();
-        }
-    }
+    faults::cut_connections_are_replaced(
+        server_addr(&url),
+        |proxy| MySqlConnector::from_opts(at_port(&url, proxy.port())),
+        select_one,
+    );
 }

@@ -9,26 +9,20 @@
 //! (`pg_terminate_backend`) and counts only its own sessions; that needs a role allowed
 //! to terminate them (the same role, or a superuser).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
 
-use pool_conformance::faults::{self, BlackHole, FaultProxy, HangEnd, OpenCount, Storm};
-use pool_conformance::{server_url, POSTGRES_URL};
-use pool_core::{CheckoutError, Connector, PooledConnection, ResetOnReturn};
+use pool_conformance::faults::{self, HangEnd};
+use pool_conformance::POSTGRES_URL;
+use pool_core::{Connector, ResetOnReturn};
 use pool_postgres::postgres::{Client, Config};
 use pool_postgres::PostgresConnector;
 use pool_queue::{QueueConfig, QueuePool};
 
 /// The server's URL, or `None` after saying the test is skipped.
 fn url(test: &str) -> Option<String> {
-    match server_url(POSTGRES_URL) {
-        Ok(url) => Some(url),
-        Err(skip) => {
-            println!("skipped {test}: {}", skip.0);
-            None
-        }
-    }
+    faults::server_url_or_skip(POSTGRES_URL, test)
 }
 
 /// The application name of one test's sessions.
@@ -147,30 +141,14 @@ fn a_killed_session_is_a_disconnect_and_broken() {
 fn killed_backends_are_replaced_with_pre_ping() {
     let Some(url) = url("killed_backends_are_replaced_with_pre_ping") else { return };
     let app = tag("pre-ping");
-    let mut watcher = watcher(&url);
-    let count = OpenCount::new();
-    let pool = QueuePool::builder(connector(&url, &app))
-        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
-        .pre_ping(true)
-        .listener(count.clone())
-        .build()
-        .unwrap();
-    let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
-    let old: Vec<i32> = held.iter_mut().map(|c| backend_pid(c)).collect();
-    drop(held);
-    assert_eq!(kill_all(&mut watcher, &app), 4);
-
-    let generation = pool.generation();
-    let mut held: Vec<_> = (0..4).map(|_| pool.get().expect("pre-ping reconnects")).collect();
-    for conn in &mut held {
-        let pid = backend_pid(conn);
-        assert!(!old.contains(&pid), "a killed backend was handed out");
-    }
-    assert_eq!(pool.generation(), generation + 1, "one disconnect, one invalidation");
-    assert_eq!(count.opened(), 8, "four replaced");
-    assert_eq!(count.live(), 4);
-    drop(held);
-    assert_eq!(sessions(&mut watcher, &app), 4);
+    let watcher = Mutex::new(watcher(&url));
+    faults::killed_replaced_with_pre_ping(
+        QueuePool::builder(connector(&url, &app)),
+        backend_pid,
+        select_one,
+        || terminate(&mut watcher.lock().unwrap(), &app),
+        || sessions(&mut watcher.lock().unwrap(), &app),
+    );
 }
 
 // Issue 6, proof 1, pre-ping off: the first use fails with the driver's error;
@@ -180,35 +158,15 @@ fn killed_backends_are_replaced_with_pre_ping() {
 fn killed_backend_without_pre_ping_through_handle_error() {
     let Some(url) = url("killed_backend_without_pre_ping_through_handle_error") else { return };
     let app = tag("no-pre-ping");
-    let mut watcher = watcher(&url);
-    let pool = QueuePool::builder(connector(&url, &app))
-        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
-        .build()
-        .unwrap();
-    let mut a = pool.get().unwrap();
-    let mut b = pool.get().unwrap();
-    let old = [backend_pid(&mut a), backend_pid(&mut b)];
-    drop(b);
-    assert_eq!(kill_all(&mut watcher, &app), 2);
-
-    let generation = pool.generation();
-    let err = select_one(&mut a).expect_err("the session is gone");
-    assert!(pool.connector().is_disconnect(&err), "{err:?}");
-    assert!(PooledConnection::handle_error(a, &err).is_none(), "a disconnect consumes it");
-    assert_eq!(pool.generation(), generation + 1);
-    assert_eq!(pool.status().checked_out, 0, "the slot is back");
-
-    // Both the invalidated slot and the idle connection of the old generation reconnect.
-    let mut held: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
-    for conn in &mut held {
-        select_one(conn).expect("a new session works");
-        assert!(!old.contains(&backend_pid(conn)));
-    }
-    // A non-disconnect error keeps the connection.
-    let err = held[0].batch_execute("SELEC 1").unwrap_err();
-    let kept = PooledConnection::handle_error(held.remove(0), &err).expect("kept");
-    drop(kept);
-    assert_eq!(pool.generation(), generation + 1);
+    let watcher = Mutex::new(watcher(&url));
+    faults::killed_without_pre_ping_through_handle_error(
+        QueuePool::builder(connector(&url, &app)),
+        backend_pid,
+        select_one,
+        |conn| conn.batch_execute("SELEC 1"),
+        || terminate(&mut watcher.lock().unwrap(), &app),
+        || sessions(&mut watcher.lock().unwrap(), &app),
+    );
 }
 
 // Issue 6, proof 2: 16 threads check out while every backend is terminated five times.
@@ -216,20 +174,9 @@ fn killed_backend_without_pre_ping_through_handle_error() {
 fn storm_of_kills_loses_no_slot() {
     let Some(url) = url("storm_of_kills_loses_no_slot") else { return };
     let app = tag("storm");
-    let count = OpenCount::new();
-    let pool = QueuePool::builder(connector(&url, &app))
-        .strategy(
-            QueueConfig::default().pool_size(4).max_overflow(4).timeout(Duration::from_secs(3)),
-        )
-        .pre_ping(true)
-        .listener(count.clone())
-        .build()
-        .unwrap();
-    let killer = std::sync::Mutex::new(watcher(&url));
-    let report = faults::kill_storm(
-        &pool,
-        &count,
-        Storm::default(),
+    let killer = Mutex::new(watcher(&url));
+    let report = faults::storm_of_kills(
+        QueuePool::builder(connector(&url, &app)),
         select_one,
         || terminate(&mut killer.lock().unwrap(), &app),
         || sessions(&mut killer.lock().unwrap(), &app),
@@ -276,12 +223,12 @@ fn reset_on_return_for_real() {
     watcher.batch_execute("DROP TABLE pool_postgres_reset").unwrap();
 }
 
-/// A connector for the server behind `proxy`: the URL's user and database, the proxy's
-/// address.
-fn through(url: &str, proxy: &FaultProxy, app: &str) -> PostgresConnector {
+/// A connector for the server behind the fault proxy at `proxy`: the URL's user and
+/// database, the proxy's address.
+fn through(url: &str, proxy: SocketAddr, app: &str) -> PostgresConnector {
     let base: Config = url.parse().unwrap();
     let mut config = Config::new();
-    config.host("127.0.0.1").port(proxy.addr().port()).application_name(app);
+    config.host("127.0.0.1").port(proxy.port()).application_name(app);
     if let Some(user) = base.get_user() {
         config.user(user);
     }
@@ -310,15 +257,12 @@ fn server_addr(url: &str) -> (String, u16) {
 #[test]
 fn hanging_connect_does_not_block_other_checkouts() {
     let Some(url) = url("hanging_connect_does_not_block_other_checkouts") else { return };
-    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
-    let pool = QueuePool::builder(
-        through(&url, &proxy, &tag("hang")).with_connect_timeout(Duration::from_secs(2)),
-    )
-    .strategy(QueueConfig::default().pool_size(2).max_overflow(1).timeout(Duration::from_secs(5)))
-    .build()
-    .unwrap();
-    let (longest, hung) =
-        faults::hanging_connect_in_overflow(&pool, &proxy, HangEnd::WhenReleased, select_one);
+    let (longest, hung) = faults::hanging_connect_in_overflow(
+        server_addr(&url),
+        |proxy| through(&url, proxy, &tag("hang")).with_connect_timeout(Duration::from_secs(2)),
+        HangEnd::WhenReleased,
+        select_one,
+    );
     println!("postgres hang: other checkouts took at most {longest:?}; the hung connect failed after {hung:?}");
 }
 
@@ -327,16 +271,12 @@ fn hanging_connect_does_not_block_other_checkouts() {
 #[test]
 fn connect_timeout_fires_as_configured() {
     let Some(_url) = url("connect_timeout_fires_as_configured") else { return };
-    let hole = BlackHole::new().unwrap();
-    let mut config = Config::new();
-    config.host("127.0.0.1").port(hole.addr().port()).user("postgres");
     let limit = Duration::from_secs(1);
-    let pool =
-        QueuePool::builder(PostgresConnector::from_config(config).with_connect_timeout(limit))
-            .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
-            .build()
-            .unwrap();
-    let took = faults::connect_timeout_fires(&pool, limit);
+    let took = faults::connect_timeout_fires(limit, |hole| {
+        let mut config = Config::new();
+        config.host("127.0.0.1").port(hole.port()).user("postgres");
+        PostgresConnector::from_config(config).with_connect_timeout(limit)
+    });
     println!("postgres connect timeout {limit:?} fired after {took:?}");
 }
 
@@ -346,40 +286,10 @@ fn connect_timeout_fires_as_configured() {
 #[test]
 fn cut_connections_are_replaced() {
     let Some(url) = url("cut_connections_are_replaced") else { return };
-    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
     let app = tag("cut");
-    for pre_ping in [true, false] {
-        let failures = Arc::new(AtomicUsize::new(0));
-        let pool = QueuePool::builder(through(&url, &proxy, &app))
-            .strategy(QueueConfig::default().pool_size(3).max_overflow(0))
-            .pre_ping(pre_ping)
-            .build()
-            .unwrap();
-        let held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
-        drop(held);
-        assert!(proxy.cut() >= 6, "three relayed connections, two sockets each");
-        let started = Instant::now();
-        for _ in 0..3 {
-            let mut conn = match pool.get() {
-                Ok(conn) => conn,
-                Err(e @ CheckoutError::Ping(_)) => panic!("pre-ping: {e}"),
-                Err(e) => panic!("{e}"),
-            };
-            if let Err(e) = select_one(&mut conn) {
-                assert!(!pre_ping, "with pre-ping the connection works: {e}");
-                assert!(pool.connector().is_disconnect(&e), "{e:?}");
-                failures.fetch_add(1, Ordering::SeqCst);
-                assert!(PooledConnection::handle_error(conn, &e).is_none());
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(10));
-        let expected = if pre_ping { 0 } else { 1 };
-        assert_eq!(failures.load(Ordering::SeqCst), expected, "pre_ping {pre_ping}");
-        // Whatever happened, every slot works now.
-        let mut held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
-        for conn in &mut held {
-            select_one(conn).unwrap();
-        }
-        drop(held);
-    }
+    faults::cut_connections_are_replaced(
+        server_addr(&url),
+        |proxy| through(&url, proxy, &app),
+        select_one,
+    );
 }

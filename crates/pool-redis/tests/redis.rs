@@ -8,24 +8,19 @@
 //! Each test names its connections (`CLIENT SETNAME`) after itself, and kills and counts
 //! only those. Keys start with `pool-redis:` and are deleted by the test that made them.
 
-use std::time::{Duration, Instant};
+use std::sync::Mutex;
+use std::time::Duration;
 
-use pool_conformance::faults::{self, BlackHole, FaultProxy, HangEnd, OpenCount, Storm};
-use pool_conformance::{server_url, REDIS_URL};
-use pool_core::{Connector, PooledConnection, ResetOnReturn};
+use pool_conformance::faults::{self, HangEnd};
+use pool_conformance::REDIS_URL;
+use pool_core::{Connector, ResetOnReturn};
 use pool_queue::{QueueConfig, QueuePool};
 use pool_redis::redis::{self, Client, Commands, Connection, RedisError, Value};
 use pool_redis::RedisConnector;
 
 /// The server's URL, or `None` after saying the test is skipped.
 fn url(test: &str) -> Option<String> {
-    match server_url(REDIS_URL) {
-        Ok(url) => Some(url),
-        Err(skip) => {
-            println!("skipped {test}: {}", skip.0);
-            None
-        }
-    }
+    faults::server_url_or_skip(REDIS_URL, test)
 }
 
 /// The client name of one test's connections.
@@ -224,28 +219,14 @@ fn reset_on_return_forgets_watched_keys() {
 fn killed_connections_are_replaced_with_pre_ping() {
     let Some(url) = url("killed_connections_are_replaced_with_pre_ping") else { return };
     let name = tag("pre-ping");
-    let mut watcher = watcher(&url);
-    let count = OpenCount::new();
-    let pool = QueuePool::builder(connector(&url, &name))
-        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
-        .pre_ping(true)
-        .listener(count.clone())
-        .build()
-        .unwrap();
-    let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
-    let old: Vec<i64> = held.iter_mut().map(|c| client_id(c)).collect();
-    drop(held);
-    assert_eq!(kill(&mut watcher, &name), 4);
-
-    let generation = pool.generation();
-    let mut held: Vec<_> = (0..4).map(|_| pool.get().expect("pre-ping reconnects")).collect();
-    for conn in &mut held {
-        assert!(!old.contains(&client_id(conn)));
-    }
-    assert_eq!(pool.generation(), generation + 1);
-    assert_eq!((count.opened(), count.live()), (8, 4));
-    drop(held);
-    assert_eq!(named(&mut watcher, &name).len(), 4);
+    let watcher = Mutex::new(watcher(&url));
+    faults::killed_replaced_with_pre_ping(
+        QueuePool::builder(connector(&url, &name)),
+        client_id,
+        ping,
+        || kill(&mut watcher.lock().unwrap(), &name),
+        || named(&mut watcher.lock().unwrap(), &name).len(),
+    );
 }
 
 // Issue 6, proof 1 with CLIENT KILL, pre-ping off: the first use fails with an I/O error,
@@ -256,26 +237,15 @@ fn killed_connection_without_pre_ping_through_handle_error() {
         return;
     };
     let name = tag("no-pre-ping");
-    let mut watcher = watcher(&url);
-    let pool = QueuePool::builder(connector(&url, &name))
-        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
-        .build()
-        .unwrap();
-    let mut a = pool.get().unwrap();
-    let mut b = pool.get().unwrap();
-    let old = [client_id(&mut a), client_id(&mut b)];
-    drop(b);
-    assert_eq!(kill(&mut watcher, &name), 2);
-
-    let generation = pool.generation();
-    let err = ping(&mut a).expect_err("the connection is gone");
-    assert!(pool.connector().is_disconnect(&err), "{err:?}");
-    assert!(PooledConnection::handle_error(a, &err).is_none());
-    assert_eq!(pool.generation(), generation + 1);
-    let mut held: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
-    for conn in &mut held {
-        assert!(!old.contains(&client_id(conn)));
-    }
+    let watcher = Mutex::new(watcher(&url));
+    faults::killed_without_pre_ping_through_handle_error(
+        QueuePool::builder(connector(&url, &name)),
+        client_id,
+        ping,
+        |conn| redis::cmd("NOSUCHCOMMAND").exec(conn),
+        || kill(&mut watcher.lock().unwrap(), &name),
+        || named(&mut watcher.lock().unwrap(), &name).len(),
+    );
 }
 
 // Issue 6, proof 2 with CLIENT KILL: 16 threads check out while every connection is
@@ -284,20 +254,9 @@ fn killed_connection_without_pre_ping_through_handle_error() {
 fn storm_of_kills_loses_no_slot() {
     let Some(url) = url("storm_of_kills_loses_no_slot") else { return };
     let name = tag("storm");
-    let count = OpenCount::new();
-    let pool = QueuePool::builder(connector(&url, &name))
-        .strategy(
-            QueueConfig::default().pool_size(4).max_overflow(4).timeout(Duration::from_secs(3)),
-        )
-        .pre_ping(true)
-        .listener(count.clone())
-        .build()
-        .unwrap();
-    let watcher = std::sync::Mutex::new(watcher(&url));
-    let report = faults::kill_storm(
-        &pool,
-        &count,
-        Storm::default(),
+    let watcher = Mutex::new(watcher(&url));
+    let report = faults::storm_of_kills(
+        QueuePool::builder(connector(&url, &name)),
         ping,
         || kill(&mut watcher.lock().unwrap(), &name),
         || named(&mut watcher.lock().unwrap(), &name).len(),
@@ -319,18 +278,13 @@ fn server_addr(url: &str) -> (String, u16) {
 #[test]
 fn hanging_connect_does_not_block_other_checkouts() {
     let Some(url) = url("hanging_connect_does_not_block_other_checkouts") else { return };
-    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
     let limit = Duration::from_secs(3);
-    let connector =
-        connector(&format!("redis://{}/", proxy.addr()), &tag("hang")).with_connect_timeout(limit);
-    let pool = QueuePool::builder(connector)
-        .strategy(
-            QueueConfig::default().pool_size(2).max_overflow(1).timeout(Duration::from_secs(5)),
-        )
-        .build()
-        .unwrap();
-    let (longest, hung) =
-        faults::hanging_connect_in_overflow(&pool, &proxy, HangEnd::TimesOut(limit), ping);
+    let (longest, hung) = faults::hanging_connect_in_overflow(
+        server_addr(&url),
+        |proxy| connector(&format!("redis://{proxy}/"), &tag("hang")).with_connect_timeout(limit),
+        HangEnd::TimesOut(limit),
+        ping,
+    );
     println!("redis hang: other checkouts took at most {longest:?}; the hung connect failed after {hung:?}");
 }
 
@@ -339,16 +293,10 @@ fn hanging_connect_does_not_block_other_checkouts() {
 #[test]
 fn connect_timeout_fires_as_configured() {
     let Some(_url) = url("connect_timeout_fires_as_configured") else { return };
-    let hole = BlackHole::new().unwrap();
     let limit = Duration::from_secs(1);
-    let connector = RedisConnector::new(&format!("redis://{}/", hole.addr()))
-        .unwrap()
-        .with_connect_timeout(limit);
-    let pool = QueuePool::builder(connector)
-        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
-        .build()
-        .unwrap();
-    let took = faults::connect_timeout_fires(&pool, limit);
+    let took = faults::connect_timeout_fires(limit, |hole| {
+        RedisConnector::new(&format!("redis://{hole}/")).unwrap().with_connect_timeout(limit)
+    });
     println!("redis connect timeout {limit:?} fired after {took:?}");
 }
 
@@ -357,30 +305,9 @@ fn connect_timeout_fires_as_configured() {
 #[test]
 fn cut_connections_are_replaced() {
     let Some(url) = url("cut_connections_are_replaced") else { return };
-    let proxy = FaultProxy::start(server_addr(&url)).unwrap();
-    for pre_ping in [true, false] {
-        let connector = RedisConnector::new(&format!("redis://{}/", proxy.addr())).unwrap();
-        let pool = QueuePool::builder(connector)
-            .strategy(QueueConfig::default().pool_size(3).max_overflow(0))
-            .pre_ping(pre_ping)
-            .build()
-            .unwrap();
-        drop((0..3).map(|_| pool.get().unwrap()).collect::<Vec<_>>());
-        assert!(proxy.cut() >= 6);
-        let started = Instant::now();
-        let mut failures = 0;
-        for _ in 0..3 {
-            let mut conn = pool.get().unwrap();
-            if let Err(e) = ping(&mut conn) {
-                assert!(pool.connector().is_disconnect(&e), "{e:?}");
-                failures += 1;
-                assert!(PooledConnection::handle_error(conn, &e).is_none());
-            }
-        }
-        assert!(started.elapsed() < Duration::from_secs(10));
-        assert_eq!(failures, usize::from(!pre_ping), "pre_ping {pre_ping}");
-        for mut conn in (0..3).map(|_| pool.get().unwrap()).collect::<Vec<_>>() {
-            ping(&mut conn).unwrap();
-        }
-    }
+    faults::cut_connections_are_replaced(
+        server_addr(&url),
+        |proxy| RedisConnector::new(&format!("redis://{proxy}/")).unwrap(),
+        ping,
+    );
 }

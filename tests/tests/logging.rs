@@ -128,3 +128,30 @@ fn recycling_logs_at_info() {
         );
     });
 }
+
+#[test]
+fn reset_on_return_logs_at_debug() {
+    use pool_core::ResetOnReturn;
+    for (mode, line) in [
+        (ResetOnReturn::Rollback, Some("rollback-on-return")),
+        (ResetOnReturn::Commit, Some("commit-on-return")),
+        (ResetOnReturn::Nothing, None),
+    ] {
+        let capture = Capture::default();
+        tracing::subscriber::with_default(capture.clone(), || {
+            let pool = QueuePool::builder(Script::new().connector())
+                .reset_on_return(mode)
+                .build()
+                .expect("valid");
+            let conn = pool.get().expect("checkout");
+            let id = PooledConnection::record(&conn).expect("attached").id();
+            drop(conn);
+            let debug = capture.messages_at(Level::DEBUG);
+            let resets: Vec<_> = debug.iter().filter(|m| m.contains("-on-return")).collect();
+            match line {
+                Some(line) => assert_eq!(resets, [&format!("Connection {id} {line}")], "{mode:?}"),
+                None => assert!(resets.is_empty(), "{mode:?}: {resets:?}"),
+            }
+        });
+    }
+}

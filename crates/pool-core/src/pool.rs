@@ -14,7 +14,7 @@ use crate::error::{BoxError, BuildError, CheckoutError, ListenerError};
 use crate::events::{Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
 use crate::io::{now, Blocking, Io, NonBlocking};
-use crate::record::{ConnectionRecord, PoolEntry};
+use crate::record::{ConnectionRecord, EntryInner, PoolEntry};
 use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
 use crate::Connector;
 
@@ -289,20 +289,32 @@ impl<C: Connector> Core<C> {
     /// What reset on return does to this connection now (and the log line saying so).
     #[inline]
     fn reset_action(&self, id: ConnId, state: ResetState) -> ResetAction {
-        match self.config.reset_on_return {
-            ResetOnReturn::Rollback if state.transaction_was_reset => {
+        let action = match self.config.reset_on_return {
+            ResetOnReturn::Rollback if state.transaction_was_reset => ResetAction::Nothing,
+            ResetOnReturn::Rollback => ResetAction::Rollback,
+            ResetOnReturn::Commit => ResetAction::Commit,
+            ResetOnReturn::Nothing => return ResetAction::Nothing,
+        };
+        if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
+            self.log_reset(id, action);
+        }
+        action
+    }
+
+    /// The debug line of a reset on return.
+    #[cold]
+    #[inline(never)]
+    fn log_reset(&self, id: ConnId, action: ResetAction) {
+        match action {
+            ResetAction::Nothing => {
                 tracing::debug!(pool = %self.name(), "Connection {id} reset, transaction already reset");
-                ResetAction::Nothing
             }
-            ResetOnReturn::Rollback => {
+            ResetAction::Rollback => {
                 tracing::debug!(pool = %self.name(), "Connection {id} rollback-on-return");
-                ResetAction::Rollback
             }
-            ResetOnReturn::Commit => {
+            ResetAction::Commit => {
                 tracing::debug!(pool = %self.name(), "Connection {id} commit-on-return");
-                ResetAction::Commit
             }
-            ResetOnReturn::Nothing => ResetAction::Nothing,
         }
     }
 
@@ -350,6 +362,7 @@ impl fmt::Display for BrokenOnReturn {
 impl StdError for BrokenOnReturn {}
 
 /// The I/O of a reset on return.
+#[derive(Clone, Copy)]
 enum ResetAction {
     Rollback,
     Commit,
@@ -430,7 +443,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         let mut pending = Pending { inner, entry: Some(entry) };
         let core = &inner.core;
         if core.config.pre_ping || core.events.any() || !core.is_usable(pending.entry()) {
-            now(inner.checkout::<Blocking>(&mut pending))?;
+            inner.checkout_now(&mut pending)?;
         }
         Ok(self.hand_out(pending.take(), None))
     }
@@ -771,9 +784,10 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     ///
     /// When nothing observes the return (no listener, no echo) it runs here directly,
     /// without the future of the general path: the same steps, and the common case.
+    #[inline]
     pub(crate) fn checkin_now(&self, entry: PoolEntry<C>, state: ResetState, echo: bool) {
         if echo || self.core.events.any() {
-            return now(self.checkin::<Blocking>(entry, state, echo));
+            return self.checkin_observed(entry, state, echo);
         }
         let mut pending = Pending { inner: self, entry: Some(entry) };
         let e = &mut *pending.entry().inner;
@@ -795,18 +809,43 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         self.after_reset(pending, failed);
     }
 
+    /// The general path of a blocking checkout (pre-ping, listeners, a connection to
+    /// replace): [`checkout`](Self::checkout) driven in one poll.
+    #[cold]
+    #[inline(never)]
+    fn checkout_now(&self, pending: &mut Pending<'_, C, S>) -> Result<(), CheckoutError<C::Error>> {
+        now(self.checkout::<Blocking>(pending))
+    }
+
+    /// A blocking return that someone observes (listeners, echo): the general path.
+    #[cold]
+    #[inline(never)]
+    fn checkin_observed(&self, entry: PoolEntry<C>, state: ResetState, echo: bool) {
+        now(self.checkin::<Blocking>(entry, state, echo))
+    }
+
     /// The end of a return: a failed reset invalidates the connection; then the record
     /// is checked in.
+    #[inline(always)]
     fn after_reset(&self, mut pending: Pending<'_, C, S>, failed: Option<BoxError>) {
         if let Some(err) = failed {
-            tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {err}");
-            self.core.invalidate(pending.entry(), Some(&*err), false, true);
+            self.reset_failed(pending.entry(), &*err);
         }
         let entry = pending.take();
         self.finish_checkin(entry, true);
     }
 
+    /// A reset on return failed: log it and invalidate the connection.
+    #[cold]
+    #[inline(never)]
+    fn reset_failed(&self, entry: &mut PoolEntry<C>, err: &(dyn StdError + 'static)) {
+        tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {err}");
+        self.core.invalidate(entry, Some(err), false, true);
+    }
+
     /// A connection the connector reports broken on return: invalidated, not reset.
+    #[cold]
+    #[inline(never)]
     fn checkin_broken(&self, mut pending: Pending<'_, C, S>) {
         let reason = BrokenOnReturn;
         self.core.invalidate(pending.entry(), Some(&reason), false, true);
@@ -816,9 +855,19 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
 
     /// SQLAlchemy's `_ConnectionRecord.checkin`: finalizers, the `checkin` event, then
     /// back to the strategy (even if a finalizer or listener panics).
+    #[inline(always)]
     fn finish_checkin(&self, entry: PoolEntry<C>, with_events: bool) {
         let mut release = ReleaseOnDrop { inner: self, entry: Some(entry) };
         let e = &mut *release.entry.as_mut().expect("set above").inner;
+        if !e.record.finalizers.is_empty() || (with_events && self.core.events.any()) {
+            self.before_checkin(e, with_events);
+        }
+    }
+
+    /// The finalizers and the `checkin` listeners of a return.
+    #[cold]
+    #[inline(never)]
+    fn before_checkin(&self, e: &mut EntryInner<C>, with_events: bool) {
         while let Some(finalize) = e.record.finalizers.pop() {
             finalize(e.conn.as_mut());
         }
@@ -875,6 +924,7 @@ impl<C: Connector, S: Strategy<C>> Pending<'_, C, S> {
 }
 
 impl<C: Connector, S: Strategy<C>> Drop for Pending<'_, C, S> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
             // Reached while unwinding from a panic in a listener or the connector, or when
@@ -917,6 +967,7 @@ impl<'a, C: Connector, S: Strategy<C>> ReleaseOnDrop<'a, C, S> {
 }
 
 impl<C: Connector, S: Strategy<C>> Drop for ReleaseOnDrop<'_, C, S> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
             self.inner.strategy.release(&self.inner.core, entry);

@@ -95,6 +95,57 @@ impl<C: Connector> Queue<C> {
             && st.last_handoff.is_none_or(|last| now.duration_since(last) >= bound)
     }
 
+    /// `acquire` when no connection is idle: open one if the pool may grow, else wait.
+    #[cold]
+    #[inline(never)]
+    fn acquire_slow(
+        &self,
+        mut st: MutexGuard<'_, State<C>>,
+        core: &Core<C>,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        if self.can_grow(&st) {
+            st.total += 1;
+            drop(st);
+            return self.create(core);
+        }
+        self.wait(st, core)
+    }
+
+    /// `release` when someone waits or the idle list is full.
+    #[cold]
+    #[inline(never)]
+    fn release_slow(
+        &self,
+        mut st: MutexGuard<'_, State<C>>,
+        core: &Core<C>,
+        mut entry: PoolEntry<C>,
+    ) {
+        if !st.waiters.is_empty() {
+            // A full idle list means the waiters are not keeping up: hand off rather
+            // than keep more idle connections than `pool_size`.
+            let wake = if self.idle_full(&st) || self.handoff_due(&st) {
+                st.last_handoff = Some(Instant::now());
+                let head = Self::pop_waiter(&mut st).expect("not empty");
+                *head.grant.lock() = Some(Grant::Entry(entry));
+                Some(head.thread.clone())
+            } else {
+                st.idle.push_back(entry);
+                Self::notify_one(&mut st)
+            };
+            drop(st);
+            if let Some(t) = wake {
+                t.unpark();
+            }
+            return;
+        }
+        drop(st);
+        // Returned to a full pool: close it, then free its slot (the guard frees it even
+        // if a `close` listener panics).
+        let _slot = Reservation { queue: self, armed: true };
+        core.close_entry(&mut entry);
+        drop(entry);
+    }
+
     /// Opens a new entry in a slot already counted in `total`; the slot is freed again if
     /// the connect fails or panics.
     fn create(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
@@ -269,49 +320,23 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         })
     }
 
+    #[inline]
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let mut st = self.lock();
         if let Some(entry) = self.pop_idle(&mut st) {
             return Ok(entry);
         }
-        if self.can_grow(&st) {
-            st.total += 1;
-            drop(st);
-            return self.create(core);
-        }
-        self.wait(st, core)
+        self.acquire_slow(st, core)
     }
 
-    fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
+    #[inline]
+    fn release(&self, core: &Core<C>, entry: PoolEntry<C>) {
         let mut st = self.lock();
-        if !st.waiters.is_empty() {
-            // A full idle list means the waiters are not keeping up: hand off rather
-            // than keep more idle connections than `pool_size`.
-            let wake = if self.idle_full(&st) || self.handoff_due(&st) {
-                st.last_handoff = Some(Instant::now());
-                let head = Self::pop_waiter(&mut st).expect("not empty");
-                *head.grant.lock() = Some(Grant::Entry(entry));
-                Some(head.thread.clone())
-            } else {
-                st.idle.push_back(entry);
-                Self::notify_one(&mut st)
-            };
-            drop(st);
-            if let Some(t) = wake {
-                t.unpark();
-            }
-            return;
-        }
-        if !self.idle_full(&st) {
+        if st.waiters.is_empty() && !self.idle_full(&st) {
             st.idle.push_back(entry);
             return;
         }
-        drop(st);
-        // Returned to a full pool: close it, then free its slot (the guard frees it even
-        // if a `close` listener panics).
-        let _slot = Reservation { queue: self, armed: true };
-        core.close_entry(&mut entry);
-        drop(entry);
+        self.release_slow(st, core, entry);
     }
 
     fn dispose(&self, core: &Core<C>) {

@@ -168,12 +168,14 @@ impl Connector for SqliteConnector {
 
     /// Executes `ROLLBACK` if a transaction is open; does nothing otherwise
     /// ([`rollback_if_open`]).
+    #[inline]
     fn rollback(&self, conn: &mut Connection) -> Result<(), Error> {
         rollback_if_open(conn)
     }
 
     /// Executes `COMMIT` if a transaction is open; does nothing otherwise
     /// ([`commit_if_open`]).
+    #[inline]
     fn commit(&self, conn: &mut Connection) -> Result<(), Error> {
         commit_if_open(conn)
     }
@@ -219,6 +221,7 @@ impl Connector for SqliteConnector {
 /// # Ok(())
 /// # }
 /// ```
+#[inline]
 pub fn rollback_if_open(conn: &Connection) -> Result<(), Error> {
     if conn.is_autocommit() {
         return Ok(());
@@ -240,6 +243,7 @@ pub fn rollback_if_open(conn: &Connection) -> Result<(), Error> {
 /// # Ok(())
 /// # }
 /// ```
+#[inline]
 pub fn commit_if_open(conn: &Connection) -> Result<(), Error> {
     if conn.is_autocommit() {
         return Ok(());

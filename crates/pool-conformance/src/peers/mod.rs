@@ -13,6 +13,9 @@ mod r2d2;
 pub use self::deadpool::deadpool_probes;
 pub use self::r2d2::r2d2_probes;
 
+use std::fmt::Display;
+use std::time::Duration;
+
 use crate::Outcome;
 
 /// One probe: the suite check it answers and the code that asks the peer.
@@ -45,4 +48,27 @@ pub fn all() -> Vec<Peer> {
             probes: deadpool_probes(),
         },
     ]
+}
+
+/// The probe of `failures_timeout_message` for any peer: `time_out(limit)` holds the only
+/// connection of a one-connection pool with that wait timeout, asks for another, and
+/// returns the peer's error and how long it took.
+fn timeout_message<E: Display>(peer: &str, time_out: fn(Duration) -> (E, Duration)) -> Outcome {
+    let (err, _) = time_out(Duration::from_millis(100));
+    let message = err.to_string();
+    assert!(
+        message.contains("limit of size 1 overflow 0 reached, connection timed out, timeout 0.10"),
+        "{peer}'s timeout message is {message:?}"
+    );
+    Ok(())
+}
+
+/// The probe of `timeout_fires` for any peer (`time_out` as for [`timeout_message`]): a
+/// checkout from a full pool fails after the timeout, not before and not much later.
+fn timeout_fires<E>(time_out: fn(Duration) -> (E, Duration)) -> Outcome {
+    let timeout = Duration::from_secs(1);
+    let (_, waited) = time_out(timeout);
+    assert!(waited >= timeout, "timed out after {waited:?}, before {timeout:?}");
+    assert!(waited < Duration::from_secs(10), "timed out only after {waited:?}");
+    Ok(())
 }

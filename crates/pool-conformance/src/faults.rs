@@ -410,9 +410,9 @@ pub fn kill_storm<C: Connector>(
     kill: impl Fn() -> usize,
     sessions: impl Fn() -> usize,
 ) -> StormReport {
-    let timeout = pool.strategy_config().get_timeout().expect("the storm needs a pool timeout");
-    let size = pool.strategy_config().get_pool_size();
-    let overflow = match pool.strategy_config().get_max_overflow() {
+    let timeout = pool.strategy_config().timeout.expect("the storm needs a pool timeout");
+    let size = pool.strategy_config().pool_size;
+    let overflow = match pool.strategy_config().max_overflow {
         pool_queue::Overflow::Limited(n) => n,
         pool_queue::Overflow::Unlimited => panic!("the storm needs a limited overflow"),
     };

@@ -148,7 +148,7 @@ impl Harness for DeadpoolHarness {
         };
         let config = pool_deadpool::DeadpoolConfig::default()
             .max_size(max_size)
-            .lifo(spec.use_lifo)
+            .use_lifo(spec.use_lifo)
             .runtime(Self::runtime().handle().clone());
         match spec.timeout {
             Some(t) => config.timeout(t),

@@ -130,8 +130,8 @@ impl StdError for ListenerError {
 pub struct TimeoutError {
     /// The pool type, as in the message (`"QueuePool"`).
     pub pool: &'static str,
-    /// The configured pool size.
-    pub size: usize,
+    /// The configured pool size ([`PoolStatus::pool_size`](crate::PoolStatus::pool_size)).
+    pub pool_size: usize,
     /// The overflow at the moment of the timeout.
     pub overflow: isize,
     /// How long the caller waited.
@@ -155,7 +155,7 @@ impl TimeoutError {
     ) -> Self {
         TimeoutError {
             pool,
-            size: status.size,
+            pool_size: status.pool_size,
             overflow: status.overflow,
             timeout,
             checked_out: status.checked_out,
@@ -172,7 +172,7 @@ impl fmt::Display for TimeoutError {
             "{} limit of size {} overflow {} reached, connection timed out, timeout {:.2} \
              ({} checked out, {} waiting",
             self.pool,
-            self.size,
+            self.pool_size,
             self.overflow,
             self.timeout.as_secs_f64(),
             self.checked_out,

@@ -51,33 +51,47 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
 }
 
 /// Counts that describe a pool at one moment.
+///
+/// Every field means the same thing for every strategy:
+///
+/// | strategy | `pool_size` | `max_size` | `overflow` |
+/// |---|---|---|---|
+/// | `QueuePool` | `pool_size` | `pool_size + max_overflow` (`None`: unlimited overflow, or `pool_size` 0) | open connections beyond `pool_size` (negative below it) |
+/// | `NullPool` | 0 | `None` | 0 |
+/// | `SingletonThreadPool` | `pool_size` | `None` (one per thread) | kept connections beyond `pool_size` |
+/// | `StaticPool`, `AssertionPool` | 1 | `Some(1)` | 0 |
+/// | deadpool's `AsyncPool` | `max_size` | `Some(max_size)` | 0 |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct PoolStatus {
-    /// The configured number of connections kept (0 when the strategy keeps none or
-    /// has no such limit).
-    pub size: usize,
-    /// Entries waiting in the pool (SQLAlchemy's `checkedin()`).
+    /// How many connections the pool keeps open while they are idle: the `pool_size`
+    /// setting (0 when the strategy keeps none).
+    pub pool_size: usize,
+    /// The most connections the pool has open at once, idle and checked out together;
+    /// `None` when nothing bounds it.
+    pub max_size: Option<usize>,
+    /// Connections waiting in the pool (SQLAlchemy's `checkedin()`).
     pub idle: usize,
-    /// Entries beyond `size` (SQLAlchemy's `overflow()`; negative while the pool has
-    /// not reached `size`).
+    /// Connections beyond `pool_size` (SQLAlchemy's `overflow()`; negative while the
+    /// pool has not reached `pool_size`).
     pub overflow: isize,
-    /// Entries held by callers (SQLAlchemy's `checkedout()`).
+    /// Connections held by callers (SQLAlchemy's `checkedout()`).
     pub checked_out: usize,
-    /// Callers waiting for an entry.
+    /// Callers waiting for a connection.
     pub waiting: usize,
 }
 
 impl PoolStatus {
-    /// A status with these counts.
+    /// A status with these counts, in the order of the fields.
     pub fn new(
-        size: usize,
+        pool_size: usize,
+        max_size: Option<usize>,
         idle: usize,
         overflow: isize,
         checked_out: usize,
         waiting: usize,
     ) -> Self {
-        PoolStatus { size, idle, overflow, checked_out, waiting }
+        PoolStatus { pool_size, max_size, idle, overflow, checked_out, waiting }
     }
 }
 

@@ -25,7 +25,7 @@ use crate::block::block_on;
 /// use std::time::Duration;
 /// use pool_deadpool::DeadpoolConfig;
 ///
-/// let config = DeadpoolConfig::default().max_size(16).timeout(Duration::from_secs(5)).lifo(true);
+/// let config = DeadpoolConfig::default().max_size(16).timeout(Duration::from_secs(5)).use_lifo(true);
 /// assert_eq!(config.max_size, 16);
 /// ```
 #[derive(Debug, Clone)]
@@ -75,8 +75,9 @@ impl DeadpoolConfig {
         self
     }
 
-    /// The same settings, newest idle connection first or not.
-    pub fn lifo(mut self, lifo: bool) -> Self {
+    /// The same settings, newest idle connection first or not (the setting QueuePool
+    /// spells the same way; deadpool's `QueueMode::Lifo`).
+    pub fn use_lifo(mut self, lifo: bool) -> Self {
         self.use_lifo = lifo;
         self
     }
@@ -292,14 +293,21 @@ impl<C: Connector> Strategy<C> for Deadpool<C> {
         let s = self.slots.status();
         // A place being connected is the caller's already.
         let checked_out = self.held.lock().len() + self.connecting.load(Ordering::Acquire);
-        PoolStatus::new(s.max_size, s.size.saturating_sub(checked_out), 0, checked_out, s.waiting)
+        PoolStatus::new(
+            s.max_size,
+            Some(s.max_size),
+            s.size.saturating_sub(checked_out),
+            0,
+            checked_out,
+            s.waiting,
+        )
     }
 
     fn status_line(&self) -> String {
         let s = self.status();
         format!(
             "Pool max size: {} Connections in pool: {} Checked out: {} Waiting: {}",
-            s.size, s.idle, s.checked_out, s.waiting
+            s.pool_size, s.idle, s.checked_out, s.waiting
         )
     }
 }

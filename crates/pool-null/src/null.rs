@@ -99,7 +99,7 @@ impl<C: Connector> Strategy<C> for Null<C> {
     fn dispose(&self, _core: &Core<C>) {}
 
     fn status(&self) -> PoolStatus {
-        PoolStatus::new(0, 0, 0, self.checkedout(), 0)
+        PoolStatus::new(0, None, 0, 0, self.checkedout(), 0)
     }
 
     fn status_line(&self) -> String {

@@ -111,7 +111,7 @@ fn status_counts_checked_out() {
     let a = pool.get().expect("checkout");
     let mut b = pool.get().expect("checkout");
     let s = pool.status();
-    assert_eq!((s.size, s.idle, s.overflow, s.checked_out, s.waiting), (0, 0, 0, 2, 0));
+    assert_eq!((s.pool_size, s.idle, s.overflow, s.checked_out, s.waiting), (0, 0, 0, 2, 0));
     assert_eq!(pool.strategy().checkedout(), 2);
 
     pool.dispose();

@@ -60,5 +60,5 @@ fn every_checkout_gets_its_own_new_connection() {
     }
     let status = pool.status();
     assert_eq!(status.checked_out, 0);
-    assert_eq!((status.size, status.idle, status.overflow, status.waiting), (0, 0, 0, 0));
+    assert_eq!((status.pool_size, status.idle, status.overflow, status.waiting), (0, 0, 0, 0));
 }

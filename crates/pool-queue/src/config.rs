@@ -30,15 +30,27 @@ impl Default for Overflow {
 ///     .max_overflow(4)
 ///     .timeout(Duration::from_secs(5))
 ///     .use_lifo(true);
-/// assert_eq!(config.get_pool_size(), 8);
+/// assert_eq!(config.pool_size, 8);
+/// assert!(config.use_lifo);
 /// ```
+///
+/// The fields read the settings back; each has a setter of the same name (the field
+/// `max_overflow` also has [`unlimited_overflow`](Self::unlimited_overflow) and
+/// [`overflow`](Self::overflow), the field `timeout` also has
+/// [`wait_forever`](Self::wait_forever)). Values are checked when the pool is built.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct QueueConfig {
-    pub(crate) pool_size: usize,
-    pub(crate) max_overflow: Overflow,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) use_lifo: bool,
-    pub(crate) fair_after: Duration,
+    /// How many connections are kept when idle.
+    pub pool_size: usize,
+    /// How many connections may be opened beyond `pool_size`.
+    pub max_overflow: Overflow,
+    /// How long a checkout waits at the limit; `None` waits forever.
+    pub timeout: Option<Duration>,
+    /// Whether idle connections are handed out newest first.
+    pub use_lifo: bool,
+    /// The fairness bound.
+    pub fair_after: Duration,
 }
 
 /// How long a waiter at the head of the queue may be overtaken by newcomers before
@@ -114,31 +126,6 @@ impl QueueConfig {
     pub fn fair_after(mut self, bound: Duration) -> Self {
         self.fair_after = bound;
         self
-    }
-
-    /// The configured pool size.
-    pub fn get_pool_size(&self) -> usize {
-        self.pool_size
-    }
-
-    /// The configured overflow limit.
-    pub fn get_max_overflow(&self) -> Overflow {
-        self.max_overflow
-    }
-
-    /// The configured timeout; `None` waits forever.
-    pub fn get_timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
-
-    /// Whether idle connections are handed out newest first.
-    pub fn get_use_lifo(&self) -> bool {
-        self.use_lifo
-    }
-
-    /// The fairness bound.
-    pub fn get_fair_after(&self) -> Duration {
-        self.fair_after
     }
 
     /// The total number of connections the pool may hold, or `None` for no limit.

@@ -203,7 +203,7 @@ impl<C: Connector> Queue<C> {
     fn status_of(&self, st: &State<C>) -> PoolStatus {
         let size = self.config.pool_size;
         let overflow = if size == 0 { 0 } else { st.total as isize - size as isize };
-        PoolStatus::new(size, st.idle.len(), overflow, st.total - st.idle.len(), st.waiters.len())
+        PoolStatus::new(size, self.config.max_total(), st.idle.len(), overflow, st.total - st.idle.len(), st.waiters.len())
     }
 
     /// Waits in line for an entry or a slot, up to the timeout.
@@ -361,7 +361,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         let s = self.status();
         format!(
             "Pool size: {}  Connections in pool: {} Current Overflow: {} Current Checked out connections: {}",
-            s.size, s.idle, s.overflow, s.checked_out
+            s.pool_size, s.idle, s.overflow, s.checked_out
         )
     }
 }

@@ -12,8 +12,10 @@ use crate::exit::at_thread_exit;
 
 /// The settings of a [`SingletonThread`] strategy.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SingletonThreadConfig {
-    pub(crate) pool_size: usize,
+    /// How many connections are kept at most; set with [`pool_size`](Self::pool_size).
+    pub pool_size: usize,
 }
 
 impl Default for SingletonThreadConfig {
@@ -28,11 +30,6 @@ impl SingletonThreadConfig {
     pub fn pool_size(mut self, size: usize) -> Self {
         self.pool_size = size;
         self
-    }
-
-    /// The configured pool size.
-    pub fn get_pool_size(&self) -> usize {
-        self.pool_size
     }
 }
 
@@ -241,7 +238,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
         let out = st.out();
         let kept = st.kept();
         let size = self.config.pool_size;
-        PoolStatus::new(size, kept - out, kept as isize - size as isize, out, 0)
+        PoolStatus::new(size, None, kept - out, kept as isize - size as isize, out, 0)
     }
 
     fn status_line(&self) -> String {

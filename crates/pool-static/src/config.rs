@@ -13,12 +13,16 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 /// use pool_static::StaticConfig;
 ///
 /// let config = StaticConfig::default().timeout(Duration::from_secs(5));
-/// assert_eq!(config.get_timeout(), Some(Duration::from_secs(5)));
-/// assert_eq!(StaticConfig::default().wait_forever().get_timeout(), None);
+/// assert_eq!(config.timeout, Some(Duration::from_secs(5)));
+/// assert_eq!(StaticConfig::default().wait_forever().timeout, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StaticConfig {
-    pub(crate) timeout: Option<Duration>,
+    /// How long a checkout waits while another thread holds the connection; `None`
+    /// waits forever. Set with [`timeout`](Self::timeout) or
+    /// [`wait_forever`](Self::wait_forever).
+    pub timeout: Option<Duration>,
 }
 
 impl Default for StaticConfig {
@@ -40,11 +44,6 @@ impl StaticConfig {
         self.timeout = None;
         self
     }
-
-    /// The configured timeout; `None` waits forever.
-    pub fn get_timeout(&self) -> Option<Duration> {
-        self.timeout
-    }
 }
 
 /// The settings of an [`Assertion`](crate::Assertion) strategy.
@@ -52,12 +51,15 @@ impl StaticConfig {
 /// ```
 /// use pool_static::AssertionConfig;
 ///
-/// assert!(AssertionConfig::default().get_store_traceback());
-/// assert!(!AssertionConfig::default().store_traceback(false).get_store_traceback());
+/// assert!(AssertionConfig::default().store_traceback);
+/// assert!(!AssertionConfig::default().store_traceback(false).store_traceback);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct AssertionConfig {
-    pub(crate) store_traceback: bool,
+    /// Whether checkouts capture a backtrace; set with
+    /// [`store_traceback`](Self::store_traceback).
+    pub store_traceback: bool,
 }
 
 impl Default for AssertionConfig {
@@ -73,10 +75,5 @@ impl AssertionConfig {
     pub fn store_traceback(mut self, on: bool) -> Self {
         self.store_traceback = on;
         self
-    }
-
-    /// Whether checkouts capture a backtrace.
-    pub fn get_store_traceback(&self) -> bool {
-        self.store_traceback
     }
 }

@@ -100,7 +100,7 @@ impl<C: Connector> Static<C> {
 
     fn status_of(st: &State<C>) -> PoolStatus {
         let checked_out = usize::from(matches!(st.holder, Holder::Thread(_)));
-        PoolStatus::new(1, usize::from(st.idle.is_some()), 0, checked_out, st.waiting)
+        PoolStatus::new(1, Some(1), usize::from(st.idle.is_some()), 0, checked_out, st.waiting)
     }
 
     fn timeout_error(st: &State<C>, core: &Core<C>, timeout: Duration) -> TimeoutError {

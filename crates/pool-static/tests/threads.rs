@@ -81,7 +81,7 @@ fn static_pool_threads_share_one_connection_in_turn() {
             "each checkout was reset once"
         );
         let s = pool.status();
-        assert_eq!((s.size, s.idle, s.checked_out, s.waiting), (1, 1, 0, 0));
+        assert_eq!((s.pool_size, s.idle, s.checked_out, s.waiting), (1, 1, 0, 0));
     });
 }
 
@@ -112,7 +112,7 @@ fn static_pool_waiter_times_out() {
         };
         assert!(waited >= timeout, "gave up after {waited:?}, before {timeout:?}");
         assert_eq!(err.pool, "StaticPool");
-        assert_eq!((err.size, err.overflow, err.checked_out, err.waiting), (1, 0, 1, 0));
+        assert_eq!((err.pool_size, err.overflow, err.checked_out, err.waiting), (1, 0, 1, 0));
         assert_eq!(err.timeout, timeout);
         assert!(
             err.to_string().starts_with(

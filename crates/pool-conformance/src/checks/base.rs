@@ -146,7 +146,7 @@ pub fn recreate_state<H: Harness, B: Backend>(backend: &B) -> Outcome {
     assert_eq!(format!("{:?}", p.strategy_config()), wanted);
     assert_eq!(format!("{:?}", p2.strategy_config()), wanted, "strategy settings carried over");
     if H::caps().queue_counts {
-        assert_eq!(p2.status().size, 8);
+        assert_eq!(p2.status().pool_size, 8);
     }
 
     assert_eq!(backend.log().connects(), 0, "recreate opened a connection");

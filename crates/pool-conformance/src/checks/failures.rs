@@ -720,14 +720,14 @@ pub fn failures_timeout_message<H: Harness, B: Backend>(backend: &B) -> Outcome 
     let name = <H::Strategy<B::Connector> as Strategy<B::Connector>>::NAME;
     // A pool without overflow states its one limit, the size it reports.
     let (size, overflow): (usize, isize) =
-        if H::caps().overflow { (2, 1) } else { (before.size, 0) };
+        if H::caps().overflow { (2, 1) } else { (before.pool_size, 0) };
     let expected = format!(
         "{name} limit of size {size} overflow {overflow} reached, connection timed out, timeout 0.10"
     );
     let message = err.to_string();
     assert!(message.starts_with(&expected), "{message:?} should start with {expected:?}");
     let CheckoutError::Timeout(t) = &err else { panic!("expected a timeout, got {err:?}") };
-    assert_eq!((t.size, t.overflow, t.checked_out, t.waiting), (size, overflow, 3, 0));
+    assert_eq!((t.pool_size, t.overflow, t.checked_out, t.waiting), (size, overflow, 3, 0));
     assert_eq!(t.last_connect_error, None, "no connect failed");
     assert_eq!(p.status(), before, "a timeout changes no count");
     drop(held);

@@ -27,7 +27,7 @@ pub(crate) type Guard<H, B> = PooledConnection<
 
 /// `(size, idle, overflow, checked_out)`, the tuple SQLAlchemy's tests compare.
 pub(crate) fn counts(s: PoolStatus) -> (usize, usize, isize, usize) {
-    (s.size, s.idle, s.overflow, s.checked_out)
+    (s.pool_size, s.idle, s.overflow, s.checked_out)
 }
 
 /// `(idle, checked_out, waiting)`: the counts of any pool that keeps connections and makes
@@ -166,7 +166,7 @@ fn limit_in_message<H: Harness, B: Backend>(
         queue
     } else {
         let st = p.status();
-        (st.size, st.overflow)
+        (st.pool_size, st.overflow)
     }
 }
 
@@ -187,7 +187,7 @@ fn times_out<H: Harness, B: Backend>(backend: &B, timeout: Duration, limit: Dura
         timeout.as_secs_f64()
     );
     assert!(err.to_string().starts_with(&expected), "message: {err}");
-    assert_eq!((err.size, err.overflow, err.checked_out), (size, overflow, 3));
+    assert_eq!((err.pool_size, err.overflow, err.checked_out), (size, overflow, 3));
     drop(held);
     if H::caps().queue_counts {
         assert_eq!(counts(p.status()), (3, 3, 0, 0), "a timeout leaves the counts alone");
@@ -518,7 +518,7 @@ pub fn queue_recreate<H: Harness, B: Backend>(backend: &B) -> Outcome {
     if H::caps().queue_counts {
         assert_eq!(counts(p2.status()), (1, 0, -1, 0), "the twin starts empty");
     } else {
-        assert_eq!(p2.status().size, p.status().size, "the twin has the same size");
+        assert_eq!(p2.status().pool_size, p.status().pool_size, "the twin has the same size");
         assert_eq!(basic_counts(p2.status()), (0, 0, 0), "the twin starts empty");
     }
     assert_eq!(p2.config().reset_on_return(), ResetOnReturn::Nothing);

@@ -43,7 +43,7 @@ pub fn single_connect_error<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let p = pool::<H, B>(backend, Spec::default());
     let c1 = H::get(&p).expect("checkout");
     let before = p.status();
-    assert_eq!((before.size, before.checked_out), (1, 1));
+    assert_eq!((before.pool_size, before.checked_out), (1, 1));
     let started = Instant::now();
     expect_refused(H::get(&p), "second checkout on the holding thread");
     assert!(started.elapsed() < Duration::from_secs(10), "the refusal must not wait");
@@ -205,7 +205,7 @@ pub fn single_other_thread<H: Harness, B: Backend>(backend: &B) -> Outcome {
                     "{name} limit of size 1 overflow 0 reached, connection timed out, timeout 0.10"
                 );
                 assert!(err.to_string().starts_with(&expected), "message: {err}");
-                assert_eq!((err.size, err.overflow, err.checked_out, err.waiting), (1, 0, 1, 0));
+                assert_eq!((err.pool_size, err.overflow, err.checked_out, err.waiting), (1, 0, 1, 0));
             } else {
                 expect_refused(H::get(&p), "a checkout from another thread");
             }

@@ -7,7 +7,7 @@ pub use pool_core::{
 };
 
 #[cfg(feature = "deadpool")]
-pub use pool_deadpool::{self as deadpool, AsyncPool};
+pub use pool_deadpool::{self as deadpool, AsyncPool, DeadpoolConfig, ManagerConnector};
 #[cfg(feature = "mysql")]
 pub use pool_mysql::{self as mysql, MySqlConnector};
 #[cfg(feature = "null")]
@@ -15,7 +15,7 @@ pub use pool_null::{self as null, NullPool};
 #[cfg(feature = "postgres")]
 pub use pool_postgres::{self as postgres, PostgresConnector};
 #[cfg(feature = "queue")]
-pub use pool_queue::{self as queue, QueuePool};
+pub use pool_queue::{self as queue, QueueConfig, QueuePool};
 #[cfg(feature = "r2d2")]
 pub use pool_r2d2::{self as r2d2, R2d2Connector};
 #[cfg(feature = "redis")]

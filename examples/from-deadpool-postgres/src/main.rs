@@ -1,0 +1,27 @@
+use deadpool_postgres::tokio_postgres::NoTls;
+use deadpool_postgres::Manager;
+use sqlpool::{AsyncPool, DeadpoolConfig, ManagerConnector};
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let manager = Manager::new(url.parse()?, NoTls);
+    // was: let pool = deadpool_postgres::Pool::builder(manager).max_size(4).build()?;
+    let pool = AsyncPool::builder(ManagerConnector::new(manager))
+        .strategy(DeadpoolConfig::default().max_size(4))
+        .pre_ping(true) // deadpool recycles at every get
+        .build()?;
+
+    let conn = pool.get_async().await?; // was: pool.get().await?
+    let sum: i32 = conn.query_one("SELECT $1::INT4 + 1", &[&41i32]).await?.get(0);
+    assert_eq!(sum, 42);
+    conn.batch_execute("BEGIN; SET LOCAL application_name = 'left open'").await?;
+    drop(conn); // back to the pool: the open transaction is rolled back
+
+    let conn = pool.get_async().await?;
+    let name: String = conn.query_one("SHOW application_name", &[]).await?.get(0);
+    assert_ne!(name, "left open");
+    println!("sum: {sum}; application_name after the rollback: {name:?}");
+    Ok(())
+}

@@ -58,13 +58,19 @@ const VERSIONED: [&str; 16] = [
     "pool-deadpool",
 ];
 
-pub(crate) fn bench(args: &[String]) -> ExitCode {
-    if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("usage: cargo xtask bench [--quick] [--report-only]");
-        return ExitCode::SUCCESS;
-    }
-    let quick = args.iter().any(|a| a == "--quick");
-    let report_only = args.iter().any(|a| a == "--report-only");
+/// `cargo xtask bench`'s flags.
+#[derive(Debug, clap::Args)]
+pub(crate) struct Options {
+    /// Shorten every measurement: a smoke run of a couple of minutes (noisy figures).
+    #[arg(long)]
+    quick: bool,
+    /// Rewrite docs/benchmarks.md from the last run's results, without measuring.
+    #[arg(long)]
+    report_only: bool,
+}
+
+pub(crate) fn bench(options: &Options) -> ExitCode {
+    let Options { quick, report_only } = *options;
     let root = root();
     let results = root.join("target/bench-results");
     let run_file = results.join("run.json");

@@ -1,0 +1,356 @@
+//! The terminal reports: the short summary printed by default and the full matrix of
+//! `--matrix`. Both keep their lines under about 130 characters.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::results::{Column, Counts, Outcomes, Verdict};
+use super::servers::{Found, ServerStatus, SERVERS};
+
+/// How many skip reasons (besides unset server variables) the summary lists.
+const SKIP_REASONS_SHOWN: usize = 8;
+/// Where the summary cuts a long skip reason.
+const REASON_WIDTH: usize = 100;
+
+/// The short report: counts per implementation and backend, the servers, the peers'
+/// answers, the skip reasons grouped and counted, every failure in full, and where the
+/// HTML report is.
+pub fn summary(outcomes: &Outcomes, servers: &[ServerStatus], html: Option<&Path>) -> String {
+    let mut out = String::new();
+    let own = |r: &super::results::Row| r.peer.is_none();
+    let implementations = outcomes.implementations();
+    let (mine, peers): (Vec<_>, Vec<_>) = implementations.iter().partition(|(_, p)| p.is_none());
+    let backends = outcomes.backends_of(|r| r.peer.is_none());
+    let all = outcomes.count(own);
+    let _ = writeln!(
+        out,
+        "conformance: {} checks x {} implementations x {} backends = {} results in {:.1} s",
+        outcomes.checks().len(),
+        mine.len(),
+        backends.len(),
+        thousands(all.total()),
+        outcomes.elapsed.as_secs_f64()
+    );
+
+    // The servers, said once.
+    let _ = writeln!(out, "servers:");
+    for status in servers {
+        let server = &status.server;
+        let line = match &status.found {
+            Found::Explicit(url) => format!("{} from {}", redact(url), server.var),
+            Found::Local(url) => {
+                format!("found at {url} ({} unset: used the local default)", server.var)
+            }
+            Found::Missing(why) => format!("not found ({why}); its checks skip: {}", status.hint()),
+        };
+        let _ = writeln!(out, "  {:<10} {line}", server.name);
+    }
+
+    // Counts: a row per backend, a column per implementation (the longer names run down).
+    let _ = writeln!(out);
+    let name_width = backends.iter().map(|b| b.name().len()).max().unwrap_or(0).max(14);
+    let widths: Vec<usize> = mine.iter().map(|(n, _)| n.len().max(9)).collect();
+    let mut header = format!("{:<name_width$}", "pass/skip/fail");
+    for ((name, _), width) in mine.iter().zip(&widths) {
+        let _ = write!(header, "  {name:>width$}");
+    }
+    let _ = writeln!(out, "{header}  {:>11}", "all");
+    let mut row = |label: &str, keep: &dyn Fn(&super::results::Row) -> bool| {
+        let mut line = format!("{label:<name_width$}");
+        for ((name, _), width) in mine.iter().zip(&widths) {
+            let c = outcomes.count(|r| r.implementation == *name && keep(r));
+            let _ = write!(line, "  {:>width$}", cell(&c));
+        }
+        let c = outcomes.count(|r| r.peer.is_none() && keep(r));
+        let _ = writeln!(out, "{line}  {:>11}", cell(&c));
+    };
+    for backend in &backends {
+        row(backend.name(), &|r| r.backend == *backend);
+    }
+    row("all", &|_| true);
+
+    // The peers.
+    if !peers.is_empty() {
+        let checks = outcomes.checks().len();
+        let _ = writeln!(
+            out,
+            "\npeers (plain pools on SQLite, for reference; a \"no\" is not a failure):"
+        );
+        for (name, _) in &peers {
+            let c = outcomes.count(|r| r.implementation == *name);
+            let skip = if c.skip > 0 { format!(", {} no such API", c.skip) } else { String::new() };
+            let _ = writeln!(
+                out,
+                "  {name:<32} {} yes, {} no{skip}, {} not asked",
+                c.pass,
+                c.no,
+                checks.saturating_sub(c.total())
+            );
+        }
+    }
+
+    // Skips, grouped by reason: unset server variables first (they are what to act on).
+    let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
+    for r in &outcomes.rows {
+        if let Verdict::Skip(reason) = &r.verdict {
+            *reasons.entry(reason).or_default() += 1;
+        }
+    }
+    if !reasons.is_empty() {
+        let total: usize = reasons.values().sum();
+        let mut sorted: Vec<(&str, usize)> = reasons.into_iter().collect();
+        sorted.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let (unset, other): (Vec<_>, Vec<_>) =
+            sorted.into_iter().partition(|(reason, _)| unset_var(reason).is_some());
+        let _ = writeln!(
+            out,
+            "\n{} skips for {} reasons (the checks do not apply; each cell's reason is in the HTML report):",
+            thousands(total),
+            unset.len() + other.len()
+        );
+        for (reason, n) in &unset {
+            let var = unset_var(reason).expect("partitioned");
+            let hint = SERVERS
+                .iter()
+                .find(|s| s.var == var)
+                .map(|s| format!(" - set it, e.g. {var}={}", s.default_url))
+                .unwrap_or_default();
+            let _ = writeln!(out, "  {:>6}  {reason}{hint}", thousands(*n));
+        }
+        for (reason, n) in other.iter().take(SKIP_REASONS_SHOWN) {
+            let _ = writeln!(out, "  {:>6}  {}", thousands(*n), cut(reason, REASON_WIDTH));
+        }
+        if other.len() > SKIP_REASONS_SHOWN {
+            let rest = &other[SKIP_REASONS_SHOWN..];
+            let _ = writeln!(
+                out,
+                "  {:>6}  for {} other reasons",
+                thousands(rest.iter().map(|(_, n)| n).sum()),
+                rest.len()
+            );
+        }
+    }
+
+    // Every failure in full.
+    let failures: Vec<_> = outcomes.failures().collect();
+    if !failures.is_empty() {
+        let _ = writeln!(out, "\n{} FAILED:", failures.len());
+        for r in &failures {
+            let _ =
+                writeln!(out, "  FAIL {}  ({} on {})", r.check, r.implementation, r.backend.name());
+            for line in r.verdict.reason().unwrap_or_default().lines() {
+                let _ = writeln!(out, "       {line}");
+            }
+        }
+    }
+
+    let _ = writeln!(out);
+    if let Some(html) = html {
+        let _ = writeln!(out, "HTML report (the full matrix): {}", html.display());
+    }
+    if failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "ok: no check failed ({} pass, {} skip)",
+            thousands(all.pass),
+            thousands(all.skip)
+        );
+    } else {
+        let _ = writeln!(out, "FAILED: {} of {} results", failures.len(), thousands(all.total()));
+    }
+    out
+}
+
+/// The full matrix: a row per check, a column per implementation and backend (the
+/// backends' three-letter tags read downwards), then the peers' columns, and a legend.
+pub fn matrix(outcomes: &Outcomes) -> String {
+    let mut out = String::new();
+    let columns = outcomes.columns();
+    let cells = outcomes.cells();
+    let checks = outcomes.checks();
+    let implementations = outcomes.implementations();
+    let labels = abbreviations(&implementations);
+
+    // Columns in groups: one per implementation, and the peers together.
+    let mut groups: Vec<(String, Vec<Column>)> = Vec::new();
+    for ((name, peer), label) in implementations.iter().zip(&labels) {
+        let mine: Vec<Column> =
+            columns.iter().copied().filter(|c| c.implementation == *name).collect();
+        match peer {
+            Some(_) => match groups.last_mut() {
+                Some((title, cols)) if title == "peers" => cols.extend(mine),
+                _ => groups.push(("peers".to_string(), mine)),
+            },
+            None => groups.push((label.clone(), mine)),
+        }
+    }
+    // A column's three-letter tag: the backend's, or the peer's label.
+    let tag = |c: &Column| -> Vec<char> {
+        let text = c.peer.unwrap_or(c.backend.tag());
+        let mut chars: Vec<char> = text.chars().take(3).collect();
+        chars.resize(3, ' ');
+        chars
+    };
+
+    let width = checks.iter().map(|c| c.len()).max().unwrap_or(5).max(5);
+    let mut line = format!("{:<width$}", "");
+    for (title, cols) in &groups {
+        let _ = write!(line, " {title:<w$}", w = cols.len());
+    }
+    let _ = writeln!(out, "{}", line.trim_end());
+    for row in 0..3 {
+        let mut line = format!("{:<width$}", if row == 2 { "check" } else { "" });
+        for (_, cols) in &groups {
+            line.push(' ');
+            line.extend(cols.iter().map(|c| tag(c)[row]));
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+    for check in &checks {
+        let mut line = format!("{check:<width$}");
+        for (_, cols) in &groups {
+            line.push(' ');
+            line.extend(cols.iter().map(|c| symbol(cells.get(check, c), c.peer.is_some())));
+        }
+        let _ = writeln!(out, "{line}");
+    }
+
+    // The legend.
+    let _ = writeln!(
+        out,
+        "\ncells: + pass, . skip, X FAIL; peers: y yes, n no, . no such API, - not asked"
+    );
+    let names: Vec<String> = implementations
+        .iter()
+        .zip(&labels)
+        .filter(|((_, peer), _)| peer.is_none())
+        .map(|((name, _), label)| format!("{label} = {name}"))
+        .collect();
+    let _ = writeln!(out, "implementations: {}", names.join(", "));
+    let mut backends: Vec<String> = Vec::new();
+    for b in outcomes.backends_of(|r| r.peer.is_none()) {
+        backends.push(format!("{} = {}", b.tag(), b.name()));
+    }
+    let _ = writeln!(out, "backends (read down): {}", backends.join(", "));
+    let peers: Vec<String> = implementations
+        .iter()
+        .filter_map(|(name, peer)| peer.map(|p| format!("{} = {name} on sqlite", cut(p, 3))))
+        .collect();
+    if !peers.is_empty() {
+        let _ = writeln!(out, "peers: {}", peers.join(", "));
+    }
+    out
+}
+
+/// Short labels for the implementations: the capitals of the name (QueuePool: QP, as
+/// SQLAlchemy's test suite tags them), or its first three letters when it has fewer than
+/// two capitals; a peer keeps its label.
+pub fn abbreviations(implementations: &[(&str, Option<&str>)]) -> Vec<String> {
+    let mut labels: Vec<String> = Vec::new();
+    for (name, peer) in implementations {
+        let mut label = match peer {
+            Some(peer) => peer.to_string(),
+            None => {
+                let capitals: String = name.chars().filter(char::is_ascii_uppercase).collect();
+                if capitals.len() >= 2 {
+                    capitals
+                } else {
+                    name.chars().filter(char::is_ascii_alphanumeric).take(3).collect()
+                }
+            }
+        };
+        if labels.contains(&label) {
+            label = format!("{label}{}", labels.len() + 1);
+        }
+        labels.push(label);
+    }
+    labels
+}
+
+/// The matrix's one-character cell.
+fn symbol(verdict: Option<&Verdict>, peer: bool) -> char {
+    match (verdict, peer) {
+        (None, _) => '-',
+        (Some(Verdict::Pass), false) => '+',
+        (Some(Verdict::Pass), true) => 'y',
+        (Some(Verdict::Skip(_)), _) => '.',
+        (Some(Verdict::Fail(_)), _) => 'X',
+        (Some(Verdict::No(_)), _) => 'n',
+    }
+}
+
+/// `pass/skip/fail`.
+fn cell(c: &Counts) -> String {
+    format!("{}/{}/{}", c.pass, c.skip, c.fail)
+}
+
+/// The variable a skip reason says is unset (`POOL_TEST_MYSQL_URL is not set`).
+fn unset_var(reason: &str) -> Option<&str> {
+    reason.strip_suffix(" is not set").filter(|v| v.starts_with("POOL_TEST_"))
+}
+
+/// `text`, cut to `width` characters with an ellipsis.
+fn cut(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width.saturating_sub(3)).collect();
+        cut.push_str("...");
+        cut
+    }
+}
+
+/// `n` with thousands separators (`3,096`).
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// A URL without its password (`postgres://user:***@host/db`).
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(3096), "3,096");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn redact_hides_passwords_only() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("mysql://root@127.0.0.1:3306/test"), "mysql://root@127.0.0.1:3306/test");
+        assert_eq!(redact("redis://127.0.0.1:6379/"), "redis://127.0.0.1:6379/");
+    }
+
+    #[test]
+    fn abbreviations_are_short_and_unique() {
+        let names = [
+            ("QueuePool", None),
+            ("SingletonThreadPool", None),
+            ("Deadpool (async)", None),
+            ("r2d2::Pool (peer)", Some("r2d2")),
+        ];
+        assert_eq!(abbreviations(&names), ["QP", "STP", "Dea", "r2d2"]);
+    }
+}

@@ -78,14 +78,14 @@ server_backend!(
     Postgres,
     POSTGRES_URL,
     PostgresConnector,
-    pool_postgres::postgres::Client,
-    pool_postgres::postgres::Error,
+    pool_postgres::PostgresConnection,
+    pool_postgres::Error,
     |url| {
         PostgresConnector::new(url)
             .expect("POOL_TEST_POSTGRES_URL parses")
             .with_application_name("pool-conformance")
     },
-    |conn| conn.batch_execute("SELECT 1"),
+    |conn| Ok(conn.batch_execute("SELECT 1")?),
     Some(
         "the postgres crate's blocking client runs a tokio runtime of its own, which cannot \
          start inside the async pool's; the async pool meets PostgreSQL through \

@@ -5,9 +5,14 @@ use std::fmt;
 use std::time::Duration;
 
 use pool_core::Connector;
+use postgres::config::{Host, SslMode, SslNegotiation};
 use postgres::error::{Severity, SqlState};
 use postgres::tls::{MakeTlsConnect, TlsConnect};
-use postgres::{Client, Config, Error, NoTls, Socket};
+use postgres::{Config, NoTls, Socket};
+
+use crate::error::{redact, Error};
+use crate::session::{Passthrough, Session};
+use crate::PostgresConnection;
 
 /// Opens, resets, pings and closes PostgreSQL connections (`postgres::Client`) for a pool.
 ///
@@ -18,11 +23,17 @@ use postgres::{Client, Config, Error, NoTls, Socket};
 /// [`with_tls`](PostgresConnector::with_tls). Connections use no TLS unless a TLS
 /// connector is given.
 ///
+/// Without TLS, over TCP, each connection's socket is watched for the transaction
+/// status the server reports after every request, so the reset on return sends nothing
+/// when no transaction is open (see the crate docs, "Reset without a round trip").
+///
 /// Cloning copies the configuration; nothing is shared but the TLS connector's own state.
 #[derive(Clone)]
 pub struct PostgresConnector<T = NoTls> {
     config: Config,
     tls: T,
+    /// Whether the application asked for no TLS, so that the socket may be watched.
+    watch: bool,
 }
 
 impl PostgresConnector<NoTls> {
@@ -35,22 +46,30 @@ impl PostgresConnector<NoTls> {
     ///
     /// # Errors
     ///
-    /// The parser's error when `params` is not a valid configuration.
+    /// The parser's error when `params` is not a valid configuration; its message
+    /// quotes `params` (the password hidden) and names the option that is wrong.
     pub fn new(params: &str) -> Result<Self, Error> {
-        Ok(PostgresConnector::from_config(params.parse()?))
+        let config = params.parse().map_err(|e| {
+            Error::with_context(format!("invalid connection string \"{}\"", redact(params)), e)
+        })?;
+        Ok(PostgresConnector::from_config(config))
     }
 
     /// A connector for `config`, without TLS.
     pub fn from_config(config: Config) -> Self {
-        PostgresConnector { config, tls: NoTls }
+        PostgresConnector { config, tls: NoTls, watch: true }
     }
 }
 
 impl<T> PostgresConnector<T> {
     /// The same connector, opening connections through `tls` (for example a
     /// `postgres-native-tls` or `postgres-openssl` connector).
+    ///
+    /// Connections through a TLS connector are not watched: their reset on return asks the
+    /// server whether a transaction is open ([`end_transaction`](crate::end_transaction)),
+    /// one round trip per return.
     pub fn with_tls<U>(self, tls: U) -> PostgresConnector<U> {
-        PostgresConnector { config: self.config, tls }
+        PostgresConnector { config: self.config, tls, watch: false }
     }
 
     /// Bounds each attempt to open the TCP (or Unix) socket: an attempt that takes longer
@@ -103,52 +122,72 @@ where
     T::Stream: Send,
     <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
 {
-    type Connection = Client;
+    type Connection = PostgresConnection;
     type Error = Error;
 
-    /// Opens a client with the configuration and the TLS connector.
-    fn connect(&self) -> Result<Client, Error> {
-        self.config.connect(self.tls.clone())
+    /// Opens a client with the configuration and the TLS connector; without TLS, over
+    /// TCP, its socket is watched for the transaction status.
+    fn connect(&self) -> Result<PostgresConnection, Error> {
+        let session = Session::new();
+        let client = if self.watch && watchable(&self.config) {
+            // The driver hands the socket to its TLS hook at once under these two
+            // settings; the hook watches it and encrypts nothing (see `session`).
+            let mut config = self.config.clone();
+            config.ssl_mode(SslMode::Require).ssl_negotiation(SslNegotiation::Direct);
+            config.connect(Passthrough::new(session.clone()))?
+        } else {
+            self.config.connect(self.tls.clone())?
+        };
+        Ok(PostgresConnection::new(client, session))
     }
 
-    /// Executes `ROLLBACK`.
-    ///
-    /// The driver does not report whether a transaction is open, so the statement always
-    /// runs; outside a transaction PostgreSQL answers it with a warning, not an error.
-    fn rollback(&self, conn: &mut Client) -> Result<(), Error> {
-        conn.batch_execute("ROLLBACK")
+    /// Ends an open transaction with `ROLLBACK`; sends nothing when the server's last
+    /// answer said none is open, and asks first when that is not known
+    /// ([`end_transaction`](crate::end_transaction)). So PostgreSQL never logs "there is
+    /// no transaction in progress" for a return.
+    fn rollback(&self, conn: &mut PostgresConnection) -> Result<(), Error> {
+        Ok(conn.end("ROLLBACK")?)
     }
 
-    /// Executes `COMMIT`.
-    ///
-    /// Outside a transaction PostgreSQL answers it with a warning. In a transaction that
-    /// an error aborted, PostgreSQL rolls back instead, without an error.
-    fn commit(&self, conn: &mut Client) -> Result<(), Error> {
-        conn.batch_execute("COMMIT")
+    /// Ends an open transaction with `COMMIT`, likewise. In a transaction that an error
+    /// aborted, PostgreSQL rolls back instead, without an error.
+    fn commit(&self, conn: &mut PostgresConnection) -> Result<(), Error> {
+        Ok(conn.end("COMMIT")?)
     }
 
     /// Runs `SELECT 1` with the simple query protocol.
-    fn ping(&self, conn: &mut Client) -> Option<Result<(), Error>> {
-        Some(conn.batch_execute("SELECT 1"))
+    fn ping(&self, conn: &mut PostgresConnection) -> Option<Result<(), Error>> {
+        Some(conn.batch_execute("SELECT 1").map_err(Error::from))
     }
 
     /// Sends the protocol's `Terminate` message and waits for the socket to close,
     /// returning the driver's error if that fails.
-    fn close(&self, conn: Client) -> Result<(), Error> {
-        conn.close()
+    fn close(&self, conn: PostgresConnection) -> Result<(), Error> {
+        Ok(conn.into_client().close()?)
     }
 
     /// Whether the driver already knows the connection is closed (`Client::is_closed`):
     /// no round trip, only the state the driver's last call left.
-    fn is_broken(&self, conn: &mut Client) -> bool {
+    fn is_broken(&self, conn: &mut PostgresConnection) -> bool {
         conn.is_closed()
     }
 
     /// Whether `error` means the session is gone; see the free function
     /// [`is_disconnect`].
     fn is_disconnect(&self, error: &Error) -> bool {
-        is_disconnect(error)
+        is_disconnect(error.as_postgres())
     }
+}
+
+/// Whether the socket of a connection with `config` can be watched: over TCP only (the
+/// driver offers no TLS hook on a Unix socket), and not where the application asked
+/// for TLS (`sslmode=require` with no TLS connector fails as the driver makes it fail).
+fn watchable(config: &Config) -> bool {
+    let hosts = config.get_hosts();
+    !hosts.is_empty()
+        && hosts.iter().all(|h| matches!(h, Host::Tcp(_)))
+        && config.get_ssl_mode() != SslMode::Require
+        && config.get_ssl_negotiation() != SslNegotiation::Direct
 }
 
 /// Whether a `postgres` error means the session is gone.
@@ -185,7 +224,7 @@ where
 /// let err = "port=notanumber".parse::<Config>().unwrap_err();
 /// assert!(!pool_postgres::is_disconnect(&err));
 /// ```
-pub fn is_disconnect(error: &Error) -> bool {
+pub fn is_disconnect(error: &postgres::Error) -> bool {
     if error.is_closed() {
         return true;
     }

@@ -17,7 +17,7 @@ use pool_conformance::faults::{self, HangEnd};
 use pool_conformance::POSTGRES_URL;
 use pool_core::{Connector, ResetOnReturn};
 use pool_postgres::postgres::{Client, Config};
-use pool_postgres::PostgresConnector;
+use pool_postgres::{PostgresConnection, PostgresConnector, TransactionStatus};
 use pool_queue::{QueueConfig, QueuePool};
 
 /// The server's URL, or `None` after saying the test is skipped.
@@ -73,8 +73,13 @@ fn connector(url: &str, app: &str) -> PostgresConnector {
     PostgresConnector::new(url).unwrap().with_application_name(app)
 }
 
-fn select_one(conn: &mut Client) -> Result<(), pool_postgres::postgres::Error> {
-    conn.batch_execute("SELECT 1")
+fn select_one(conn: &mut PostgresConnection) -> Result<(), pool_postgres::Error> {
+    Ok(conn.batch_execute("SELECT 1")?)
+}
+
+/// The server process of a pooled connection.
+fn pid(conn: &mut PostgresConnection) -> i32 {
+    backend_pid(conn)
 }
 
 #[test]
@@ -131,7 +136,7 @@ fn a_killed_session_is_a_disconnect_and_broken() {
     assert!(connector.is_disconnect(&first), "{first:?}");
     assert!(connector.is_broken(&mut conn), "the client knows it is closed");
     let second = select_one(&mut conn).unwrap_err();
-    assert!(second.is_closed() && connector.is_disconnect(&second), "{second:?}");
+    assert!(second.as_postgres().is_closed() && connector.is_disconnect(&second), "{second:?}");
 }
 
 // Issue 6, proof 1, pre-ping on: every checkout after the kill succeeds; the ping that
@@ -144,7 +149,7 @@ fn killed_backends_are_replaced_with_pre_ping() {
     let watcher = Mutex::new(watcher(&url));
     faults::killed_replaced_with_pre_ping(
         QueuePool::builder(connector(&url, &app)),
-        backend_pid,
+        pid,
         select_one,
         || terminate(&mut watcher.lock().unwrap(), &app),
         || sessions(&mut watcher.lock().unwrap(), &app),
@@ -161,9 +166,9 @@ fn killed_backend_without_pre_ping_through_handle_error() {
     let watcher = Mutex::new(watcher(&url));
     faults::killed_without_pre_ping_through_handle_error(
         QueuePool::builder(connector(&url, &app)),
-        backend_pid,
+        pid,
         select_one,
-        |conn| conn.batch_execute("SELEC 1"),
+        |conn| Ok(conn.batch_execute("SELEC 1")?),
         || terminate(&mut watcher.lock().unwrap(), &app),
         || sessions(&mut watcher.lock().unwrap(), &app),
     );
@@ -292,4 +297,134 @@ fn cut_connections_are_replaced() {
         |proxy| through(&url, proxy, &app),
         select_one,
     );
+}
+
+/// The server's log file: `POOL_TEST_POSTGRES_LOG`, or the newest
+/// `/var/log/postgresql/postgresql-*.log` (Debian's layout). `None` after saying why the
+/// test is skipped; under CI a missing log fails the test.
+fn server_log(test: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("POOL_TEST_POSTGRES_LOG").map(Into::into).or_else(|| {
+        let dir = std::fs::read_dir("/var/log/postgresql").ok()?;
+        dir.filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+    });
+    match found.filter(|p| std::fs::File::open(p).is_ok()) {
+        Some(path) => Some(path),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{test}: the PostgreSQL log is not readable; set POOL_TEST_POSTGRES_LOG")
+        }
+        None => {
+            eprintln!("{test}: skipped: no readable PostgreSQL log (set POOL_TEST_POSTGRES_LOG)");
+            None
+        }
+    }
+}
+
+/// The lines the server logged for backend `pid` after byte `from` of its log.
+fn logged(log: &std::path::Path, from: u64, pid: i32) -> Vec<String> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(log).unwrap();
+    file.seek(std::io::SeekFrom::Start(from)).unwrap();
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    let tag = format!("[{pid}]");
+    text.lines().filter(|l| l.contains(&tag)).map(str::to_owned).collect()
+}
+
+// Issue 10: a return sends nothing when no transaction is open, and `ROLLBACK` when
+// one is, so the server's log gets no "there is no transaction in progress" warning,
+// whatever the holder did: plain statements, prepared ones, errors, transactions
+// committed, dropped or left open.
+#[test]
+fn reset_sends_nothing_when_idle() {
+    let Some(url) = url("reset_sends_nothing_when_idle") else { return };
+    let Some(log) = server_log("reset_sends_nothing_when_idle") else { return };
+    let pool = QueuePool::builder(connector(&url, &tag("quiet-reset")))
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+        .build()
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let pid = backend_pid(&mut conn);
+    // Log every statement of this session, to count what the returns send.
+    conn.batch_execute("SET log_statement = 'all'").unwrap();
+    assert_eq!(conn.transaction_status(), TransactionStatus::Idle);
+    drop(conn);
+    let start = std::fs::metadata(&log).unwrap().len();
+
+    let rounds = 200;
+    let mut left_open = 0;
+    for i in 0..rounds {
+        let mut conn = pool.get().unwrap();
+        assert_eq!(conn.transaction_status(), TransactionStatus::Idle, "round {i}");
+        let _: i32 = conn.query_one("SELECT 1", &[]).unwrap().get(0);
+        match i % 5 {
+            0 => {
+                conn.execute("SELECT $1::int", &[&i]).unwrap();
+            }
+            1 => {
+                conn.batch_execute("SELEC 1").unwrap_err();
+            }
+            2 => {
+                let mut tx = conn.transaction().unwrap();
+                tx.batch_execute("SELECT 1").unwrap();
+                tx.commit().unwrap();
+            }
+            3 => {
+                let mut tx = conn.transaction().unwrap();
+                tx.batch_execute("SELECT 1").unwrap();
+                drop(tx); // rolled back by the driver
+            }
+            _ => {
+                conn.batch_execute("BEGIN; SELECT 1").unwrap();
+                assert_eq!(conn.transaction_status(), TransactionStatus::InTransaction);
+                if i % 10 == 4 {
+                    conn.batch_execute("SELECT 1/0").unwrap_err();
+                    // The driver returns the error before the server's last word, so the
+                    // status may not be known yet; it is not idle either way.
+                    assert!(matches!(
+                        conn.transaction_status(),
+                        TransactionStatus::Failed | TransactionStatus::Unknown
+                    ));
+                }
+                left_open += 1;
+            }
+        }
+    }
+    let mut conn = pool.get().unwrap();
+    // `TransactionStatus` is what the connector believes; ask the server itself.
+    let answer = conn.simple_query(pool_postgres::IN_TRANSACTION_QUERY).unwrap();
+    let open = answer.iter().any(|m| match m {
+        pool_postgres::postgres::SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
+        _ => false,
+    });
+    assert!(!open, "the last return ended the transaction its holder left open");
+    conn.batch_execute("BEGIN").unwrap();
+    let answer = conn.simple_query(pool_postgres::IN_TRANSACTION_QUERY).unwrap();
+    assert!(
+        answer.iter().any(|m| matches!(m,
+            pool_postgres::postgres::SimpleQueryMessage::Row(row) if row.get(0) == Some("t"))),
+        "the question tells an open transaction"
+    );
+    drop(conn);
+    drop(pool);
+
+    // The server writes its log asynchronously; give it a moment.
+    std::thread::sleep(Duration::from_millis(200));
+    let lines = logged(&log, start, pid);
+    let warnings: Vec<_> =
+        lines.iter().filter(|l| l.contains("there is no transaction in progress")).collect();
+    assert!(warnings.is_empty(), "{} warnings, first: {:?}", warnings.len(), warnings.first());
+    let rollbacks = lines.iter().filter(|l| l.ends_with("statement: ROLLBACK")).count();
+    println!(
+        "{rounds} returns: {rollbacks} ROLLBACK statements sent by the resets, {left_open} \
+         transactions left open, {} log lines, 0 warnings",
+        lines.len()
+    );
+    // The driver's own ROLLBACKs (dropped transactions) are logged the same way; the
+    // returns add one only where a holder left a transaction open.
+    let dropped = (0..rounds).filter(|i| i % 5 == 3).count();
+    // And one for the transaction the last check opened.
+    assert_eq!(rollbacks, left_open + dropped + 1, "a ROLLBACK only where a transaction was open");
 }

@@ -1,0 +1,115 @@
+//! [`PostgresConnection`]: a `postgres::Client` that knows its transaction status, and
+//! the reset of a client that does not.
+
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
+use postgres::{Client, SimpleQueryMessage};
+
+use crate::session::{Session, TransactionStatus};
+
+/// A connection of a [`PostgresConnector`](crate::PostgresConnector): a
+/// [`postgres::Client`] (it dereferences to it, so code written for a client works
+/// unchanged) that also knows whether a transaction is open.
+pub struct PostgresConnection {
+    client: Client,
+    session: Arc<Session>,
+}
+
+impl PostgresConnection {
+    pub(crate) fn new(client: Client, session: Arc<Session>) -> Self {
+        PostgresConnection { client, session }
+    }
+
+    /// Where the session stands, from the last answer the server sent, without a round
+    /// trip: [`Idle`](TransactionStatus::Idle) when no transaction is open,
+    /// [`Unknown`](TransactionStatus::Unknown) when this connection's socket is not
+    /// watched (see the crate docs, "Reset without a round trip") or a request that may
+    /// open or end one is still unanswered.
+    pub fn transaction_status(&self) -> TransactionStatus {
+        self.session.status()
+    }
+
+    /// The client, without the status watcher's handle.
+    pub fn into_client(self) -> Client {
+        self.client
+    }
+
+    /// Ends any open transaction with `statement` (`ROLLBACK` or `COMMIT`): nothing at all
+    /// when the status says none is open; otherwise as [`end_transaction`] does.
+    pub(crate) fn end(&mut self, statement: &str) -> Result<(), postgres::Error> {
+        match self.transaction_status() {
+            TransactionStatus::Idle => Ok(()),
+            TransactionStatus::InTransaction | TransactionStatus::Failed => {
+                self.client.batch_execute(statement)
+            }
+            TransactionStatus::Unknown => end_transaction(&mut self.client, statement),
+        }
+    }
+}
+
+impl Deref for PostgresConnection {
+    type Target = Client;
+
+    fn deref(&self) -> &Client {
+        &self.client
+    }
+}
+
+impl DerefMut for PostgresConnection {
+    fn deref_mut(&mut self) -> &mut Client {
+        &mut self.client
+    }
+}
+
+impl fmt::Debug for PostgresConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresConnection")
+            .field("closed", &self.client.is_closed())
+            .field("transaction_status", &self.transaction_status())
+            .finish()
+    }
+}
+
+/// Asks the server whether the session is inside a transaction block, without a warning
+/// in its log: `now()` is when the transaction began, `statement_timestamp()` when this
+/// statement arrived, and the two are equal exactly when the statement runs in a
+/// transaction of its own (no block is open). In a failed block it fails, which also
+/// says a block is open.
+///
+/// Send it with the simple query protocol (`simple_query`, `batch_execute`): under the
+/// extended protocol the transaction begins at the `Parse` message, before the
+/// statement's own timestamp, and the answer is always true.
+pub const IN_TRANSACTION_QUERY: &str =
+    "SELECT pg_catalog.now() <> pg_catalog.statement_timestamp()";
+
+/// Ends any open transaction of a client whose status is not watched (a client of
+/// r2d2_postgres, say) with `statement` (`"ROLLBACK"` or `"COMMIT"`), without the
+/// warning PostgreSQL logs for a `ROLLBACK` outside a transaction.
+///
+/// It asks first ([`IN_TRANSACTION_QUERY`]: one round trip), and sends `statement` only
+/// when a transaction block is open or failed.
+///
+/// # Errors
+///
+/// The driver's error if the question or the statement fails for another reason than
+/// a failed transaction (a lost connection, say).
+pub fn end_transaction(client: &mut Client, statement: &str) -> Result<(), postgres::Error> {
+    match client.simple_query(IN_TRANSACTION_QUERY) {
+        Ok(messages) => {
+            let open = messages.iter().any(|m| match m {
+                SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
+                _ => false,
+            });
+            if open {
+                client.batch_execute(statement)?;
+            }
+            Ok(())
+        }
+        Err(e) if e.code() == Some(&postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => {
+            client.batch_execute(statement)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -5,6 +5,7 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
+use postgres::error::SqlState;
 use postgres::{Client, SimpleQueryMessage};
 
 use crate::session::{Session, TransactionStatus};
@@ -98,18 +99,45 @@ pub const IN_TRANSACTION_QUERY: &str =
 pub fn end_transaction(client: &mut Client, statement: &str) -> Result<(), postgres::Error> {
     match client.simple_query(IN_TRANSACTION_QUERY) {
         Ok(messages) => {
-            let open = messages.iter().any(|m| match m {
-                SimpleQueryMessage::Row(row) => row.get(0) == Some("t"),
-                _ => false,
-            });
-            if open {
+            if messages.iter().any(is_true_row) {
                 client.batch_execute(statement)?;
             }
             Ok(())
         }
-        Err(e) if e.code() == Some(&postgres::error::SqlState::IN_FAILED_SQL_TRANSACTION) => {
+        Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
             client.batch_execute(statement)
         }
         Err(e) => Err(e),
     }
+}
+
+/// [`end_transaction`] for an async client (deadpool-postgres's and bb8-postgres's
+/// connections are `tokio_postgres::Client`s): one round trip to ask, and `statement`
+/// only when a transaction block is open or failed.
+///
+/// # Errors
+///
+/// The driver's error if the question or the statement fails for another reason than
+/// a failed transaction.
+pub async fn end_transaction_async(
+    client: &tokio_postgres::Client,
+    statement: &str,
+) -> Result<(), tokio_postgres::Error> {
+    match client.simple_query(IN_TRANSACTION_QUERY).await {
+        Ok(messages) => {
+            if messages.iter().any(is_true_row) {
+                client.batch_execute(statement).await?;
+            }
+            Ok(())
+        }
+        Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => {
+            client.batch_execute(statement).await
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether a simple query's message is a row whose first column is `true`.
+fn is_true_row(message: &SimpleQueryMessage) -> bool {
+    matches!(message, SimpleQueryMessage::Row(row) if row.get(0) == Some("t"))
 }

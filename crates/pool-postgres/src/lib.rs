@@ -5,7 +5,9 @@ mod connector;
 mod error;
 mod session;
 
-pub use crate::connection::{end_transaction, PostgresConnection, IN_TRANSACTION_QUERY};
+pub use crate::connection::{
+    end_transaction, end_transaction_async, PostgresConnection, IN_TRANSACTION_QUERY,
+};
 pub use crate::connector::{is_disconnect, PostgresConnector};
 pub use crate::error::Error;
 pub use crate::session::TransactionStatus;

@@ -428,3 +428,48 @@ fn reset_sends_nothing_when_idle() {
     // And one for the transaction the last check opened.
     assert_eq!(rollbacks, left_open + dropped + 1, "a ROLLBACK only where a transaction was open");
 }
+
+/// Whether the server says `client` is inside a transaction block.
+fn in_transaction(client: &mut Client) -> bool {
+    match client.simple_query(pool_postgres::IN_TRANSACTION_QUERY) {
+        Ok(answer) => answer.iter().any(|m| {
+            matches!(m, pool_postgres::postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t"))
+        }),
+        Err(_) => true, // a failed block refuses the question
+    }
+}
+
+// Issue 10: a client whose socket is not watched (r2d2_postgres's, or one with TLS) is
+// reset by asking first: idle, it gets no ROLLBACK and so no warning; in a block or a
+// failed block, it is rolled back.
+#[test]
+fn end_transaction_asks_first() {
+    let Some(url) = url("end_transaction_asks_first") else { return };
+    let mut client = watcher(&url);
+    let pid = backend_pid(&mut client);
+    let log = server_log("end_transaction_asks_first");
+    let start = log.as_ref().map(|l| std::fs::metadata(l).unwrap().len());
+
+    pool_postgres::end_transaction(&mut client, "ROLLBACK").unwrap();
+    assert!(!in_transaction(&mut client));
+    client.batch_execute("BEGIN; SELECT 1").unwrap();
+    assert!(in_transaction(&mut client));
+    pool_postgres::end_transaction(&mut client, "ROLLBACK").unwrap();
+    assert!(!in_transaction(&mut client), "an open block is rolled back");
+    client.batch_execute("BEGIN").unwrap();
+    client.batch_execute("SELECT 1/0").unwrap_err();
+    pool_postgres::end_transaction(&mut client, "COMMIT").unwrap();
+    assert!(!in_transaction(&mut client), "a failed block is ended");
+    for _ in 0..20 {
+        pool_postgres::end_transaction(&mut client, "ROLLBACK").unwrap();
+    }
+
+    if let (Some(log), Some(start)) = (log, start) {
+        std::thread::sleep(Duration::from_millis(200));
+        let warnings = logged(&log, start, pid)
+            .into_iter()
+            .filter(|l| l.contains("there is no transaction in progress"))
+            .count();
+        assert_eq!(warnings, 0, "asking first leaves no warning");
+    }
+}

@@ -7,9 +7,9 @@ use std::ops::{Deref, DerefMut};
 
 use deadpool::managed::{Manager, Metrics, RecycleError};
 use pool_core::{BoxError, Connector};
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 
-use crate::block::block_on;
+use crate::block::block_on_runtime;
 use crate::reset::Reset;
 
 /// What went wrong in a [`ManagerConnector`].
@@ -188,12 +188,7 @@ impl<M: Manager> ManagerConnector<M> {
         &self,
         fut: impl Future<Output = Result<T, ManagerError<M::Error>>>,
     ) -> Result<T, ManagerError<M::Error>> {
-        let current = Handle::try_current().ok();
-        if current.as_ref().is_some_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread) {
-            return Err(ManagerError::Blocking);
-        }
-        let _entered = self.runtime.as_ref().filter(|_| current.is_none()).map(Handle::enter);
-        block_on(fut, None).expect("no deadline")
+        block_on_runtime(self.runtime.as_ref(), fut).unwrap_or(Err(ManagerError::Blocking))
     }
 
     async fn reset(

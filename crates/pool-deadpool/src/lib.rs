@@ -8,6 +8,7 @@ mod connector;
 mod reset;
 mod strategy;
 
+pub use crate::block::block_on_runtime;
 pub use crate::connector::{Managed, ManagerConnector, ManagerError};
 pub use crate::reset::Reset;
 pub use crate::strategy::{Deadpool, DeadpoolConfig};

@@ -20,13 +20,13 @@ body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.4em; margin: 0 0 .3em; }
 h2 { font-size: 1.1em; margin: 1.5em 0 .4em; }
 table { border-collapse: collapse; }
-th, td { border: 1px solid #ddd; padding: 1px 4px; }
+th, td { border: 1px solid #ddd; padding: 1px 3px; }
 thead th { position: sticky; top: 0; background: #f7f7f7; }
 thead tr + tr th { top: 1.6em; }
 th.check { text-align: left; font: 12px ui-monospace, monospace; white-space: nowrap; }
 th.implementation { border-left: 2px solid #999; }
-th.backend { font-weight: normal; font-size: 11px; }
-td { text-align: center; font-size: 12px; min-width: 1.3em; cursor: default; }
+th.backend { font-weight: normal; font-size: 10px; }
+td { text-align: center; font-size: 11px; cursor: default; }
 td.first { border-left: 2px solid #999; }
 .pass { background: #a5d6a7; }
 .skip { background: #eceff1; color: #90a4ae; }

@@ -85,6 +85,9 @@ pub fn run(filter: Option<&str>) -> Outcomes {
     for peer in peers {
         let mine = Instant::now();
         let probes: Vec<_> = peer.probes.into_iter().filter(|p| keep(p.check)).collect();
+        if probes.is_empty() {
+            continue;
+        }
         let mut counts = Counts::default();
         for (i, probe) in probes.iter().enumerate() {
             progress.update(&format!(

@@ -139,3 +139,26 @@ fn connect<B: Backend>() -> Result<(), String> {
     });
     rx.recv_timeout(PROBE_TIMEOUT).unwrap_or_else(|_| Err("the connect timed out".to_string()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_that_does_not_answer_is_missing_with_its_address() {
+        // Port 9 (discard) is closed on any machine that runs these tests.
+        let server = Server { default_addr: "127.0.0.1:9", ..SERVERS[2] };
+        let why = probe(&server).expect_err("nothing listens on port 9");
+        assert!(why.starts_with("nothing answers at 127.0.0.1:9"), "{why}");
+    }
+
+    #[test]
+    fn the_hint_names_the_variable_and_a_value() {
+        let status = ServerStatus { server: SERVERS[1], found: Found::Missing(String::new()) };
+        assert!(!status.used());
+        assert_eq!(
+            status.hint(),
+            "set POOL_TEST_MYSQL_URL, e.g. POOL_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test"
+        );
+    }
+}

@@ -25,10 +25,10 @@ pub fn summary(outcomes: &Outcomes, servers: &[ServerStatus], html: Option<&Path
     let all = outcomes.count(own);
     let _ = writeln!(
         out,
-        "conformance: {} checks x {} implementations x {} backends = {} results in {:.1} s",
-        outcomes.checks().len(),
-        mine.len(),
-        backends.len(),
+        "conformance: {} x {} x {} = {} results in {:.1} s",
+        plural(outcomes.checks().len(), "check"),
+        plural(mine.len(), "implementation"),
+        plural(backends.len(), "backend"),
         thousands(all.total()),
         outcomes.elapsed.as_secs_f64()
     );
@@ -90,9 +90,10 @@ pub fn summary(outcomes: &Outcomes, servers: &[ServerStatus], html: Option<&Path
         }
     }
 
-    // Skips, grouped by reason: unset server variables first (they are what to act on).
+    // The implementations' skips (the peers' are counted above), grouped by reason: unset
+    // server variables first (they are what to act on).
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
-    for r in &outcomes.rows {
+    for r in outcomes.rows.iter().filter(|r| r.peer.is_none()) {
         if let Verdict::Skip(reason) = &r.verdict {
             *reasons.entry(reason).or_default() += 1;
         }
@@ -105,9 +106,9 @@ pub fn summary(outcomes: &Outcomes, servers: &[ServerStatus], html: Option<&Path
             sorted.into_iter().partition(|(reason, _)| unset_var(reason).is_some());
         let _ = writeln!(
             out,
-            "\n{} skips for {} reasons (the checks do not apply; each cell's reason is in the HTML report):",
-            thousands(total),
-            unset.len() + other.len()
+            "\n{} for {} (the checks do not apply; each cell's reason is in the HTML report):",
+            plural(total, "skip"),
+            plural(unset.len() + other.len(), "reason")
         );
         for (reason, n) in &unset {
             let var = unset_var(reason).expect("partitioned");
@@ -301,6 +302,11 @@ fn cut(text: &str, width: usize) -> String {
     }
 }
 
+/// `n thing` or `n things`, `n` with thousands separators.
+fn plural(n: usize, thing: &str) -> String {
+    format!("{} {thing}{}", thousands(n), if n == 1 { "" } else { "s" })
+}
+
 /// `n` with thousands separators (`3,096`).
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();
@@ -327,6 +333,82 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use std::time::Duration;
+
+    use pool_conformance::BackendKind;
+
+    use crate::conformance::results::Row;
+    use crate::conformance::servers::Server;
+
+    /// Two implementations on two backends (one a server whose variable is unset), one
+    /// failure, and the servers as on a machine without MariaDB.
+    fn run_without_mariadb() -> (Outcomes, Vec<ServerStatus>) {
+        let mut rows = Vec::new();
+        for implementation in ["QueuePool", "NullPool"] {
+            for check in ["base::a", "base::b", "base::c"] {
+                for backend in [BackendKind::Sqlite, BackendKind::Mysql] {
+                    let verdict = match (implementation, check, backend) {
+                        (_, _, BackendKind::Mysql) => {
+                            Verdict::Skip("POOL_TEST_MYSQL_URL is not set".into())
+                        }
+                        ("NullPool", "base::c", _) => Verdict::Fail("boom\nsecond line".into()),
+                        (_, "base::b", _) => Verdict::Skip("needs fault injection".into()),
+                        _ => Verdict::Pass,
+                    };
+                    rows.push(Row { implementation, peer: None, backend, check, verdict });
+                }
+            }
+        }
+        let servers = SERVERS
+            .iter()
+            .map(|&server: &Server| {
+                let found = if server.var == "POOL_TEST_MYSQL_URL" {
+                    Found::Missing("nothing answers at 127.0.0.1:3306".into())
+                } else {
+                    Found::Local(server.default_url.into())
+                };
+                ServerStatus { server, found }
+            })
+            .collect();
+        (Outcomes { rows, elapsed: Duration::from_secs(2) }, servers)
+    }
+
+    #[test]
+    fn the_summary_counts_groups_and_says_what_to_set() {
+        let (outcomes, servers) = run_without_mariadb();
+        let text = summary(&outcomes, &servers, Some(Path::new("/t/conformance/index.html")));
+        assert!(
+            text.starts_with("conformance: 3 checks x 2 implementations x 2 backends = 12 results"),
+            "{text}"
+        );
+        assert!(text.contains("MariaDB    not found (nothing answers at 127.0.0.1:3306); its checks skip: set POOL_TEST_MYSQL_URL"), "{text}");
+        assert!(text.contains("       6  POOL_TEST_MYSQL_URL is not set - set it, e.g. POOL_TEST_MYSQL_URL=mysql://root@127.0.0.1:3306/test"), "{text}");
+        assert!(text.contains("       2  needs fault injection"), "{text}");
+        assert!(text.contains("sqlite              2/1/0      1/1/1        3/2/1"), "{text}");
+        assert!(
+            text.contains(
+                "  FAIL base::c  (NullPool on sqlite)\n       boom\n       second line\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("HTML report (the full matrix): /t/conformance/index.html"),
+            "{text}"
+        );
+        assert!(text.ends_with("FAILED: 1 of 12 results\n"), "{text}");
+    }
+
+    #[test]
+    fn the_matrix_fits_and_has_a_legend() {
+        let (outcomes, _) = run_without_mariadb();
+        let text = matrix(&outcomes);
+        assert!(text.contains("        QP NP\n"), "{text}");
+        assert!(text.contains("base::c +. X."), "{text}");
+        assert!(text.contains("implementations: QP = QueuePool, NP = NullPool"), "{text}");
+        assert!(text.contains("backends (read down): sql = sqlite, mys = mysql"), "{text}");
+        assert!(text.lines().all(|l| l.chars().count() < 160), "{text}");
+    }
 
     #[test]
     fn thousands_groups_digits() {

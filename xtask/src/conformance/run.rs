@@ -49,7 +49,13 @@ pub fn run(filter: Option<&str>) -> Outcomes {
         let checks: Vec<_> = checks.into_iter().filter(|c| keep(c.name)).collect();
         let mut counts = Counts::default();
         for (i, check) in checks.iter().enumerate() {
-            progress.update(&format!("{name}: check {}/{} {}", i + 1, checks.len(), check.name));
+            progress.update(&format!(
+                "{name}: check {}/{} ({:.0} s) {}",
+                i + 1,
+                checks.len(),
+                mine.elapsed().as_secs_f64(),
+                check.name
+            ));
             for backend in BackendKind::ALL {
                 *last_panic.lock().unwrap() = None;
                 let verdict = match panic::catch_unwind(AssertUnwindSafe(|| (check.run)(backend))) {

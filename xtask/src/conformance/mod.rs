@@ -102,12 +102,10 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Cargo's target directory: `CARGO_TARGET_DIR` if set, else what `cargo metadata` says
-/// (which also reads `build.target-dir` from cargo's config), else `<root>/target`.
+/// Cargo's target directory, as `cargo metadata` reports it (so `CARGO_TARGET_DIR` and
+/// `build.target-dir` count), else `CARGO_TARGET_DIR` (relative to the current
+/// directory, as cargo reads it), else `<root>/target`.
 pub fn target_dir(root: &Path) -> PathBuf {
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty()) {
-        return root.join(dir);
-    }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     Command::new(cargo)
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
@@ -117,5 +115,9 @@ pub fn target_dir(root: &Path) -> PathBuf {
         .filter(|o| o.status.success())
         .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
         .and_then(|v| v["target_directory"].as_str().map(PathBuf::from))
+        .or_else(|| {
+            let dir = std::env::var_os("CARGO_TARGET_DIR").filter(|d| !d.is_empty())?;
+            Some(std::env::current_dir().ok()?.join(dir))
+        })
         .unwrap_or_else(|| root.join("target"))
 }

@@ -838,3 +838,60 @@ fn kill_every_session(
         sessions()
     );
 }
+
+/// The sessions of one `application_name` on the PostgreSQL server at a URL, watched from
+/// a plain client beside the pool: what the scenarios above take as `kill_all` and
+/// `sessions`, for a pool whose connections carry that name.
+pub struct PostgresSessions {
+    client: Mutex<pool_postgres::postgres::Client>,
+    app: String,
+}
+
+impl fmt::Debug for PostgresSessions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresSessions").field("app", &self.app).finish_non_exhaustive()
+    }
+}
+
+impl PostgresSessions {
+    /// A watcher of the sessions named `app` on the server at `url`.
+    ///
+    /// # Panics
+    ///
+    /// When the URL does not parse or the server refuses the watcher.
+    pub fn new(url: &str, app: &str) -> Self {
+        let config: pool_postgres::postgres::Config = url.parse().expect("the URL parses");
+        let client = config
+            .connect(pool_postgres::postgres::NoTls)
+            .expect("the test server accepts connections");
+        PostgresSessions { client: Mutex::new(client), app: app.to_owned() }
+    }
+
+    /// Terminates every session named `app` (`pg_terminate_backend`); returns how many
+    /// there were.
+    pub fn kill(&self) -> usize {
+        self.client
+            .lock()
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                &[&self.app],
+            )
+            .expect("terminate")
+            .len()
+    }
+
+    /// The sessions named `app` on the server now.
+    pub fn count(&self) -> usize {
+        let n: i64 = self
+            .client
+            .lock()
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+                &[&self.app],
+            )
+            .expect("count")
+            .get(0);
+        usize::try_from(n).expect("a count")
+    }
+}

@@ -184,6 +184,9 @@ pub enum BackendKind {
     /// PostgreSQL through deadpool-postgres's manager and `pool-deadpool`'s
     /// `ManagerConnector` (`POOL_TEST_POSTGRES_URL`): the async driver.
     DeadpoolPostgres,
+    /// PostgreSQL through bb8-postgres's manager and `pool-bb8`'s `Bb8Connector`
+    /// (`POOL_TEST_POSTGRES_URL`): the async driver under bb8's manager.
+    Bb8Postgres,
     /// PostgreSQL through `pool-postgres` (`POOL_TEST_POSTGRES_URL`).
     Postgres,
     /// MySQL or MariaDB through `pool-mysql` (`POOL_TEST_MYSQL_URL`).
@@ -194,12 +197,13 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// Every backend, in matrix order.
-    pub const ALL: [BackendKind; 8] = [
+    pub const ALL: [BackendKind; 9] = [
         BackendKind::Scripted,
         BackendKind::Sqlite,
         BackendKind::R2d2Sqlite,
         BackendKind::DeadpoolSqlite,
         BackendKind::DeadpoolPostgres,
+        BackendKind::Bb8Postgres,
         BackendKind::Postgres,
         BackendKind::Mysql,
         BackendKind::Redis,
@@ -213,6 +217,7 @@ impl BackendKind {
             BackendKind::R2d2Sqlite => "r2d",
             BackendKind::DeadpoolSqlite => "dps",
             BackendKind::DeadpoolPostgres => "dpp",
+            BackendKind::Bb8Postgres => "b8p",
             BackendKind::Postgres => "pos",
             BackendKind::Mysql => "mys",
             BackendKind::Redis => "red",
@@ -227,6 +232,7 @@ impl BackendKind {
             BackendKind::R2d2Sqlite => "r2d2-sqlite",
             BackendKind::DeadpoolSqlite => "deadpool-sqlite",
             BackendKind::DeadpoolPostgres => "deadpool-postgres",
+            BackendKind::Bb8Postgres => "bb8-postgres",
             BackendKind::Postgres => "postgres",
             BackendKind::Mysql => "mysql",
             BackendKind::Redis => "redis",

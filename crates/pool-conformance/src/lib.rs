@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod checks;
+pub mod errors;
 pub mod faults;
 mod harness;
 pub mod harnesses;
@@ -19,7 +20,7 @@ pub use crate::log::{Call, CallLog, Numbered, Recorded};
 pub use crate::noop::NoopConnector;
 pub use crate::scripted::{Script, ScriptedConnection, ScriptedConnector, ScriptedError};
 pub use crate::servers::{
-    server_url, DeadpoolPostgresBackend, MysqlBackend, PostgresBackend, RedisBackend, MYSQL_URL,
+    server_url, Bb8PostgresBackend, DeadpoolPostgresBackend, MysqlBackend, PostgresBackend, RedisBackend, MYSQL_URL,
     POSTGRES_URL, REDIS_URL,
 };
 
@@ -61,6 +62,7 @@ macro_rules! define_checks {
                         BackendKind::R2d2Sqlite => run_on::<H, R2d2SqliteBackend>(checks::$group::$check::<H, R2d2SqliteBackend>),
                         BackendKind::DeadpoolSqlite => run_on::<H, DeadpoolSqliteBackend>(checks::$group::$check::<H, DeadpoolSqliteBackend>),
                         BackendKind::DeadpoolPostgres => run_on::<H, DeadpoolPostgresBackend>(checks::$group::$check::<H, DeadpoolPostgresBackend>),
+                        BackendKind::Bb8Postgres => run_on::<H, Bb8PostgresBackend>(checks::$group::$check::<H, Bb8PostgresBackend>),
                         BackendKind::Postgres => run_on::<H, PostgresBackend>(checks::$group::$check::<H, PostgresBackend>),
                         BackendKind::Mysql => run_on::<H, MysqlBackend>(checks::$group::$check::<H, MysqlBackend>),
                         BackendKind::Redis => run_on::<H, RedisBackend>(checks::$group::$check::<H, RedisBackend>),
@@ -79,6 +81,7 @@ macro_rules! define_checks {
                 $d crate::conformance_tests!(@on $d harness, r2d2_sqlite, $d crate::R2d2SqliteBackend);
                 $d crate::conformance_tests!(@on $d harness, deadpool_sqlite, $d crate::DeadpoolSqliteBackend);
                 $d crate::conformance_tests!(@on $d harness, deadpool_postgres, $d crate::DeadpoolPostgresBackend);
+                $d crate::conformance_tests!(@on $d harness, bb8_postgres, $d crate::Bb8PostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, postgres, $d crate::PostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, mysql, $d crate::MysqlBackend);
                 $d crate::conformance_tests!(@on $d harness, redis, $d crate::RedisBackend);

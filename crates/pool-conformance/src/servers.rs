@@ -158,3 +158,32 @@ server_backend!(
         runtime.block_on(conn.batch_execute("SELECT 1")).map_err(pool_deadpool::ManagerError::Create)
     }
 );
+
+/// bb8-postgres's manager, as `Bb8Connector` adapts it.
+type Bb8PgManager =
+    pool_bb8::bb8_postgres::PostgresConnectionManager<pool_bb8::bb8_postgres::tokio_postgres::NoTls>;
+
+server_backend!(
+    /// PostgreSQL through bb8-postgres's own `PostgresConnectionManager` and `pool-bb8`'s
+    /// `Bb8Connector`, on the server named by `POOL_TEST_POSTGRES_URL`: the async driver
+    /// under bb8's manager, in every pool, the async one included. The blocking pools run
+    /// its futures in the suite's runtime.
+    Bb8PostgresBackend,
+    Bb8Postgres,
+    POSTGRES_URL,
+    pool_bb8::Bb8Connector<Bb8PgManager>,
+    pool_bb8::bb8_postgres::tokio_postgres::Client,
+    pool_bb8::Bb8Error<pool_bb8::bb8_postgres::tokio_postgres::Error>,
+    |url| {
+        let mut config: pool_bb8::bb8_postgres::tokio_postgres::Config =
+            url.parse().expect("POOL_TEST_POSTGRES_URL parses");
+        config.application_name("pool-conformance-bb8");
+        let manager = Bb8PgManager::new(config, pool_bb8::bb8_postgres::tokio_postgres::NoTls);
+        let runtime = crate::harnesses::DeadpoolHarness::runtime().handle().clone();
+        pool_bb8::Bb8Connector::new(manager).with_runtime(runtime)
+    },
+    |conn| {
+        let runtime = crate::harnesses::DeadpoolHarness::runtime();
+        Ok(runtime.block_on(conn.batch_execute("SELECT 1"))?)
+    }
+);

@@ -228,18 +228,21 @@ pub fn matrix(outcomes: &Outcomes) -> String {
         .filter(|((_, peer), _)| peer.is_none())
         .map(|((name, _), label)| format!("{label} = {name}"))
         .collect();
-    let _ = writeln!(out, "implementations: {}", names.join(", "));
-    let mut backends: Vec<String> = Vec::new();
-    for b in outcomes.backends_of(|r| r.peer.is_none()) {
-        backends.push(format!("{} = {}", b.tag(), b.name()));
-    }
-    let _ = writeln!(out, "backends (read down): {}", backends.join(", "));
+    wrap(&mut out, "implementations:", &names);
+    let backends: Vec<String> = outcomes
+        .backends_of(|r| r.peer.is_none())
+        .iter()
+        .map(|b| format!("{} = {}", b.tag(), b.name()))
+        .collect();
+    wrap(&mut out, "backends (read down):", &backends);
     let peers: Vec<String> = implementations
         .iter()
-        .filter_map(|(name, peer)| peer.map(|p| format!("{} = {name} on sqlite", cut(p, 3))))
+        .filter_map(|(name, peer)| {
+            peer.map(|p| format!("{} = {name} on sqlite", p.chars().take(3).collect::<String>()))
+        })
         .collect();
     if !peers.is_empty() {
-        let _ = writeln!(out, "peers: {}", peers.join(", "));
+        wrap(&mut out, "peers (read down):", &peers);
     }
     out
 }
@@ -267,6 +270,24 @@ pub fn abbreviations(implementations: &[(&str, Option<&str>)]) -> Vec<String> {
         labels.push(label);
     }
     labels
+}
+
+/// Writes `title` and `items`, comma-separated, in lines of at most about 110 characters
+/// (the items' lines indented).
+fn wrap(out: &mut String, title: &str, items: &[String]) {
+    let mut line = title.to_string();
+    for (i, item) in items.iter().enumerate() {
+        let piece = if i + 1 < items.len() { format!("{item},") } else { item.clone() };
+        if line.len() + 1 + piece.len() > 110 && line.trim() != title {
+            let _ = writeln!(out, "{line}");
+            line = " ".repeat(2);
+            line.push_str(&piece);
+        } else {
+            line.push(' ');
+            line.push_str(&piece);
+        }
+    }
+    let _ = writeln!(out, "{line}");
 }
 
 /// The matrix's one-character cell.

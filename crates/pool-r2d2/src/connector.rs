@@ -24,7 +24,7 @@ type Classifier<E> = dyn Fn(&E) -> bool + Send + Sync + 'static;
 /// | [`is_broken`](Connector::is_broken) (every return) | [`has_broken`](ManageConnection::has_broken): a broken connection is invalidated, not reset and pooled |
 /// | [`rollback`](Connector::rollback), [`commit`](Connector::commit) | none: the connection's [`Reset`] ([`new`](R2d2Connector::new)), or nothing ([`without_reset`](R2d2Connector::without_reset)) |
 /// | [`close`](Connector::close), [`terminate`](Connector::terminate) | none: the connection is dropped, as r2d2 does |
-/// | [`is_disconnect`](Connector::is_disconnect) | none: false, or the classifier given to [`with_disconnect`](R2d2Connector::with_disconnect) |
+/// | [`is_disconnect`](Connector::is_disconnect) | none: the classifier given to [`with_disconnect`](R2d2Connector::with_disconnect), else the connection's [`Reset::is_disconnect`] ([`new`](R2d2Connector::new)), else false |
 ///
 /// The connection and error types are the manager's own, so code that uses the
 /// connections does not change.
@@ -51,11 +51,12 @@ pub struct R2d2Connector<M: ManageConnection> {
     disconnect: Option<Arc<Classifier<M::Error>>>,
 }
 
-/// How a connector with reset rolls back and commits: the connection's [`Reset`], with
-/// its error converted to the manager's.
+/// How a connector with reset rolls back and commits, and which errors are disconnects:
+/// the connection's [`Reset`], with its error converted to the manager's.
 struct Resetter<M: ManageConnection> {
     rollback: ResetFn<M>,
     commit: ResetFn<M>,
+    is_disconnect: fn(&(dyn std::error::Error + 'static)) -> bool,
 }
 
 impl<M: ManageConnection> Clone for Resetter<M> {
@@ -86,12 +87,14 @@ where
 
 impl<M: ManageConnection> R2d2Connector<M> {
     /// A connector over `manager` that resets returned connections with their [`Reset`]
-    /// implementation (rollback by default, commit with `ResetOnReturn::Commit`).
+    /// implementation (rollback by default, commit with `ResetOnReturn::Commit`) and
+    /// classifies disconnects with it ([`Reset::is_disconnect`]; no setting needed).
     ///
     /// `rusqlite::Connection` (r2d2_sqlite) and `postgres::Client` (r2d2_postgres)
-    /// implement [`Reset`] behind this crate's `sqlite` and `postgres` features. For a
-    /// manager whose connections do not, use
-    /// [`without_reset`](R2d2Connector::without_reset).
+    /// implement [`Reset`] behind this crate's `sqlite` and `postgres` features: a
+    /// session the server ended or a database file gone counts as a disconnect, so a
+    /// pre-ping that finds one replaces it and every older connection. For a manager
+    /// whose connections do not, use [`without_reset`](R2d2Connector::without_reset).
     ///
     /// ```
     /// use pool_r2d2::R2d2Connector;
@@ -107,7 +110,11 @@ impl<M: ManageConnection> R2d2Connector<M> {
     {
         R2d2Connector {
             manager,
-            reset: Some(Resetter { rollback: rollback::<M>, commit: commit::<M> }),
+            reset: Some(Resetter {
+                rollback: rollback::<M>,
+                commit: commit::<M>,
+                is_disconnect: <M::Connection as Reset>::is_disconnect,
+            }),
             disconnect: None,
         }
     }
@@ -140,16 +147,18 @@ impl<M: ManageConnection> R2d2Connector<M> {
         R2d2Connector { manager, reset: None, disconnect: None }
     }
 
-    /// Counts the errors for which `is_disconnect` returns true as disconnects: a
-    /// pre-ping (`is_valid`) failing with one invalidates the whole pool and reconnects,
-    /// and [`PooledConnection::handle_error`](pool_core::PooledConnection::handle_error)
+    /// Counts the errors for which `is_disconnect` returns true as disconnects, instead
+    /// of the connection's [`Reset::is_disconnect`]: a pre-ping (`is_valid`) failing with
+    /// one invalidates the whole pool and reconnects, and
+    /// [`PooledConnection::handle_error`](pool_core::PooledConnection::handle_error)
     /// invalidates on one. Calling this again replaces the previous classifier.
     ///
-    /// Without a classifier no error is a disconnect: a failing pre-ping then invalidates
-    /// only that connection and fails the checkout with
-    /// [`CheckoutError::Ping`](pool_core::CheckoutError::Ping). Ready-made classifiers:
-    /// `pool_r2d2::sqlite_is_disconnect` for r2d2_sqlite (feature `sqlite`) and
-    /// `pool_r2d2::postgres_is_disconnect` for r2d2_postgres (feature `postgres`).
+    /// r2d2_sqlite's and r2d2_postgres's connections need none: [`new`](Self::new) uses
+    /// theirs (`pool_r2d2::sqlite_is_disconnect`, `pool_r2d2::postgres_is_disconnect`).
+    /// This is for other managers, above all with
+    /// [`without_reset`](Self::without_reset), where no error is a disconnect otherwise: a
+    /// failing pre-ping then invalidates only that connection and fails the checkout with
+    /// [`CheckoutError::Ping`](pool_core::CheckoutError::Ping).
     ///
     /// ```
     /// use pool_core::Connector;
@@ -246,9 +255,13 @@ where
         self.manager.has_broken(conn)
     }
 
-    /// The classifier given to [`with_disconnect`](R2d2Connector::with_disconnect), or
-    /// false.
+    /// The classifier given to [`with_disconnect`](R2d2Connector::with_disconnect), else
+    /// the connection's [`Reset::is_disconnect`] (with reset), else false.
     fn is_disconnect(&self, error: &M::Error) -> bool {
-        self.disconnect.as_ref().is_some_and(|is_disconnect| is_disconnect(error))
+        match (&self.disconnect, &self.reset) {
+            (Some(is_disconnect), _) => is_disconnect(error),
+            (None, Some(reset)) => (reset.is_disconnect)(error),
+            (None, None) => false,
+        }
     }
 }

@@ -1,4 +1,7 @@
-//! Ready-made disconnect classifiers for [`R2d2Connector::with_disconnect`](crate::R2d2Connector::with_disconnect).
+//! The disconnect classifiers of the connection types this crate knows: what
+//! [`R2d2Connector::new`](crate::R2d2Connector::new) uses by itself (through
+//! [`Reset::is_disconnect`](crate::Reset::is_disconnect)), public for composing a
+//! classifier of your own for [`R2d2Connector::with_disconnect`](crate::R2d2Connector::with_disconnect).
 
 /// Whether a `rusqlite` error means the database file is gone or unreadable
 /// (feature `sqlite`): `pool-sqlite`'s classification, for `r2d2_sqlite`'s manager.
@@ -11,10 +14,10 @@
 /// use pool_r2d2::R2d2Connector;
 /// use r2d2_sqlite::SqliteConnectionManager;
 ///
-/// let connector = R2d2Connector::new(SqliteConnectionManager::file("/no/such/dir/app.db"))
-///     .with_disconnect(pool_r2d2::sqlite_is_disconnect);
+/// let connector = R2d2Connector::new(SqliteConnectionManager::file("/no/such/dir/app.db"));
 /// let err = connector.connect().unwrap_err(); // SQLITE_CANTOPEN
-/// assert!(connector.is_disconnect(&err));
+/// assert!(pool_r2d2::sqlite_is_disconnect(&err));
+/// assert!(connector.is_disconnect(&err)); // `new` classifies with it, no setting
 /// ```
 #[cfg(feature = "sqlite")]
 pub fn sqlite_is_disconnect(error: &pool_sqlite::rusqlite::Error) -> bool {
@@ -37,14 +40,17 @@ pub fn sqlite_is_disconnect(error: &pool_sqlite::rusqlite::Error) -> bool {
 /// message or a connection reset, and only the calls after that report "closed".
 ///
 /// ```
+/// use pool_core::Connector;
 /// use pool_r2d2::R2d2Connector;
 /// use r2d2_postgres::postgres::NoTls;
 /// use r2d2_postgres::PostgresConnectionManager;
 ///
-/// let config = "host=127.0.0.1 user=postgres".parse().unwrap();
-/// let connector = R2d2Connector::new(PostgresConnectionManager::new(config, NoTls))
-///     .with_disconnect(pool_r2d2::postgres_is_disconnect);
-/// # let _ = connector;
+/// // Nothing listens on port 1: the connect is refused.
+/// let config = "host=127.0.0.1 port=1 user=postgres".parse().unwrap();
+/// let connector = R2d2Connector::new(PostgresConnectionManager::new(config, NoTls));
+/// let Err(err) = connector.connect() else { panic!("nothing listens on port 1") };
+/// assert!(pool_r2d2::postgres_is_disconnect(&err));
+/// assert!(connector.is_disconnect(&err)); // `new` classifies with it, no setting
 /// ```
 #[cfg(feature = "postgres")]
 pub fn postgres_is_disconnect(error: &postgres::Error) -> bool {

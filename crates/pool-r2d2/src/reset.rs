@@ -8,12 +8,18 @@
 /// manager whose connections implement this trait; for any other manager use
 /// [`R2d2Connector::without_reset`](crate::R2d2Connector::without_reset).
 ///
+/// The trait also carries the connection type's disconnect classification
+/// ([`is_disconnect`](Reset::is_disconnect)), so a connector over a manager this crate
+/// knows recognises a dead connection with no setting.
+///
 /// Implemented, behind features, for:
 ///
 /// - `rusqlite::Connection` (feature `sqlite`, for `r2d2_sqlite`): `ROLLBACK` or `COMMIT`
-///   only when a transaction is open, as `pool-sqlite`'s connector does;
+///   only when a transaction is open, as `pool-sqlite`'s connector does; disconnects as
+///   `pool_r2d2::sqlite_is_disconnect` classifies them;
 /// - `postgres::Client` (feature `postgres`, for `r2d2_postgres`): `ROLLBACK` or `COMMIT`,
-///   which PostgreSQL answers outside a transaction with a warning, not an error.
+///   which PostgreSQL answers outside a transaction with a warning, not an error;
+///   disconnects as `pool_r2d2::postgres_is_disconnect` classifies them.
 ///
 /// Both methods must leave the connection with no transaction open, and must not fail
 /// when none was: they run at every return.
@@ -46,10 +52,34 @@
 /// conn.rollback().unwrap();
 /// assert_eq!(conn.open, 0);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no `pool_r2d2::Reset`: `R2d2Connector::new` cannot reset it on return",
+    label = "the manager's connection type must implement `pool_r2d2::Reset`",
+    note = "for r2d2_sqlite enable pool-r2d2's `sqlite` feature, for r2d2_postgres its `postgres` \
+            feature (through the facade: sqlpool's features [\"r2d2\", \"sqlite\"] or \
+            [\"r2d2\", \"postgres\"]); the manager crate must be the version pool-r2d2 names \
+            (r2d2_sqlite 0.35, r2d2_postgres 0.18)",
+    note = "for any other manager use `R2d2Connector::without_reset`, or implement `Reset` for \
+            its connection type"
+)]
 pub trait Reset {
     /// The error a rollback or commit returns; the manager's error must convert from it
     /// (it usually is the same type).
     type Error;
+
+    /// Whether an error of this connection's manager means the connection is gone (the
+    /// server ended the session, the file is unreadable): the disconnect classification
+    /// [`R2d2Connector::new`](crate::R2d2Connector::new) uses, with no setting.
+    ///
+    /// `error` is the manager's error, as a trait object, to be downcast to the types
+    /// this connection knows. The default says no to everything: then a failing pre-ping
+    /// fails its checkout instead of replacing the pool's connections.
+    /// [`R2d2Connector::with_disconnect`](crate::R2d2Connector::with_disconnect) overrides
+    /// it.
+    fn is_disconnect(error: &(dyn std::error::Error + 'static)) -> bool {
+        let _ = error;
+        false
+    }
 
     /// Rolls back whatever transaction is open; does nothing, successfully, if none is.
     fn rollback(&mut self) -> Result<(), Self::Error>;
@@ -71,6 +101,12 @@ impl Reset for pool_sqlite::rusqlite::Connection {
     fn commit(&mut self) -> Result<(), Self::Error> {
         pool_sqlite::commit_if_open(self)
     }
+
+    /// A `rusqlite` error for which [`sqlite_is_disconnect`](crate::sqlite_is_disconnect)
+    /// says yes.
+    fn is_disconnect(error: &(dyn std::error::Error + 'static)) -> bool {
+        error.downcast_ref().is_some_and(crate::sqlite_is_disconnect)
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -86,5 +122,11 @@ impl Reset for postgres::Client {
     /// an error, if none.
     fn commit(&mut self) -> Result<(), Self::Error> {
         self.batch_execute("COMMIT")
+    }
+
+    /// A `postgres` error for which
+    /// [`postgres_is_disconnect`](crate::postgres_is_disconnect) says yes.
+    fn is_disconnect(error: &(dyn std::error::Error + 'static)) -> bool {
+        error.downcast_ref().is_some_and(crate::postgres_is_disconnect)
     }
 }

@@ -92,18 +92,24 @@ fn no_error_is_a_disconnect_without_a_classifier() {
     assert!(connector.is_disconnect(&err));
 }
 
+// Issue 10: r2d2_sqlite's connections classify disconnects with no setting.
 #[test]
-fn sqlite_classifier() {
-    let connector = R2d2Connector::new(SqliteConnectionManager::memory())
-        .with_disconnect(pool_r2d2::sqlite_is_disconnect);
+fn sqlite_disconnects_are_classified_with_no_setting() {
+    let connector = R2d2Connector::new(SqliteConnectionManager::memory());
     let conn = connector.connect().unwrap();
     let err = conn.execute_batch("SELEC 1").unwrap_err();
     assert!(!connector.is_disconnect(&err), "a SQL error is not a disconnect");
 
-    let connector = R2d2Connector::new(SqliteConnectionManager::file("/no/such/dir/db.sqlite"))
-        .with_disconnect(pool_r2d2::sqlite_is_disconnect);
+    let connector = R2d2Connector::new(SqliteConnectionManager::file("/no/such/dir/db.sqlite"));
     let err = connector.connect().unwrap_err();
     assert!(connector.is_disconnect(&err), "{err:?}");
+
+    // `with_disconnect` overrides it; `without_reset` has no classification of its own.
+    let connector = connector.with_disconnect(|_| false);
+    assert!(!connector.is_disconnect(&err), "the classifier given wins");
+    let connector =
+        R2d2Connector::without_reset(SqliteConnectionManager::file("/no/such/dir/db.sqlite"));
+    assert!(!connector.is_disconnect(&err));
 }
 
 #[test]

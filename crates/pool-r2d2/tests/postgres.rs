@@ -30,14 +30,13 @@ fn config() -> Option<Config> {
     }
 }
 
-/// The pool of harness `H` over r2d2_postgres's manager, closed connections counting as
-/// disconnects.
+/// The pool of harness `H` over r2d2_postgres's manager (which classifies disconnects by
+/// itself).
 fn build<H: Harness>(
     config: &Config,
     configure: impl FnOnce(BuilderOver<H>) -> BuilderOver<H>,
 ) -> PoolOver<H> {
-    let connector = R2d2Connector::new(PostgresConnectionManager::new(config.clone(), NoTls))
-        .with_disconnect(pool_r2d2::postgres_is_disconnect);
+    let connector = R2d2Connector::new(PostgresConnectionManager::new(config.clone(), NoTls));
     let strategy = H::config::<R2d2Connector<Manager>>(&Spec::default());
     configure(Pool::builder(connector).strategy(strategy)).build().expect("valid settings")
 }
@@ -154,6 +153,52 @@ fn sql_errors_are_not_disconnects() {
     let refused: Config = "host=127.0.0.1 port=1 user=postgres connect_timeout=5".parse().unwrap();
     let Err(err) = refused.connect(NoTls) else { panic!("nothing listens on port 1") };
     assert!(pool_r2d2::postgres_is_disconnect(&err), "{err:?}");
+}
+
+/// Sessions tagged `app` on the server.
+fn sessions(watcher: &mut Client, app: &str) -> usize {
+    let n: i64 = watcher
+        .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&app])
+        .unwrap()
+        .get(0);
+    usize::try_from(n).unwrap()
+}
+
+// Issue 10: the README's "Coming from r2d2" recipe for PostgreSQL (examples/from-r2d2-postgres),
+// with no `with_disconnect`: after the server killed every backend, the pre-ping's error
+// counts as a disconnect, so the pool generation moves and every checkout succeeds on a
+// new session (before, the next two checkouts failed with "pre-ping failed").
+#[test]
+fn the_recipe_recovers_from_killed_backends_with_no_setting() {
+    use pool_queue::QueuePool;
+    let Some(mut config) = config() else { return };
+    let watcher = std::sync::Mutex::new(watcher(&config));
+    let app = "pool-r2d2-recipe-killed";
+    config.application_name(app);
+    // As the recipe builds it; the scenario adds pool_size(4), max_overflow(0), pre_ping(true).
+    let manager = PostgresConnectionManager::new(config, NoTls);
+    pool_conformance::faults::killed_replaced_with_pre_ping(
+        QueuePool::builder(R2d2Connector::new(manager)),
+        backend_pid,
+        |conn| conn.simple_query("SELECT 1").map(drop),
+        || {
+            let mut watcher = watcher.lock().unwrap();
+            let killed = watcher
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                     WHERE application_name = $1",
+                    &[&app],
+                )
+                .unwrap()
+                .len();
+            let limit = std::time::Duration::from_secs(5);
+            assert!(
+                pool_conformance::faults::wait_until(limit, || sessions(&mut watcher, app) == 0)
+            );
+            killed
+        },
+        || sessions(&mut watcher.lock().unwrap(), app),
+    );
 }
 
 /// Stamps the checks for one strategy; `$table` keeps their tables apart.

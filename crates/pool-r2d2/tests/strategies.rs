@@ -288,7 +288,7 @@ fn failing_connect_leaves_counts_unchanged<H: Harness>() {
     let dir = scratch("connect");
     let later = dir.path().join("later");
     let manager = Counting::new(SqliteConnectionManager::file(later.join("db.sqlite")));
-    let connector = R2d2Connector::new(manager).with_disconnect(pool_r2d2::sqlite_is_disconnect);
+    let connector = R2d2Connector::new(manager); // classifies SQLite's errors by itself
     let pool = build::<H, _>(connector, |b| b);
 
     let before = pool.status();

@@ -17,9 +17,11 @@
 /// - `rusqlite::Connection` (feature `sqlite`, for `r2d2_sqlite`): `ROLLBACK` or `COMMIT`
 ///   only when a transaction is open, as `pool-sqlite`'s connector does; disconnects as
 ///   `pool_r2d2::sqlite_is_disconnect` classifies them;
-/// - `postgres::Client` (feature `postgres`, for `r2d2_postgres`): `ROLLBACK` or `COMMIT`,
-///   which PostgreSQL answers outside a transaction with a warning, not an error;
-///   disconnects as `pool_r2d2::postgres_is_disconnect` classifies them.
+/// - `postgres::Client` (feature `postgres`, for `r2d2_postgres`): asks the server whether
+///   a transaction is open (one round trip, `pool_postgres::end_transaction`) and sends
+///   `ROLLBACK` or `COMMIT` only then, so PostgreSQL logs no "there is no transaction in
+///   progress" warning per return; disconnects as `pool_r2d2::postgres_is_disconnect`
+///   classifies them.
 ///
 /// Both methods must leave the connection with no transaction open, and must not fail
 /// when none was: they run at every return.
@@ -113,15 +115,15 @@ impl Reset for pool_sqlite::rusqlite::Connection {
 impl Reset for postgres::Client {
     type Error = postgres::Error;
 
-    /// `ROLLBACK`: ends any open or failed transaction; a warning, not an error, if none.
+    /// `ROLLBACK` if a transaction is open or failed; nothing else if none is.
     fn rollback(&mut self) -> Result<(), Self::Error> {
-        self.batch_execute("ROLLBACK")
+        pool_postgres::end_transaction(self, "ROLLBACK")
     }
 
-    /// `COMMIT`: commits an open transaction (a failed one is rolled back); a warning, not
-    /// an error, if none.
+    /// `COMMIT` if a transaction is open (a failed one is rolled back); nothing else if
+    /// none is.
     fn commit(&mut self) -> Result<(), Self::Error> {
-        self.batch_execute("COMMIT")
+        pool_postgres::end_transaction(self, "COMMIT")
     }
 
     /// A `postgres` error for which

@@ -88,7 +88,7 @@ fn select_one_and_rollback_on_return<H: Harness>(table: &str) {
     assert_eq!(count(&mut watcher), 0, "the row is gone");
     let mut conn = pool.get().unwrap();
     assert_eq!(count(&mut conn), 0);
-    // Outside a transaction the reset's ROLLBACK only warns: the return succeeds.
+    // Outside a transaction the reset asks and sends nothing more: the return succeeds.
     drop(conn);
     drop(pool.get().unwrap());
     watcher.batch_execute(&format!("DROP TABLE {table}")).unwrap();

@@ -160,8 +160,9 @@ server_backend!(
 );
 
 /// bb8-postgres's manager, as `Bb8Connector` adapts it.
-type Bb8PgManager =
-    pool_bb8::bb8_postgres::PostgresConnectionManager<pool_bb8::bb8_postgres::tokio_postgres::NoTls>;
+type Bb8PgManager = pool_bb8::bb8_postgres::PostgresConnectionManager<
+    pool_bb8::bb8_postgres::tokio_postgres::NoTls,
+>;
 
 server_backend!(
     /// PostgreSQL through bb8-postgres's own `PostgresConnectionManager` and `pool-bb8`'s

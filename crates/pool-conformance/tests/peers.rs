@@ -3,7 +3,7 @@
 
 use std::panic::{self, AssertUnwindSafe};
 
-use pool_conformance::peers::{deadpool_probes, r2d2_probes, PeerProbe};
+use pool_conformance::peers::{bb8_probes, deadpool_probes, r2d2_probes, PeerProbe};
 
 /// The answer of a probe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,24 @@ const DEADPOOL: &[(&str, Answer)] = &[
     ("queue::fifo_order", Yes),
 ];
 
+const BB8: &[(&str, Answer)] = &[
+    ("base::sequential_checkouts_reuse", Yes),
+    ("base::detach_semantics", Skip),
+    ("events::connect_event", Yes),
+    ("events::checkin_event", No),
+    ("events::reset_event", No),
+    ("checkout::checkout_pre_ping_pooled_once", No),
+    ("checkout::checkout_invalidate_all", Skip),
+    ("checkout::checkout_no_ping_without_pre_ping", Yes),
+    ("reset::reset_plain_rollback", No),
+    ("reset::reset_plain_commit", No),
+    ("failures::failures_timeout_message", No),
+    ("queue::timeout_fires", Yes),
+    ("queue::overflow_closed_on_return", Skip),
+    ("queue::lifo_order", Yes),
+    ("queue::fifo_order", Yes),
+];
+
 /// Runs each probe and checks its answer against `expected`.
 fn answers_as_pinned(probes: Vec<PeerProbe>, expected: &[(&str, Answer)]) {
     let suite: Vec<&str> =
@@ -79,4 +97,9 @@ fn r2d2_probes_answer_as_pinned() {
 #[test]
 fn deadpool_probes_answer_as_pinned() {
     answers_as_pinned(deadpool_probes(), DEADPOOL);
+}
+
+#[test]
+fn bb8_probes_answer_as_pinned() {
+    answers_as_pinned(bb8_probes(), BB8);
 }

@@ -6,7 +6,7 @@
 //! hooks stand for events: `post_create` is the connect event, `pre_recycle` and
 //! `post_recycle` fire at checkout; it has no hook at return.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ use deadpool::managed::{self, Hook, Metrics, Object, PoolError, QueueMode, Recyc
 use deadpool::Runtime;
 use r2d2_sqlite::rusqlite::{self, Connection};
 
-use super::PeerProbe;
+use super::{conn_id, run, AsyncPeer, PeerProbe, Probed};
 use crate::{Outcome, Skip};
 
 /// The probes of plain deadpool `managed::Pool` over an inline rusqlite manager, in suite
@@ -39,31 +39,18 @@ pub fn deadpool_probes() -> Vec<PeerProbe> {
     ]
 }
 
-/// An in-memory SQLite manager whose connections carry an id (in a temp table) and which
-/// counts its `create` and `recycle` calls (`recycle` is deadpool's ping).
-#[derive(Debug, Default)]
-struct Probed {
-    next: AtomicU64,
-    creates: AtomicUsize,
-    recycles: AtomicUsize,
-}
-
+/// The inline manager: `create` opens a numbered connection, `recycle` (deadpool's ping)
+/// counts and accepts.
 impl managed::Manager for Probed {
     type Type = Connection;
     type Error = rusqlite::Error;
 
     async fn create(&self) -> Result<Connection, rusqlite::Error> {
-        self.creates.fetch_add(1, Ordering::SeqCst);
-        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
-        let conn = Connection::open_in_memory()?;
-        conn.execute_batch(&format!(
-            "CREATE TEMP TABLE peer_id(id INTEGER); INSERT INTO temp.peer_id VALUES ({id});"
-        ))?;
-        Ok(conn)
+        self.open()
     }
 
     async fn recycle(&self, _conn: &mut Connection, _: &Metrics) -> RecycleResult<rusqlite::Error> {
-        self.recycles.fetch_add(1, Ordering::SeqCst);
+        self.ping();
         Ok(())
     }
 }
@@ -71,47 +58,30 @@ impl managed::Manager for Probed {
 type Pool = managed::Pool<Probed>;
 type Builder = managed::PoolBuilder<Probed>;
 
+impl AsyncPeer for Pool {
+    type Conn<'a> = Object<Probed>;
+
+    async fn checkout(&self) -> Object<Probed> {
+        self.get().await.expect("checkout")
+    }
+}
+
 fn builder(max_size: usize) -> Builder {
     Pool::builder(Probed::default()).max_size(max_size).runtime(Runtime::Tokio1)
 }
 
-/// Runs a probe's body on a current-thread runtime.
-fn run<T>(body: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
-        .block_on(body)
-}
-
-/// The id a connection was given when it was opened.
-fn conn_id(conn: &Connection) -> u64 {
-    conn.query_row("SELECT id FROM temp.peer_id", [], |r| r.get::<_, i64>(0)).expect("id") as u64
-}
-
-fn counter(pool: &Pool, which: fn(&Probed) -> &AtomicUsize) -> usize {
-    which(pool.manager()).load(Ordering::SeqCst)
-}
-
-fn creates(pool: &Pool) -> usize {
-    counter(pool, |m| &m.creates)
-}
-
-fn recycles(pool: &Pool) -> usize {
-    counter(pool, |m| &m.recycles)
+/// A pool of `max_size` and its manager (whose clone shares the counts).
+fn pool(max_size: usize) -> (Pool, Probed) {
+    let pool = builder(max_size).build().expect("pool");
+    let manager = pool.manager().clone();
+    (pool, manager)
 }
 
 /// Sequential checkouts share one connection and connect once.
 fn sequential_checkouts_reuse() -> Outcome {
     run(async {
-        let p = builder(5).build().expect("pool");
-        let first = conn_id(&p.get().await.expect("checkout"));
-        for _ in 0..3 {
-            let c = p.get().await.expect("checkout");
-            assert_eq!(conn_id(&c), first, "sequential checkouts share one connection");
-        }
-        assert_eq!(creates(&p), 1);
-        Ok(())
+        let (p, m) = pool(5);
+        super::sequential_checkouts_reuse(p, &m).await
     })
 }
 
@@ -199,13 +169,8 @@ fn reset_event() -> Outcome {
 /// checkout (deadpool: `recycle` runs at every reuse).
 fn pre_ping_pooled_once() -> Outcome {
     run(async {
-        let p = builder(5).build().expect("pool");
-        let c = p.get().await.expect("first checkout");
-        assert_eq!(recycles(&p), 0, "a new connection must not be pinged");
-        drop(c);
-        drop(p.get().await.expect("second checkout"));
-        assert_eq!(recycles(&p), 1, "a pooled connection is pinged exactly once");
-        Ok(())
+        let (p, m) = pool(5);
+        super::pre_ping_pooled_once(p, &m).await
     })
 }
 
@@ -219,47 +184,26 @@ fn invalidate_all() -> Outcome {
 /// With pre-ping off, checkouts never ping.
 fn no_ping_without() -> Outcome {
     run(async {
-        let p = builder(5).build().expect("pool");
-        for _ in 0..3 {
-            drop(p.get().await.expect("checkout"));
-        }
-        assert_eq!(recycles(&p), 0, "deadpool recycles (pings) at every reuse; it cannot be off");
-        Ok(())
+        let (p, m) = pool(5);
+        let why = "deadpool recycles (pings) at every reuse; it cannot be off";
+        super::no_ping_without(p, &m, why).await
     })
 }
 
-/// Opens a transaction with a pending insert on the pool's only connection, returns it,
-/// and checks the connection out again: is a transaction still open, and how many rows?
+/// Leaves a transaction open on the only connection of a pool (deadpool does nothing
+/// at return).
 fn leave_transaction_open() -> (bool, i64) {
-    run(async {
-        let p = builder(1).build().expect("pool");
-        let c = p.get().await.expect("checkout");
-        let id = conn_id(&c);
-        c.execute_batch("CREATE TABLE t(x INTEGER); BEGIN; INSERT INTO t VALUES (1);")
-            .expect("transaction");
-        assert!(!c.is_autocommit(), "a transaction is open");
-        drop(c);
-        let c = p.get().await.expect("checkout again");
-        assert_eq!(conn_id(&c), id, "the same connection");
-        let rows: i64 = c.query_row("SELECT count(*) FROM t", [], |r| r.get(0)).expect("count");
-        (!c.is_autocommit(), rows)
-    })
+    run(super::leave_transaction_open(pool(1).0))
 }
 
 /// Reset on return "rollback": the transaction left open is rolled back.
 fn reset_plain_rollback() -> Outcome {
-    let (open, rows) = leave_transaction_open();
-    assert!(!open, "the transaction left open was not rolled back on return");
-    assert_eq!(rows, 0, "the pending insert is rolled back");
-    Ok(())
+    super::rolled_back(leave_transaction_open())
 }
 
 /// Reset on return "commit": the transaction left open is committed.
 fn reset_plain_commit() -> Outcome {
-    let (open, rows) = leave_transaction_open();
-    assert!(!open, "the transaction left open was not committed on return");
-    assert_eq!(rows, 1, "the pending insert is committed");
-    Ok(())
+    super::committed(leave_transaction_open())
 }
 
 /// Holds the only connection of a pool with this wait timeout and asks for another.
@@ -290,33 +234,21 @@ fn overflow_closed_on_return() -> Outcome {
     Err(Skip::because("no overflow concept (deadpool has max_size only, and keeps every object)"))
 }
 
-/// Checks out three connections, returns them in order, and gives back the ids in
-/// checkout order and the id the next checkout gets.
+/// The order of idle connections after three returns, in `mode`.
 fn order_after_return(mode: QueueMode) -> ([u64; 3], u64) {
     run(async {
         let p = builder(5).queue_mode(mode).build().expect("pool");
-        let mut held = Vec::new();
-        for _ in 0..3 {
-            held.push(p.get().await.expect("checkout"));
-        }
-        let ids: Vec<u64> = held.iter().map(|c| conn_id(c)).collect();
-        drop(held); // returned in order 0, 1, 2
-        let next = conn_id(&p.get().await.expect("checkout"));
-        assert_eq!(creates(&p), 3);
-        ([ids[0], ids[1], ids[2]], next)
+        let m = p.manager().clone();
+        super::order_after_return(p, &m).await
     })
 }
 
 /// With LIFO (deadpool: `QueueMode::Lifo`), the connection returned last comes first.
 fn lifo_order() -> Outcome {
-    let (ids, next) = order_after_return(QueueMode::Lifo);
-    assert_eq!(next, ids[2], "the newest idle connection comes first");
-    Ok(())
+    super::newest_first(order_after_return(QueueMode::Lifo))
 }
 
 /// By default (FIFO), the connection returned first is handed out first.
 fn fifo_order() -> Outcome {
-    let (ids, next) = order_after_return(QueueMode::default());
-    assert_eq!(next, ids[0], "the oldest idle connection comes first");
-    Ok(())
+    super::oldest_first(order_after_return(QueueMode::default()))
 }

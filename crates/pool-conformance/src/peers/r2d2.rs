@@ -12,7 +12,7 @@ use r2d2::{HandleEvent, ManageConnection};
 use r2d2_sqlite::rusqlite::Connection;
 use r2d2_sqlite::SqliteConnectionManager;
 
-use super::PeerProbe;
+use super::{conn_id, PeerProbe};
 use crate::{Outcome, Skip};
 
 /// The probes of plain `r2d2::Pool` over r2d2_sqlite, in suite order.
@@ -119,11 +119,6 @@ fn builder(max_size: u32) -> r2d2::Builder<Probed> {
 
 fn build(b: r2d2::Builder<Probed>, manager: &Probed) -> r2d2::Pool<Probed> {
     b.build(manager.clone()).expect("pool")
-}
-
-/// The id a connection was given when it was opened.
-fn conn_id(conn: &Connection) -> u64 {
-    conn.query_row("SELECT id FROM temp.peer_id", [], |r| r.get::<_, i64>(0)).expect("id") as u64
 }
 
 /// SQLAlchemy's `test_no_connect_on_recreate`-style reuse: sequential checkouts share one

@@ -6,7 +6,7 @@ use std::error::Error as StdError;
 /// connectors of this workspace classify as a disconnect.
 ///
 /// - a `tokio_postgres::Error` (bb8-postgres's; feature `postgres`):
-///   [`pool_postgres::is_disconnect`]'s rule — a closed client, an I/O error talking to
+///   `pool_postgres::is_disconnect`'s rule — a closed client, an I/O error talking to
 ///   the server, a `FATAL` or `PANIC` server error, SQLSTATE class `08`, `57P01`–`57P03`
 ///   (what `pg_terminate_backend` and a server restart send);
 /// - a `redis::RedisError` (bb8-redis's; feature `redis`): `pool_redis::is_disconnect`'s

@@ -15,7 +15,7 @@ use pool_core::BoxError;
 ///
 /// Implemented for `tokio_postgres::Client` (bb8-postgres's connections, feature
 /// `postgres`): it asks the server whether a transaction block is open
-/// ([`pool_postgres::IN_TRANSACTION_QUERY`], one round trip that leaves nothing in the
+/// (`pool_postgres::IN_TRANSACTION_QUERY`, one round trip that leaves nothing in the
 /// server's log) and sends `ROLLBACK` or `COMMIT` only then.
 ///
 /// Both methods must leave the connection with no transaction open, and must not fail

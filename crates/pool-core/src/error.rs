@@ -1,11 +1,132 @@
 //! The pool's errors: one type per operation that can fail.
 
 use std::error::Error as StdError;
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::time::Duration;
 
 /// A boxed error from a listener or a connector, as carried by the pool's errors.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Displays an error followed by each cause of its [`source`](StdError::source) chain
+/// whose text it has not shown yet, separated by `": "`.
+///
+/// Many drivers keep the cause out of their own message (`postgres`: "db error", with the
+/// server's words in `source()`); this shows it, and skips a cause that the message
+/// already contains, so a driver that repeats its cause does not print it twice. The
+/// pool's errors display the connector's error this way; use it for your own messages
+/// too.
+///
+/// ```
+/// use std::{fmt, io};
+///
+/// use pool_core::ErrorChain;
+///
+/// #[derive(Debug)]
+/// struct DbError(io::Error);
+///
+/// impl fmt::Display for DbError {
+///     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+///         f.write_str("db error")
+///     }
+/// }
+///
+/// impl std::error::Error for DbError {
+///     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+///         Some(&self.0)
+///     }
+/// }
+///
+/// let err = DbError(io::Error::other("role \"nosuchuser\" does not exist"));
+/// assert_eq!(
+///     ErrorChain::new(&err).to_string(),
+///     "db error: role \"nosuchuser\" does not exist"
+/// );
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorChain<'a>(&'a (dyn StdError + 'static));
+
+impl<'a> ErrorChain<'a> {
+    /// `error` and its causes, ready to display.
+    pub fn new(error: &'a (dyn StdError + 'static)) -> Self {
+        ErrorChain(error)
+    }
+}
+
+impl fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut shown = self.0.to_string();
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            let words = cause.to_string();
+            if !shown.contains(&words) {
+                write!(shown, ": {words}")?;
+            }
+            source = cause.source();
+        }
+        f.write_str(&shown)
+    }
+}
+
+/// A connection URL that a connector's driver refused, with the part that is wrong.
+///
+/// Returned by the connectors' URL constructors (`MySqlConnector::new`,
+/// `RedisConnector::new`). `Display` names the backend, the URL (its password replaced by
+/// `***`), what is wrong in it when the URL can be taken apart to find out
+/// ([`UrlParts`](crate::UrlParts)), and the driver's own message:
+///
+/// ```text
+/// invalid MySQL URL "mysql://root@127.0.0.1:notaport/test": the port `notaport` is not a number (the driver says: UrlError { URL ParseError { invalid port number } })
+/// ```
+///
+/// [`source`](StdError::source) is the driver's error.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct UrlError {
+    backend: &'static str,
+    url: String,
+    problem: Option<String>,
+    source: BoxError,
+}
+
+impl UrlError {
+    /// The driver of `backend` (`"MySQL"`) refused `url` with `source`; `problem`, if
+    /// known, says which part is wrong (`"the port `x` is not a number"`).
+    pub fn new(
+        backend: &'static str,
+        url: &str,
+        problem: Option<String>,
+        source: impl Into<BoxError>,
+    ) -> Self {
+        UrlError { backend, url: crate::url::redact(url), problem, source: source.into() }
+    }
+
+    /// The URL, its password replaced by `***`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// What is wrong in the URL, when more is known than the driver's message says.
+    pub fn problem(&self) -> Option<&str> {
+        self.problem.as_deref()
+    }
+}
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid {} URL \"{}\": ", self.backend, self.url)?;
+        let driver = ErrorChain::new(&*self.source);
+        match &self.problem {
+            Some(problem) => write!(f, "{problem} (the driver says: {driver})"),
+            None => driver.fmt(f),
+        }
+    }
+}
+
+impl StdError for UrlError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.source)
+    }
+}
 
 /// A pool was configured with a value it cannot work with.
 ///
@@ -106,7 +227,7 @@ impl fmt::Display for ListenerError {
             }
         };
         match &self.source {
-            Some(source) => write!(f, "{what}: {source}"),
+            Some(source) => write!(f, "{what}: {}", ErrorChain::new(&**source)),
             None => f.write_str(what),
         }
     }
@@ -188,6 +309,15 @@ impl fmt::Display for TimeoutError {
 impl StdError for TimeoutError {}
 
 /// A checkout failed; the pool's counts are as they were before it.
+///
+/// `Display` shows the connector's error with every cause of its `source()` chain that
+/// its own message leaves out ([`ErrorChain`]), so the driver's whole message is there:
+///
+/// ```text
+/// could not connect: db error: FATAL: role "nosuchuser" does not exist
+/// ```
+///
+/// [`source`](StdError::source) is the connector's error (for `Connect` and `Ping`).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CheckoutError<E> {
@@ -208,12 +338,13 @@ pub enum CheckoutError<E> {
     Unavailable(String),
 }
 
-impl<E: fmt::Display> fmt::Display for CheckoutError<E> {
+/// Shows the connector's error with its causes ([`ErrorChain`]): the driver's whole message.
+impl<E: StdError + 'static> fmt::Display for CheckoutError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CheckoutError::Connect(e) => write!(f, "could not connect: {e}"),
+            CheckoutError::Connect(e) => write!(f, "could not connect: {}", ErrorChain::new(e)),
             CheckoutError::Timeout(e) => e.fmt(f),
-            CheckoutError::Ping(e) => write!(f, "pre-ping failed: {e}"),
+            CheckoutError::Ping(e) => write!(f, "pre-ping failed: {}", ErrorChain::new(e)),
             CheckoutError::PingUnsupported => f.write_str(
                 "the ping feature requires a connector that implements Connector::ping; \
                  implement it or turn pre_ping off",

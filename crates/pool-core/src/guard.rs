@@ -99,7 +99,8 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
             Held::Detached(detached) => {
                 tracing::info!(pool = %inner.core.name(), "Invalidate detached connection");
                 if let Err(err) = inner.core.connector().terminate(detached.conn) {
-                    tracing::error!(pool = %inner.core.name(), "Exception closing connection detached: {err}");
+                    let shown = crate::ErrorChain::new(&err);
+                    tracing::error!(pool = %inner.core.name(), "Exception closing connection detached: {shown}");
                 }
             }
             Held::Returned => {}

@@ -9,12 +9,16 @@ mod io;
 mod pool;
 mod record;
 mod strategy;
+mod url;
 
 pub use crate::config::{Echo, PoolConfig, ResetOnReturn};
 pub use crate::connector::Connector;
-pub use crate::error::{BoxError, BuildError, CheckoutError, ListenerError, TimeoutError};
+pub use crate::error::{
+    BoxError, BuildError, CheckoutError, ErrorChain, ListenerError, TimeoutError, UrlError,
+};
 pub use crate::events::{PoolListener, ResetState};
 pub use crate::guard::{Nested, PooledConnection};
 pub use crate::pool::{Builder, Core, Pool};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
+pub use crate::url::UrlParts;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::{Echo, PoolConfig, ResetOnReturn};
-use crate::error::{BoxError, BuildError, CheckoutError, ListenerError};
+use crate::error::{BoxError, BuildError, CheckoutError, ErrorChain, ListenerError};
 use crate::events::{Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
 use crate::io::{now, Blocking, Io, NonBlocking};
@@ -131,8 +131,9 @@ impl<C: Connector> Core<C> {
                 tracing::debug!(pool = %self.name(), "Created new connection {}", e.record.id);
             }
             Err(err) => {
-                tracing::debug!(pool = %self.name(), "Error on connect(): {err}");
-                *self.last_connect_error.lock() = Some(err.to_string());
+                let shown = ErrorChain::new(&err).to_string();
+                tracing::debug!(pool = %self.name(), "Error on connect(): {shown}");
+                *self.last_connect_error.lock() = Some(shown);
                 return Err(CheckoutError::Connect(err));
             }
         }
@@ -222,7 +223,7 @@ impl<C: Connector> Core<C> {
             self.connector.close(conn)
         };
         if let Err(err) = result {
-            tracing::error!(pool = %self.name(), "Exception closing connection {id}: {err}");
+            tracing::error!(pool = %self.name(), "Exception closing connection {id}: {}", ErrorChain::new(&err));
         }
     }
 
@@ -250,8 +251,9 @@ impl<C: Connector> Core<C> {
         match reason {
             Some(r) => tracing::info!(
                 pool = %self.name(),
-                "{prefix}Invalidate connection {} (reason: {r})",
-                e.record.id
+                "{prefix}Invalidate connection {} (reason: {})",
+                e.record.id,
+                ErrorChain::new(r)
             ),
             None => {
                 tracing::info!(pool = %self.name(), "{prefix}Invalidate connection {}", e.record.id)
@@ -680,15 +682,16 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         let id = entry.inner.record.id;
         let generation = entry.inner.record.generation;
         let reason = reason.as_error();
+        let shown = ErrorChain::new(reason);
         if invalidate_pool {
             tracing::info!(
                 pool = %core.name(),
-                "Disconnection detected on checkout, invalidating all pooled connections prior to current generation (reason: {reason})"
+                "Disconnection detected on checkout, invalidating all pooled connections prior to current generation (reason: {shown})"
             );
         } else {
             tracing::info!(
                 pool = %core.name(),
-                "Disconnection detected on checkout, invalidating individual connection {id} (reason: {reason})"
+                "Disconnection detected on checkout, invalidating individual connection {id} (reason: {shown})"
             );
         }
         core.invalidate(entry, Some(reason), false, true);
@@ -839,7 +842,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     #[cold]
     #[inline(never)]
     fn reset_failed(&self, entry: &mut PoolEntry<C>, err: &(dyn StdError + 'static)) {
-        tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {err}");
+        let shown = ErrorChain::new(err);
+        tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {shown}");
         self.core.invalidate(entry, Some(err), false, true);
     }
 
@@ -884,7 +888,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         let core = &self.core;
         let reset = core.reset::<I>(&mut conn, None, state).await;
         if let Err(err) = &reset {
-            tracing::error!(pool = %core.name(), "Exception during reset or similar: {err}");
+            let shown = ErrorChain::new(&**err);
+            tracing::error!(pool = %core.name(), "Exception during reset or similar: {shown}");
         }
         if core.events.any() {
             for l in core.events.snapshot().iter() {
@@ -895,7 +900,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         let result =
             if reset.is_ok() { core.connector.close(conn) } else { core.connector.terminate(conn) };
         if let Err(err) = result {
-            tracing::error!(pool = %core.name(), "Exception closing connection detached: {err}");
+            let shown = ErrorChain::new(&err);
+            tracing::error!(pool = %core.name(), "Exception closing connection detached: {shown}");
         }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use mysql::prelude::Queryable;
 use mysql::{Conn, DriverError, Error, Opts, OptsBuilder};
-use pool_core::Connector;
+use pool_core::{Connector, UrlError, UrlParts};
 
 /// Opens, resets, pings and closes MySQL and MariaDB connections (`mysql::Conn`) for a
 /// pool.
@@ -30,9 +30,18 @@ impl MySqlConnector {
     ///
     /// # Errors
     ///
-    /// The driver's URL error when `url` is not a valid MySQL URL.
-    pub fn new(url: &str) -> Result<Self, Error> {
-        Ok(MySqlConnector::from_opts(Opts::from_url(url)?))
+    /// When the driver refuses `url`: a [`UrlError`] that says which part is wrong
+    /// (`invalid MySQL URL "mysql://root@127.0.0.1:notaport/test": the port `notaport` is
+    /// not a number ...`), whose [`source`](std::error::Error::source) is the driver's
+    /// [`Error::UrlError`].
+    pub fn new(url: &str) -> Result<Self, UrlError> {
+        match Opts::from_url(url) {
+            Ok(opts) => Ok(MySqlConnector::from_opts(opts)),
+            Err(err) => {
+                let problem = UrlParts::parse(url, &["mysql"]).and_then(UrlParts::with_host).err();
+                Err(UrlError::new("MySQL", url, problem, Error::UrlError(err)))
+            }
+        }
     }
 
     /// A connector for `opts` (an [`Opts`] or an [`OptsBuilder`]).

@@ -1,13 +1,17 @@
 //! [`RedisConnector`]: a [`Connector`] that opens `redis` connections (the sync API).
 
+use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
-use pool_core::Connector;
-use redis::{Client, Connection, ConnectionLike, ErrorKind, RedisError, Value};
+use pool_core::{Connector, UrlError, UrlParts};
+use redis::{
+    Client, Connection, ConnectionLike, ErrorKind, RedisConnectionInfo, RedisError, Value,
+};
 
 /// Opens, resets, pings and closes Redis connections (`redis::Connection`, the sync API)
 /// for a pool.
@@ -35,9 +39,15 @@ impl RedisConnector {
     ///
     /// # Errors
     ///
-    /// The driver's error when `url` is not a valid Redis URL.
-    pub fn new(url: &str) -> Result<Self, RedisError> {
-        Ok(RedisConnector::from_client(Client::open(url)?))
+    /// When the driver refuses `url`: a [`UrlError`] that says which part is wrong
+    /// (`invalid Redis URL "redis://127.0.0.1:notaport/": the port `notaport` is not a
+    /// number ...`), whose [`source`](std::error::Error::source) is the driver's
+    /// [`RedisError`].
+    pub fn new(url: &str) -> Result<Self, UrlError> {
+        match Client::open(url) {
+            Ok(client) => Ok(RedisConnector::from_client(client)),
+            Err(err) => Err(UrlError::new("Redis", url, url_problem(url).err(), err)),
+        }
     }
 
     /// A connector opening connections with `client`.
@@ -166,9 +176,12 @@ impl RedisConnector {
     /// Opens and names a connection, each step bounded by `timeout` as the driver
     /// applies it.
     fn open(&self, timeout: Option<Duration>) -> Result<Connection, RedisError> {
-        let mut conn = match timeout {
-            Some(timeout) => self.client.get_connection_with_timeout(timeout)?,
-            None => self.client.get_connection()?,
+        let mut conn = match open_with(&self.client, timeout) {
+            Ok(conn) => conn,
+            Err(err) if err.kind() == ErrorKind::AuthenticationFailed => {
+                return Err(self.explain_auth(err, timeout))
+            }
+            Err(err) => return Err(self.with_address(err)),
         };
         if let Some(name) = &self.client_name {
             // The driver lifts its temporary timeouts after its own setup: put them back
@@ -181,6 +194,93 @@ impl RedisConnector {
         }
         Ok(conn)
     }
+}
+
+/// Opens a connection with `client`, bounded by `timeout` as the driver applies it.
+fn open_with(client: &Client, timeout: Option<Duration>) -> Result<Connection, RedisError> {
+    match timeout {
+        Some(timeout) => client.get_connection_with_timeout(timeout),
+        None => client.get_connection(),
+    }
+}
+
+impl RedisConnector {
+    /// An I/O error of a connect, with the address it was for: the driver's says only
+    /// "Connection refused (os error 111)". It stays an I/O error of the same kind.
+    fn with_address(&self, err: RedisError) -> RedisError {
+        // The driver keeps the I/O error behind an `Arc` as its `source()`.
+        let io = StdError::source(&err)
+            .and_then(|e| e.downcast_ref::<Arc<dyn StdError + Send + Sync>>())
+            .and_then(|e| e.downcast_ref::<io::Error>());
+        match io {
+            Some(io) => {
+                let addr = self.client.get_connection_info().addr();
+                RedisError::from(io::Error::new(io.kind(), format!("{addr}: {io}")))
+            }
+            None => err,
+        }
+    }
+
+    /// The driver's "Password authentication failed", with the server's own answer and
+    /// the user: the driver drops the server's words (`WRONGPASS ...`, `ERR AUTH <password>
+    /// called without any password configured ...`), so they are asked for again, with
+    /// `AUTH` on a second connection that sends nothing else. Only a failed
+    /// authentication pays for it; if that connection fails too, the driver's error is
+    /// returned as it was.
+    fn explain_auth(&self, err: RedisError, timeout: Option<Duration>) -> RedisError {
+        let info = self.client.get_connection_info();
+        let creds = info.redis_settings();
+        let Some(password) = creds.password() else { return err };
+        let user = creds.username();
+        let bare = info.clone().set_redis_settings(
+            RedisConnectionInfo::default().set_protocol(creds.protocol()).set_skip_set_lib_name(),
+        );
+        let mut auth = redis::cmd("AUTH");
+        auth.arg(user).arg(password);
+        let answer = Client::open(bare)
+            .and_then(|client| open_with(&client, timeout))
+            .and_then(|mut conn| auth.exec(&mut conn));
+        match answer {
+            Err(answer) if answer.kind() != ErrorKind::Io => {
+                // The server's line as it sent it: `WRONGPASS invalid username-password ...`.
+                let line = match (answer.code(), answer.detail()) {
+                    (Some(code), Some(detail)) => format!("{code} {detail}"),
+                    _ => answer.to_string(),
+                };
+                let user = user.unwrap_or("default");
+                RedisError::from((
+                    ErrorKind::AuthenticationFailed,
+                    "Password authentication failed",
+                    format!("the server answered AUTH as `{user}`: {line}"),
+                ))
+            }
+            _ => err,
+        }
+    }
+}
+
+/// The URL schemes the driver reads.
+const SCHEMES: [&str; 7] =
+    ["redis", "rediss", "valkey", "valkeys", "redis+unix", "valkey+unix", "unix"];
+
+/// What is wrong in a URL the driver refused ("Redis URL did not parse", "Invalid database
+/// number"): the scheme, the host, the port, the database number or the protocol.
+fn url_problem(url: &str) -> Result<(), String> {
+    let parts = UrlParts::parse(url, &SCHEMES)?;
+    let db = if parts.scheme.to_ascii_lowercase().ends_with("unix") {
+        parts.query_pairs().find(|(key, _)| *key == "db").map_or("", |(_, db)| db)
+    } else {
+        parts.with_host()?.path.trim_matches('/')
+    };
+    if !db.is_empty() && db.parse::<i64>().is_err() {
+        return Err(format!("the database `{db}` is not a number (expected `/0`, `/1`, ...)"));
+    }
+    if let Some((_, protocol)) = parts.query_pairs().find(|(key, _)| *key == "protocol") {
+        if !["2", "3", "resp2", "resp3"].contains(&protocol) {
+            return Err(format!("the protocol `{protocol}` is not `resp2` or `resp3`"));
+        }
+    }
+    Ok(())
 }
 
 /// Ends whatever `MULTI` is open with `end` (`DISCARD` or `EXEC`) and drops every `WATCH`.

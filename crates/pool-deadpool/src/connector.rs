@@ -6,7 +6,7 @@ use std::future::Future;
 use std::ops::{Deref, DerefMut};
 
 use deadpool::managed::{Manager, Metrics, RecycleError};
-use pool_core::{BoxError, Connector};
+use pool_core::{BoxError, Connector, ErrorChain};
 use tokio::runtime::Handle;
 
 use crate::block::block_on_runtime;
@@ -27,14 +27,20 @@ pub enum ManagerError<E> {
     Blocking,
 }
 
-impl<E: fmt::Display> fmt::Display for ManagerError<E> {
+/// Shows the manager's error with its causes ([`ErrorChain`]), so the server's words are
+/// there even where the driver's message is only a kind (`tokio_postgres`'s "db error").
+impl<E: StdError + 'static> fmt::Display for ManagerError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ManagerError::Create(e) => write!(f, "the manager could not create a connection: {e}"),
-            ManagerError::Recycle(e) => {
-                write!(f, "the manager refused to recycle the connection: {e}")
+            ManagerError::Create(e) => {
+                write!(f, "the manager could not create a connection: {}", ErrorChain::new(e))
             }
-            ManagerError::Reset(e) => write!(f, "reset on return failed: {e}"),
+            ManagerError::Recycle(e) => {
+                write!(f, "the manager refused to recycle the connection: {}", ErrorChain::new(e))
+            }
+            ManagerError::Reset(e) => {
+                write!(f, "reset on return failed: {}", ErrorChain::new(&**e))
+            }
             ManagerError::Blocking => f.write_str(
                 "a blocking checkout cannot wait for a deadpool manager inside a current-thread \
                  runtime; check out with get_async().await",
@@ -108,6 +114,7 @@ impl<T: fmt::Debug> fmt::Debug for Managed<T> {
 /// | `connect` | [`Manager::create`] |
 /// | `ping` (pre-ping) | [`Manager::recycle`]: a refusal is a disconnect |
 /// | `rollback`, `commit` | the connection's [`Reset`], or nothing ([`without_reset`](Self::without_reset)) |
+/// | `is_disconnect` | a refused `recycle`; a `create`, rollback or commit error the connection's [`Reset::is_disconnect`] counts |
 /// | `close`, `terminate` | [`Manager::detach`], then drop |
 ///
 /// The `_async` methods await the manager; the blocking ones, used by
@@ -120,10 +127,12 @@ pub struct ManagerConnector<M: Manager> {
     runtime: Option<Handle>,
 }
 
-/// How a connector with reset rolls back and commits: the connection's [`Reset`].
+/// How a connector with reset rolls back and commits, and which errors are disconnects:
+/// the connection's [`Reset`].
 struct Resetter<M: Manager> {
     rollback: for<'a> fn(&'a mut M::Type) -> ResetFuture<'a>,
     commit: for<'a> fn(&'a mut M::Type) -> ResetFuture<'a>,
+    is_disconnect: fn(&(dyn StdError + 'static)) -> bool,
 }
 
 type ResetFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send + 'a>>;
@@ -152,14 +161,20 @@ where
 
 impl<M: Manager> ManagerConnector<M> {
     /// A connector over `manager` whose connections roll back or commit on return through
-    /// their [`Reset`].
+    /// their [`Reset`], which also classifies their errors as disconnects
+    /// ([`Reset::is_disconnect`]; deadpool-postgres's and deadpool-sqlite's connections
+    /// do, with no setting).
     pub fn new(manager: M) -> Self
     where
         M::Type: Reset,
     {
         ManagerConnector {
             manager,
-            reset: Some(Resetter { rollback: rollback::<M>, commit: commit::<M> }),
+            reset: Some(Resetter {
+                rollback: rollback::<M>,
+                commit: commit::<M>,
+                is_disconnect: <M::Type as Reset>::is_disconnect,
+            }),
             runtime: None,
         }
     }
@@ -244,9 +259,19 @@ where
         Ok(())
     }
 
-    /// Recycle refusals are disconnects: deadpool discards such a connection.
+    /// Recycle refusals are disconnects: deadpool discards such a connection. A create,
+    /// rollback or commit error is one if the connection's [`Reset::is_disconnect`] says
+    /// so (with reset; without, none is).
     fn is_disconnect(&self, error: &Self::Error) -> bool {
-        matches!(error, ManagerError::Recycle(_))
+        let known = |e: &(dyn StdError + 'static)| self.reset.is_some_and(|r| (r.is_disconnect)(e));
+        match error {
+            ManagerError::Recycle(_) => true,
+            ManagerError::Create(e) => known(e),
+            ManagerError::Reset(e) => known(&**e),
+            // Blocking, and whatever variant comes next, is not a disconnect.
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
     }
 
     async fn connect_async(&self) -> Result<Managed<M::Type>, Self::Error> {

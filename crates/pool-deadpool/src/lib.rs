@@ -5,11 +5,13 @@ compile_error!("pool-deadpool needs a runtime: enable its `rt_tokio_1` feature (
 
 mod block;
 mod connector;
+mod hooks;
 mod reset;
 mod strategy;
 
 pub use crate::block::block_on_runtime;
 pub use crate::connector::{Managed, ManagerConnector, ManagerError};
+pub use crate::hooks::RecycleHook;
 pub use crate::reset::Reset;
 pub use crate::strategy::{Deadpool, DeadpoolConfig};
 pub use deadpool;

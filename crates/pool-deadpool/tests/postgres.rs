@@ -100,6 +100,19 @@ async fn killed_backends_are_replaced_with_pre_ping() {
     }
     let generation = pool.generation();
 
+    assert_eq!(kill_all(&config, tag).await, 2, "both of the pool's backends were found");
+
+    for _ in 0..4 {
+        let conn = pool.get_async().await.expect("a checkout after the kill succeeds");
+        let pid: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+        assert!(!pids.contains(&pid), "a killed backend was handed out");
+    }
+    assert!(pool.generation() > generation, "the disconnect invalidated the pool generation");
+}
+
+/// Terminates every session tagged `tag` and waits until the server has ended them;
+/// returns how many there were.
+async fn kill_all(config: &Config, tag: &str) -> u64 {
     let (watcher, connection) = config.connect(NoTls).await.expect("a watcher connection");
     tokio::spawn(connection);
     let killed = watcher
@@ -109,8 +122,6 @@ async fn killed_backends_are_replaced_with_pre_ping() {
         )
         .await
         .expect("terminate");
-    assert_eq!(killed, 2, "both of the pool's backends were found");
-    // Wait until the server has ended them.
     for _ in 0..400 {
         let left: i64 = watcher
             .query_one("SELECT count(*) FROM pg_stat_activity WHERE application_name = $1", &[&tag])
@@ -122,11 +133,67 @@ async fn killed_backends_are_replaced_with_pre_ping() {
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    killed
+}
 
+// Issue 10: the README's "Coming from deadpool" recipe for PostgreSQL
+// (examples/from-deadpool-postgres), built as it builds the pool (deadpool-postgres's
+// default manager, `Manager::new`, fast recycling; max_size 4; pre-ping; no setting
+// about disconnects): after the server killed every backend, every checkout succeeds on
+// a new session and the pool generation moves by one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_recipe_recovers_from_killed_backends_with_no_setting() {
+    let Some(config) = config() else { return };
+    let tag = "pool_deadpool_recipe_killed";
+    let mut tagged = config.clone();
+    tagged.application_name(tag);
+    let manager = Manager::new(tagged, NoTls);
+    let pool = AsyncPool::builder(ManagerConnector::new(manager))
+        .strategy(DeadpoolConfig::default().max_size(4))
+        .pre_ping(true)
+        .build()
+        .expect("valid settings");
+
+    let mut held = Vec::new();
+    let mut pids = Vec::new();
+    for _ in 0..4 {
+        let conn = pool.get_async().await.expect("checkout");
+        pids.push(
+            conn.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get::<_, i32>(0),
+        );
+        held.push(conn);
+    }
+    drop(held);
+    while pool.status().checked_out > 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let generation = pool.generation();
+    assert_eq!(kill_all(&config, tag).await, 4);
+
+    let mut held = Vec::new();
     for _ in 0..4 {
         let conn = pool.get_async().await.expect("a checkout after the kill succeeds");
         let pid: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
         assert!(!pids.contains(&pid), "a killed backend was handed out");
+        held.push(conn);
     }
-    assert!(pool.generation() > generation, "the disconnect invalidated the pool generation");
+    assert_eq!(pool.generation(), generation + 1, "one disconnect, one invalidation");
+}
+
+// Issue 10: deadpool-postgres's errors are classified by the connection type, with no
+// setting: a refused connect is a disconnect, an SQL error is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_errors_are_classified_with_no_setting() {
+    use pool_core::Connector;
+    use pool_deadpool::ManagerError;
+    let Some(config) = config() else { return };
+    let refused: Config = "host=127.0.0.1 port=1 user=postgres".parse().unwrap();
+    let connector = ManagerConnector::new(Manager::new(refused, NoTls));
+    let Err(err) = connector.connect_async().await else { panic!("nothing listens on port 1") };
+    assert!(connector.is_disconnect(&err), "{err:?}");
+
+    let connector = ManagerConnector::new(Manager::new(config, NoTls));
+    let conn = connector.connect_async().await.expect("connect");
+    let sql = conn.batch_execute("SELEC 1").await.unwrap_err();
+    assert!(!connector.is_disconnect(&ManagerError::Reset(sql.into())), "an SQL error");
 }

@@ -6,6 +6,8 @@ pub use pool_core::{
     ResetOnReturn, ResetState, Strategy, TimeoutError,
 };
 
+#[cfg(feature = "bb8")]
+pub use pool_bb8::{self as bb8, Bb8Connector};
 #[cfg(feature = "deadpool")]
 pub use pool_deadpool::{self as deadpool, AsyncPool, DeadpoolConfig, ManagerConnector};
 #[cfg(feature = "mysql")]

@@ -21,4 +21,4 @@ pub use crate::guard::{Nested, PooledConnection};
 pub use crate::pool::{Builder, Core, Pool};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
-pub use crate::url::UrlParts;
+pub use crate::url::{redact, UrlParts};

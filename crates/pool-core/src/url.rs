@@ -145,8 +145,21 @@ fn split_host_port(hostport: &str) -> Result<(&str, Option<&str>), String> {
     })
 }
 
-/// `url` with the password of its user part replaced by `***`.
-pub(crate) fn redact(url: &str) -> String {
+/// `url` with the password of its user part replaced by `***`, for messages; a
+/// `key=value` connection string (libpq's form) gets its `password=` value replaced.
+///
+/// ```
+/// assert_eq!(pool_core::redact("redis://u:secret@h:1/0"), "redis://u:***@h:1/0");
+/// assert_eq!(pool_core::redact("host=h password=secret"), "host=h password=***");
+/// ```
+pub fn redact(url: &str) -> String {
+    if !url.contains("://") && url.contains("password=") {
+        return url
+            .split(' ')
+            .map(|pair| if pair.starts_with("password=") { "password=***" } else { pair })
+            .collect::<Vec<_>>()
+            .join(" ");
+    }
     let Some(start) = url.find("//").map(|i| i + 2) else { return url.to_owned() };
     let authority_len = url[start..].find(['/', '?', '#']).unwrap_or(url.len() - start);
     let authority = &url[start..start + authority_len];

@@ -10,7 +10,7 @@ use postgres::error::{Severity, SqlState};
 use postgres::tls::{MakeTlsConnect, TlsConnect};
 use postgres::{Config, NoTls, Socket};
 
-use crate::error::{redact, Error};
+use crate::error::Error;
 use crate::session::{Passthrough, Session};
 use crate::PostgresConnection;
 
@@ -50,7 +50,10 @@ impl PostgresConnector<NoTls> {
     /// quotes `params` (the password hidden) and names the option that is wrong.
     pub fn new(params: &str) -> Result<Self, Error> {
         let config = params.parse().map_err(|e| {
-            Error::with_context(format!("invalid connection string \"{}\"", redact(params)), e)
+            Error::with_context(
+                format!("invalid connection string \"{}\"", pool_core::redact(params)),
+                e,
+            )
         })?;
         Ok(PostgresConnector::from_config(config))
     }
@@ -134,11 +137,18 @@ where
             // settings; the hook watches it and encrypts nothing (see `session`).
             let mut config = self.config.clone();
             config.ssl_mode(SslMode::Require).ssl_negotiation(SslNegotiation::Direct);
-            config.connect(Passthrough::new(session.clone()))?
+            config.connect(Passthrough::new(session.clone()))
         } else {
-            self.config.connect(self.tls.clone())?
+            self.config.connect(self.tls.clone())
         };
-        Ok(PostgresConnection::new(client, session))
+        match client {
+            Ok(client) => Ok(PostgresConnection::new(client, session)),
+            // The driver's message does not say which server could not be reached.
+            Err(e) if e.source().is_some_and(|s| s.is::<std::io::Error>()) => Err(
+                Error::with_context(format!("error connecting to {}", servers(&self.config)), e),
+            ),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Ends an open transaction with `ROLLBACK`; sends nothing when the server's last
@@ -176,6 +186,28 @@ where
     /// [`is_disconnect`].
     fn is_disconnect(&self, error: &Error) -> bool {
         is_disconnect(error.as_postgres())
+    }
+}
+
+/// The addresses `config` connects to, for messages: `host:port`, or the socket's
+/// directory.
+fn servers(config: &Config) -> String {
+    let ports = config.get_ports();
+    let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+    let names: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, host)| match host {
+            Host::Tcp(name) => format!("{name}:{}", port(i)),
+            #[cfg(unix)]
+            Host::Unix(dir) => format!("{} (port {})", dir.display(), port(i)),
+        })
+        .collect();
+    if names.is_empty() {
+        "the server (no host given)".to_owned()
+    } else {
+        names.join(", ")
     }
 }
 

@@ -3,6 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 
+use pool_core::ErrorChain;
 use postgres::error::DbError;
 
 /// An error of the PostgreSQL driver, shown with everything it knows.
@@ -57,54 +58,19 @@ impl From<postgres::Error> for Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.context {
-            Some(context) => f.write_str(context)?,
-            None => write!(f, "{}", self.inner)?,
+        if let Some(context) = &self.context {
+            write!(f, "{context}: ")?;
+            // The driver's kind ("invalid connection string") is in the context already.
+            if let Some(cause) = self.inner.source() {
+                return ErrorChain::new(cause).fmt(f);
+            }
         }
-        let mut source = self.inner.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
+        ErrorChain::new(&self.inner).fmt(f)
     }
 }
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         Some(&self.inner)
-    }
-}
-
-/// The connection string `params` with any password replaced by `***`, for messages.
-pub(crate) fn redact(params: &str) -> String {
-    if let Some(rest) = params.split_once("://").map(|(_, rest)| rest) {
-        // URL: user:password@host
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        if let Some(at) = rest[..authority_end].rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                let start = params.len() - rest.len();
-                return format!("{}***{}", &params[..start + colon + 1], &params[start + at..]);
-            }
-        }
-        return params.to_owned();
-    }
-    // key=value: password=... up to the next space.
-    params
-        .split(' ')
-        .map(|pair| if pair.starts_with("password=") { "password=***" } else { pair })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("host=h password=secret user=u"), "host=h password=*** user=u");
     }
 }

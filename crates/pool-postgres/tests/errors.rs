@@ -1,0 +1,65 @@
+//! The errors of a connector that cannot reach its database (issue 10, part 5), against
+//! the server named by `POOL_TEST_POSTGRES_URL`: an unknown user, an unknown database, a
+//! refused port and a malformed URL, each with the words that say what is wrong. Without
+//! the variable the test prints "skipped ..." and passes.
+
+use pool_conformance::errors::{
+    check_connector_errors, refused_port, server_address, Case, ErrorCases,
+};
+use pool_conformance::faults::server_url_or_skip;
+use pool_conformance::POSTGRES_URL;
+use pool_postgres::PostgresConnector;
+
+#[test]
+fn connect_and_url_errors_say_what_is_wrong() {
+    let Some(url) = server_url_or_skip(POSTGRES_URL, "connect_and_url_errors_say_what_is_wrong")
+    else {
+        return;
+    };
+    let at = server_address(&url, 5432);
+    let port = refused_port();
+    let cases = ErrorCases {
+        unknown_user: Case::fails(
+            format!("postgres://nosuchuser@{at}/test"),
+            "db error: FATAL: role \"nosuchuser\" does not exist",
+        ),
+        unknown_database: Case::fails(
+            format!("postgres://postgres@{at}/nosuchdb"),
+            "db error: FATAL: database \"nosuchdb\" does not exist",
+        ),
+        refused_port: Case::fails(
+            format!("postgres://postgres@127.0.0.1:{port}/test"),
+            format!("error connecting to 127.0.0.1:{port}: Connection refused"),
+        ),
+        malformed_url: Case::fails(
+            "postgres://postgres@127.0.0.1:notaport/test",
+            "invalid connection string \"postgres://postgres@127.0.0.1:notaport/test\": invalid \
+             value for option `port`",
+        ),
+    };
+    let printed = check_connector_errors::<pool_postgres::postgres::Error, _, _, _>(
+        "PostgreSQL",
+        &cases,
+        PostgresConnector::new,
+    );
+    println!("{}", printed.join("\n"));
+}
+
+#[test]
+fn connection_strings_hide_the_password() {
+    let err = PostgresConnector::new("postgres://u:secret@127.0.0.1:x/db").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid connection string \"postgres://u:***@127.0.0.1:x/db\": invalid value for \
+         option `port`"
+    );
+    let err = PostgresConnector::new("host=h password=secret port=x").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "invalid connection string \"host=h password=*** port=x\": invalid value for option \
+         `port`"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some_and(|s| s.is::<pool_postgres::postgres::Error>())
+    );
+}

@@ -2,15 +2,16 @@
 //! manager's whole message.
 
 use std::error::Error as StdError;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
-use pool_core::BoxError;
+use pool_core::{BoxError, ErrorChain};
 
 /// What went wrong in a [`Bb8Connector`](crate::Bb8Connector).
 ///
 /// `Display` shows the manager's error with every cause in its `source()` chain, so the
 /// server's own words are there even where the driver's message is only a kind
-/// (`tokio_postgres`'s is "db error"):
+/// (`tokio_postgres`'s is "db error"); the pool's
+/// [`CheckoutError`](pool_core::CheckoutError) puts what it was doing first:
 ///
 /// ```text
 /// could not connect: db error: FATAL: role "nosuchuser" does not exist
@@ -44,40 +45,21 @@ impl<E> From<E> for Bb8Error<E> {
     }
 }
 
-/// Writes `error` and then each cause of its `source()` chain whose words it has not
-/// already shown, separated by ": ".
-pub(crate) fn write_with_causes(
-    f: &mut fmt::Formatter<'_>,
-    error: &(dyn StdError + 'static),
-) -> fmt::Result {
-    let mut shown = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let words = cause.to_string();
-        if !shown.contains(&words) {
-            write!(shown, ": {words}")?;
-        }
-        source = cause.source();
-    }
-    f.write_str(&shown)
-}
-
 impl<E: StdError + 'static> fmt::Display for Bb8Error<E> {
+    /// The manager's error with its causes; the pool's error says what it was doing
+    /// ("could not connect: ", "pre-ping failed: ").
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (context, error): (&str, &(dyn StdError + 'static)) =
-            match self {
-                Bb8Error::Connect(e) => ("could not connect: ", e),
-                Bb8Error::Ping(e) => ("pre-ping (is_valid) failed: ", e),
-                Bb8Error::Query(e) => ("", e),
-                Bb8Error::Reset(e) => ("reset on return failed: ", &**e),
-                Bb8Error::Blocking => return f.write_str(
-                    "a blocking checkout cannot wait for a bb8 manager inside a current-thread \
-                     runtime; check out with get_async().await (AsyncPool) or use a \
-                     multi-thread runtime",
-                ),
-            };
-        f.write_str(context)?;
-        write_with_causes(f, error)
+        match self {
+            Bb8Error::Connect(e) | Bb8Error::Ping(e) | Bb8Error::Query(e) => {
+                ErrorChain::new(e).fmt(f)
+            }
+            Bb8Error::Reset(e) => write!(f, "reset on return failed: {}", ErrorChain::new(&**e)),
+            Bb8Error::Blocking => f.write_str(
+                "a blocking checkout cannot wait for a bb8 manager inside a current-thread \
+                 runtime; check out with get_async().await (AsyncPool) or use a multi-thread \
+                 runtime",
+            ),
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 use pool_bb8::bb8_postgres::tokio_postgres::{Client, Config, NoTls};
 use pool_bb8::bb8_postgres::PostgresConnectionManager;
 use pool_bb8::{Bb8Connector, Bb8Error};
+use pool_conformance::errors::{self, Case, ErrorCases};
 use pool_conformance::faults::{self, PostgresSessions};
 use pool_conformance::POSTGRES_URL;
 use pool_core::{CheckoutError, Connector, ResetOnReturn};
@@ -167,12 +168,15 @@ fn errors_carry_the_servers_words() {
         .with_runtime(runtime().handle().clone());
     let err = connector.connect().unwrap_err();
     let message = err.to_string();
-    assert!(message.starts_with("could not connect: db error: FATAL: "), "{message}");
+    assert!(message.starts_with("db error: FATAL: "), "{message}");
     assert!(message.contains("pool_bb8_nosuchuser"), "{message}");
     assert!(std::error::Error::source(&err).is_some());
 
     let pool = QueuePool::builder(connector).build().unwrap();
-    let Err(CheckoutError::Connect(_)) = pool.get() else { panic!("the connect fails") };
+    let err = pool.get().expect_err("the connect fails");
+    assert!(matches!(err, CheckoutError::Connect(_)));
+    let message = err.to_string();
+    assert!(message.starts_with("could not connect: db error: FATAL: role "), "{message}");
 
     // An SQL error is not a disconnect; a refused connect is.
     let connector = self::connector(&url, &tag("errors"));
@@ -187,4 +191,48 @@ fn errors_carry_the_servers_words() {
     .with_runtime(runtime().handle().clone());
     let err = refused.connect().unwrap_err();
     assert!(refused.is_disconnect(&err), "{err:?}");
+}
+
+// Issue 10, part 5: the four failures to reach the database, through the pool, with the
+// server's (or the system's) words.
+#[test]
+fn connect_errors_say_what_is_wrong() {
+    let Some(url) = url("connect_errors_say_what_is_wrong") else { return };
+    let config: Config = url.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        pool_bb8::bb8_postgres::tokio_postgres::config::Host::Tcp(host) => host.clone(),
+        other => panic!("a TCP host, not {other:?}"),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let port_refused = errors::refused_port();
+    let cases = ErrorCases {
+        unknown_user: Case::fails(
+            format!("postgres://pool_bb8_nosuchuser@{host}:{port}/test"),
+            "could not connect: db error: FATAL: role \"pool_bb8_nosuchuser\" does not exist",
+        ),
+        unknown_database: Case::fails(
+            format!("postgres://postgres@{host}:{port}/pool_bb8_nosuchdb"),
+            "database \"pool_bb8_nosuchdb\" does not exist",
+        ),
+        refused_port: Case::fails(
+            format!("postgres://postgres@127.0.0.1:{port_refused}/test"),
+            "Connection refused",
+        ),
+        // bb8-postgres's manager takes the driver's parsed configuration: the driver's
+        // error, with the option it could not read in its source.
+        malformed_url: Case::fails(
+            format!("postgres://postgres@{host}:notaport/test"),
+            "invalid connection string",
+        ),
+    };
+    errors::check_connector_errors::<pool_bb8::bb8_postgres::tokio_postgres::Error, _, _, _>(
+        "PostgreSQL through bb8-postgres",
+        &cases,
+        |url| {
+            let manager = PostgresConnectionManager::new_from_stringlike(url, NoTls)?;
+            Ok::<_, pool_bb8::bb8_postgres::tokio_postgres::Error>(
+                Bb8Connector::new(manager).with_runtime(runtime().handle().clone()),
+            )
+        },
+    );
 }

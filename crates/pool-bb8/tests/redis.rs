@@ -89,5 +89,5 @@ fn a_killed_connection_is_a_disconnect_through_handle_error() {
     // A refused connect is.
     let refused = connector("redis://127.0.0.1:1/").connect().unwrap_err();
     assert!(pool.connector().is_disconnect(&refused), "{refused:?}");
-    assert!(refused.to_string().starts_with("could not connect: "), "{refused}");
+    assert!(refused.to_string().contains("refused"), "{refused}");
 }

@@ -895,3 +895,38 @@ impl PostgresSessions {
         usize::try_from(n).expect("a count")
     }
 }
+
+/// The PostgreSQL server's log file, to check what a test made it write: `POOL_TEST_POSTGRES_LOG`, or the newest
+/// `/var/log/postgresql/postgresql-*.log` (Debian's layout). `None` after saying why the
+/// test is skipped; under CI a missing log fails the test.
+pub fn postgres_log(test: &str) -> Option<std::path::PathBuf> {
+    let found = std::env::var_os("POOL_TEST_POSTGRES_LOG").map(Into::into).or_else(|| {
+        let dir = std::fs::read_dir("/var/log/postgresql").ok()?;
+        dir.filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
+    });
+    match found.filter(|p| std::fs::File::open(p).is_ok()) {
+        Some(path) => Some(path),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("{test}: the PostgreSQL log is not readable; set POOL_TEST_POSTGRES_LOG")
+        }
+        None => {
+            eprintln!("{test}: skipped: no readable PostgreSQL log (set POOL_TEST_POSTGRES_LOG)");
+            None
+        }
+    }
+}
+
+/// The lines a PostgreSQL server logged for backend `pid` after byte `from` of its log
+/// (the default `log_line_prefix` shows the backend as `[pid]`).
+pub fn logged_by_backend(log: &std::path::Path, from: u64, pid: i32) -> Vec<String> {
+    use std::io::{Read, Seek};
+    let mut file = std::fs::File::open(log).unwrap();
+    file.seek(std::io::SeekFrom::Start(from)).unwrap();
+    let mut text = String::new();
+    file.read_to_string(&mut text).unwrap();
+    let tag = format!("[{pid}]");
+    text.lines().filter(|l| l.contains(&tag)).map(str::to_owned).collect()
+}

@@ -20,8 +20,8 @@ pub use crate::log::{Call, CallLog, Numbered, Recorded};
 pub use crate::noop::NoopConnector;
 pub use crate::scripted::{Script, ScriptedConnection, ScriptedConnector, ScriptedError};
 pub use crate::servers::{
-    server_url, Bb8PostgresBackend, DeadpoolPostgresBackend, MysqlBackend, PostgresBackend, RedisBackend, MYSQL_URL,
-    POSTGRES_URL, REDIS_URL,
+    server_url, Bb8PostgresBackend, DeadpoolPostgresBackend, MysqlBackend, PostgresBackend,
+    RedisBackend, MYSQL_URL, POSTGRES_URL, REDIS_URL,
 };
 
 /// One check of the suite, ready to run on a backend.

@@ -46,14 +46,16 @@ pub trait Reset: Send {
 
 #[cfg(feature = "postgres")]
 impl Reset for deadpool_postgres::ClientWrapper {
-    /// `ROLLBACK`: PostgreSQL accepts it outside a transaction (with a warning).
+    /// `ROLLBACK` when a transaction block is open or failed: it asks first (one round
+    /// trip, `pool_postgres::end_transaction_async`), so PostgreSQL logs no "there is no
+    /// transaction in progress" warning per return.
     async fn rollback(&mut self) -> Result<(), BoxError> {
-        Ok(self.batch_execute("ROLLBACK").await?)
+        Ok(pool_postgres::end_transaction_async(self, "ROLLBACK").await?)
     }
 
-    /// `COMMIT`, likewise.
+    /// `COMMIT` when a transaction block is open (a failed one is rolled back), likewise.
     async fn commit(&mut self) -> Result<(), BoxError> {
-        Ok(self.batch_execute("COMMIT").await?)
+        Ok(pool_postgres::end_transaction_async(self, "COMMIT").await?)
     }
 
     /// A `tokio_postgres` error that `pool_postgres::is_disconnect` counts: a closed

@@ -197,3 +197,39 @@ async fn postgres_errors_are_classified_with_no_setting() {
     let sql = conn.batch_execute("SELEC 1").await.unwrap_err();
     assert!(!connector.is_disconnect(&ManagerError::Reset(sql.into())), "an SQL error");
 }
+
+/// Issue 10: a return asks whether a transaction is open and sends `ROLLBACK` only when
+/// one is, so the server logs no "there is no transaction in progress" warning.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn returns_leave_no_warning_in_the_server_log() {
+    let Some(config) = config() else { return };
+    let Some(log) = pool_conformance::faults::postgres_log("returns_leave_no_warning") else {
+        return;
+    };
+    let pool = pool(&config, ResetOnReturn::Rollback, "pool-deadpool-quiet-reset");
+    let conn = pool.get_async().await.unwrap();
+    let pid: i32 = conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    conn.batch_execute("SET log_statement = 'all'").await.unwrap();
+    drop(conn);
+    let start = std::fs::metadata(&log).unwrap().len();
+    let rounds = 50;
+    for i in 0..rounds {
+        let conn = pool.get_async().await.unwrap();
+        if conn.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get::<_, i32>(0) != pid {
+            continue; // the other connection of the pool
+        }
+        if i % 5 == 0 {
+            conn.batch_execute("BEGIN; SELECT 1").await.unwrap();
+        }
+    }
+    let conn = pool.get_async().await.unwrap();
+    drop(conn);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let lines = pool_conformance::faults::logged_by_backend(&log, start, pid);
+    let warnings = lines.iter().filter(|l| l.contains("there is no transaction in progress"));
+    assert_eq!(warnings.count(), 0, "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.ends_with("statement: ROLLBACK")),
+        "an open transaction was rolled back: {lines:#?}"
+    );
+}

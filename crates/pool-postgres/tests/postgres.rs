@@ -299,40 +299,6 @@ fn cut_connections_are_replaced() {
     );
 }
 
-/// The server's log file: `POOL_TEST_POSTGRES_LOG`, or the newest
-/// `/var/log/postgresql/postgresql-*.log` (Debian's layout). `None` after saying why the
-/// test is skipped; under CI a missing log fails the test.
-fn server_log(test: &str) -> Option<std::path::PathBuf> {
-    let found = std::env::var_os("POOL_TEST_POSTGRES_LOG").map(Into::into).or_else(|| {
-        let dir = std::fs::read_dir("/var/log/postgresql").ok()?;
-        dir.filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "log"))
-            .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
-    });
-    match found.filter(|p| std::fs::File::open(p).is_ok()) {
-        Some(path) => Some(path),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("{test}: the PostgreSQL log is not readable; set POOL_TEST_POSTGRES_LOG")
-        }
-        None => {
-            eprintln!("{test}: skipped: no readable PostgreSQL log (set POOL_TEST_POSTGRES_LOG)");
-            None
-        }
-    }
-}
-
-/// The lines the server logged for backend `pid` after byte `from` of its log.
-fn logged(log: &std::path::Path, from: u64, pid: i32) -> Vec<String> {
-    use std::io::{Read, Seek};
-    let mut file = std::fs::File::open(log).unwrap();
-    file.seek(std::io::SeekFrom::Start(from)).unwrap();
-    let mut text = String::new();
-    file.read_to_string(&mut text).unwrap();
-    let tag = format!("[{pid}]");
-    text.lines().filter(|l| l.contains(&tag)).map(str::to_owned).collect()
-}
-
 // Issue 10: a return sends nothing when no transaction is open, and `ROLLBACK` when
 // one is, so the server's log gets no "there is no transaction in progress" warning,
 // whatever the holder did: plain statements, prepared ones, errors, transactions
@@ -340,7 +306,7 @@ fn logged(log: &std::path::Path, from: u64, pid: i32) -> Vec<String> {
 #[test]
 fn reset_sends_nothing_when_idle() {
     let Some(url) = url("reset_sends_nothing_when_idle") else { return };
-    let Some(log) = server_log("reset_sends_nothing_when_idle") else { return };
+    let Some(log) = faults::postgres_log("reset_sends_nothing_when_idle") else { return };
     let pool = QueuePool::builder(connector(&url, &tag("quiet-reset")))
         .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
         .build()
@@ -412,7 +378,7 @@ fn reset_sends_nothing_when_idle() {
 
     // The server writes its log asynchronously; give it a moment.
     std::thread::sleep(Duration::from_millis(200));
-    let lines = logged(&log, start, pid);
+    let lines = faults::logged_by_backend(&log, start, pid);
     let warnings: Vec<_> =
         lines.iter().filter(|l| l.contains("there is no transaction in progress")).collect();
     assert!(warnings.is_empty(), "{} warnings, first: {:?}", warnings.len(), warnings.first());
@@ -447,7 +413,7 @@ fn end_transaction_asks_first() {
     let Some(url) = url("end_transaction_asks_first") else { return };
     let mut client = watcher(&url);
     let pid = backend_pid(&mut client);
-    let log = server_log("end_transaction_asks_first");
+    let log = faults::postgres_log("end_transaction_asks_first");
     let start = log.as_ref().map(|l| std::fs::metadata(l).unwrap().len());
 
     pool_postgres::end_transaction(&mut client, "ROLLBACK").unwrap();
@@ -466,7 +432,7 @@ fn end_transaction_asks_first() {
 
     if let (Some(log), Some(start)) = (log, start) {
         std::thread::sleep(Duration::from_millis(200));
-        let warnings = logged(&log, start, pid)
+        let warnings = faults::logged_by_backend(&log, start, pid)
             .into_iter()
             .filter(|l| l.contains("there is no transaction in progress"))
             .count();

@@ -205,7 +205,10 @@ pub fn single_other_thread<H: Harness, B: Backend>(backend: &B) -> Outcome {
                     "{name} limit of size 1 overflow 0 reached, connection timed out, timeout 0.10"
                 );
                 assert!(err.to_string().starts_with(&expected), "message: {err}");
-                assert_eq!((err.pool_size, err.overflow, err.checked_out, err.waiting), (1, 0, 1, 0));
+                assert_eq!(
+                    (err.pool_size, err.overflow, err.checked_out, err.waiting),
+                    (1, 0, 1, 0)
+                );
             } else {
                 expect_refused(H::get(&p), "a checkout from another thread");
             }

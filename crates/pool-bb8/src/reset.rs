@@ -59,42 +59,23 @@ pub trait Reset: Send {
 
 #[cfg(feature = "postgres")]
 mod postgres {
-    use bb8_postgres::tokio_postgres::error::SqlState;
-    use bb8_postgres::tokio_postgres::{Client, SimpleQueryMessage};
+    use bb8_postgres::tokio_postgres::Client;
     use pool_core::BoxError;
+    use pool_postgres::end_transaction_async;
 
     use super::Reset;
 
     impl Reset for Client {
-        /// `ROLLBACK`, when a transaction block is open or failed.
+        /// `ROLLBACK`, when a transaction block is open or failed: it asks first, so no
+        /// return leaves a "there is no transaction in progress" warning in the server's
+        /// log.
         async fn rollback(&mut self) -> Result<(), BoxError> {
-            Ok(end_transaction(self, "ROLLBACK").await?)
+            Ok(end_transaction_async(self, "ROLLBACK").await?)
         }
 
         /// `COMMIT`, when a transaction block is open (a failed one is rolled back).
         async fn commit(&mut self) -> Result<(), BoxError> {
-            Ok(end_transaction(self, "COMMIT").await?)
+            Ok(end_transaction_async(self, "COMMIT").await?)
         }
-    }
-
-    /// `pool_postgres::end_transaction` for the async client: asks, then ends the block
-    /// with `statement` only if one is open, so no request leaves a "there is no
-    /// transaction in progress" warning in the server's log.
-    async fn end_transaction(
-        client: &Client,
-        statement: &str,
-    ) -> Result<(), bb8_postgres::tokio_postgres::Error> {
-        let open = match client.simple_query(pool_postgres::IN_TRANSACTION_QUERY).await {
-            Ok(answer) => answer
-                .iter()
-                .any(|m| matches!(m, SimpleQueryMessage::Row(row) if row.get(0) == Some("t"))),
-            // In a failed block every statement but the end of the block fails.
-            Err(e) if e.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION) => true,
-            Err(e) => return Err(e),
-        };
-        if open {
-            client.batch_execute(statement).await?;
-        }
-        Ok(())
     }
 }

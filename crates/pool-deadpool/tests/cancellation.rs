@@ -194,7 +194,12 @@ struct Holders(Arc<Mutex<HashSet<u64>>>);
 
 impl Holders {
     /// Takes a freshly checked-out connection: it must be clean and held by no one else.
-    fn take(&self, conn: &mut GatedConn, gates: Gates) {
+    /// The holder lets go when the returned [`Hold`] is dropped: declare it after the
+    /// connection, so that it is dropped first, also when the task holding both is
+    /// aborted (a `give_back` call after an await would then never run, and the next
+    /// holder of the connection would look like a second one).
+    #[must_use]
+    fn take(&self, conn: &mut GatedConn, gates: Gates) -> Hold {
         assert!(
             !conn.dirty,
             "connection {} handed out before its rollback finished ({gates:?})",
@@ -206,10 +211,20 @@ impl Holders {
             conn.id
         );
         conn.dirty = true; // the holder leaves a transaction open
+        Hold { holders: self.clone(), id: conn.id }
     }
+}
 
-    fn give_back(&self, conn: &GatedConn) {
-        self.0.lock().remove(&conn.id);
+/// One holder's claim on a connection, released when dropped.
+#[derive(Debug)]
+struct Hold {
+    holders: Holders,
+    id: u64,
+}
+
+impl Drop for Hold {
+    fn drop(&mut self) {
+        self.holders.0.lock().remove(&self.id);
     }
 }
 
@@ -239,8 +254,7 @@ fn checkout_dropped_after(pool: &AsyncPool<Gated>, holders: &Holders, gates: Gat
     for _ in 0..steps {
         if let Poll::Ready(result) = fut.as_mut().poll(&mut cx) {
             if let Ok(mut conn) = result {
-                holders.take(&mut conn, gates);
-                holders.give_back(&conn);
+                let _hold = holders.take(&mut conn, gates);
             }
             return;
         }
@@ -275,8 +289,8 @@ fn assert_works(pool: &AsyncPool<Gated>, shared: &Arc<Mutex<Gates>>, gates: Gate
                 .unwrap_or_else(|e| {
                     panic!("checkout failed with every gate open: {e} ({gates:?})")
                 });
-            holders.take(&mut conn, gates);
-            held.push(conn);
+            let hold = holders.take(&mut conn, gates);
+            held.push((hold, conn)); // the hold is dropped before the connection
         }
         assert_eq!(pool.status().checked_out, MAX_SIZE);
         drop(held);
@@ -333,9 +347,8 @@ fn dropped_by_timeouts_under_load() {
                                 tokio::time::timeout(Duration::from_nanos(i), pool.get_async())
                                     .await;
                             if let Ok(Ok(mut conn)) = got {
-                                holders.take(&mut conn, gates);
+                                let _hold = holders.take(&mut conn, gates);
                                 tokio::task::yield_now().await;
-                                holders.give_back(&conn);
                             }
                             tokio::time::sleep(Duration::from_nanos(i)).await;
                         }

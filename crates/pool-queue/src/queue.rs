@@ -203,7 +203,14 @@ impl<C: Connector> Queue<C> {
     fn status_of(&self, st: &State<C>) -> PoolStatus {
         let size = self.config.pool_size;
         let overflow = if size == 0 { 0 } else { st.total as isize - size as isize };
-        PoolStatus::new(size, self.config.max_total(), st.idle.len(), overflow, st.total - st.idle.len(), st.waiters.len())
+        PoolStatus::new(
+            size,
+            self.config.max_total(),
+            st.idle.len(),
+            overflow,
+            st.total - st.idle.len(),
+            st.waiters.len(),
+        )
     }
 
     /// Waits in line for an entry or a slot, up to the timeout.

@@ -77,7 +77,14 @@ impl<C: Connector> Assertion<C> {
     }
 
     fn status_of(st: &State<C>) -> PoolStatus {
-        PoolStatus::new(1, Some(1), usize::from(st.idle.is_some()), 0, usize::from(st.out.is_some()), 0)
+        PoolStatus::new(
+            1,
+            Some(1),
+            usize::from(st.idle.is_some()),
+            0,
+            usize::from(st.out.is_some()),
+            0,
+        )
     }
 
     /// Whether checkouts capture a backtrace.

@@ -115,14 +115,57 @@ pub struct DeadpoolHarness;
 impl DeadpoolHarness {
     /// The runtime the checks' async checkouts run on.
     pub fn runtime() -> &'static tokio::runtime::Runtime {
-        static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-        RUNTIME.get_or_init(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .expect("a tokio runtime")
-        })
+        async_runtime()
+    }
+}
+
+/// The runtime every async row's checkouts run on: two workers, like the machines CI
+/// runs on.
+pub fn async_runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("a tokio runtime")
+    })
+}
+
+/// Whether an async row can run on backend `B`: not when its driver blocks on a runtime
+/// of its own.
+fn async_runs_on<B: crate::Backend>() -> crate::Outcome {
+    match B::BLOCKS_IN_ASYNC {
+        Some(reason) => Err(crate::Skip::because(reason)),
+        None => Ok(()),
+    }
+}
+
+/// QueuePool's async front end: every checkout is
+/// [`Pool::get_async`](pool_core::Pool::get_async) awaited on [`async_runtime`].
+#[derive(Debug)]
+pub struct QueueAsyncHarness;
+
+impl Harness for QueueAsyncHarness {
+    const NAME: &'static str = "QueuePool (async)";
+    type Strategy<C: Connector> = Queue<C>;
+
+    fn caps() -> Caps {
+        Caps::QUEUE
+    }
+
+    fn config<C: Connector>(spec: &Spec) -> QueueConfig {
+        QueueHarness::config::<C>(spec)
+    }
+
+    fn get<C: Connector>(
+        pool: &pool_core::Pool<C, Self::Strategy<C>>,
+    ) -> crate::Checkout<C, Self::Strategy<C>> {
+        async_runtime().block_on(pool.get_async())
+    }
+
+    fn runs_on<B: crate::Backend>() -> crate::Outcome {
+        async_runs_on::<B>()
     }
 }
 
@@ -163,10 +206,7 @@ impl Harness for DeadpoolHarness {
     }
 
     fn runs_on<B: crate::Backend>() -> crate::Outcome {
-        match B::BLOCKS_IN_ASYNC {
-            Some(reason) => Err(crate::Skip::because(reason)),
-            None => Ok(()),
-        }
+        async_runs_on::<B>()
     }
 }
 
@@ -190,6 +230,7 @@ impl Implementation {
 pub fn all() -> Vec<Implementation> {
     vec![
         Implementation::of::<QueueHarness>(),
+        Implementation::of::<QueueAsyncHarness>(),
         Implementation::of::<NullHarness>(),
         Implementation::of::<SingletonThreadHarness>(),
         Implementation::of::<StaticHarness>(),

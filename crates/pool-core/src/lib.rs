@@ -8,6 +8,7 @@ mod guard;
 mod io;
 mod pool;
 mod record;
+pub mod rt;
 mod strategy;
 mod url;
 

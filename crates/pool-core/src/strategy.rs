@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 
 use crate::error::{BuildError, CheckoutError};
 use crate::pool::Core;
@@ -122,5 +121,8 @@ pub trait AsyncStrategy<C: Connector>: Strategy<C> {
     /// there, as a blocking pool would. Until the task ends, the entry counts as checked
     /// out; if the task is dropped unfinished (a runtime shutting down), the connection
     /// is closed and its entry released, never pooled half reset.
-    fn run_return(&self, task: Pin<Box<dyn Future<Output = ()> + Send + 'static>>);
+    ///
+    /// [`rt::run_return`](crate::rt::run_return) does all of this; strategies call it
+    /// with the runtime their async checkouts ran on.
+    fn run_return(&self, task: crate::rt::ReturnTask);
 }

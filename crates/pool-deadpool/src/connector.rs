@@ -9,8 +9,8 @@ use deadpool::managed::{Manager, Metrics, RecycleError};
 use pool_core::{BoxError, Connector, ErrorChain};
 use tokio::runtime::Handle;
 
-use crate::block::block_on_runtime;
 use crate::reset::Reset;
+use pool_core::rt::block_on_runtime;
 
 /// What went wrong in a [`ManagerConnector`].
 #[derive(Debug)]

@@ -3,13 +3,11 @@
 #[cfg(not(feature = "rt_tokio_1"))]
 compile_error!("pool-deadpool needs a runtime: enable its `rt_tokio_1` feature (on by default)");
 
-mod block;
 mod connector;
 mod hooks;
 mod reset;
 mod strategy;
 
-pub use crate::block::block_on_runtime;
 pub use crate::connector::{Managed, ManagerConnector, ManagerError};
 pub use crate::hooks::RecycleHook;
 pub use crate::reset::Reset;
@@ -19,6 +17,7 @@ pub use deadpool;
 pub use deadpool_postgres;
 #[cfg(feature = "sqlite")]
 pub use deadpool_sqlite;
+pub use pool_core::rt::block_on_runtime;
 
 /// An async pool: any connector behind the [`Deadpool`] strategy.
 pub type AsyncPool<C> = pool_core::Pool<C, Deadpool<C>>;

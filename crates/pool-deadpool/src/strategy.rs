@@ -2,12 +2,9 @@
 
 use std::convert::Infallible;
 use std::fmt;
-use std::future::Future;
 use std::marker::PhantomData;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
-use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, PoolError, QueueMode, RecycleResult, Timeouts};
@@ -15,9 +12,9 @@ use deadpool::Runtime;
 use parking_lot::Mutex;
 use pool_core::{AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry};
 use pool_core::{PoolStatus, Strategy, TimeoutError};
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 
-use crate::block::block_on;
+use pool_core::rt::{block_on, ReturnTask};
 
 /// Settings of the [`Deadpool`] strategy.
 ///
@@ -329,28 +326,8 @@ impl<C: Connector> AsyncStrategy<C> for Deadpool<C> {
         }
     }
 
-    /// Inside the runtime: poll once (a reset that does not wait ends here) and spawn
-    /// the rest. On a thread outside it (blocking code dropping a connection): finish the
-    /// return here, as the blocking pools do, while the runtime's workers drive the I/O;
-    /// on a current-thread runtime, whose I/O only its own thread drives, spawn instead.
-    fn run_return(&self, mut task: Pin<Box<dyn Future<Output = ()> + Send + 'static>>) {
-        if let Ok(handle) = Handle::try_current() {
-            if task.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending() {
-                drop(handle.spawn(task));
-            }
-            return;
-        }
-        match self.handle() {
-            Some(handle) if handle.runtime_flavor() == RuntimeFlavor::CurrentThread => {
-                drop(handle.spawn(task));
-            }
-            Some(handle) => {
-                let _entered = handle.enter();
-                block_on(task, None);
-            }
-            None => {
-                block_on(task, None);
-            }
-        }
+    /// [`pool_core::rt::run_return`] on the pool's runtime.
+    fn run_return(&self, task: ReturnTask) {
+        pool_core::rt::run_return(self.handle(), task);
     }
 }

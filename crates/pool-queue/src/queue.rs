@@ -3,7 +3,8 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::task::Waker;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
@@ -11,6 +12,7 @@ use parking_lot::{Mutex, MutexGuard};
 use pool_core::{
     BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy, TimeoutError,
 };
+use tokio::runtime::Handle;
 
 use crate::config::QueueConfig;
 
@@ -22,35 +24,101 @@ pub struct Queue<C: Connector> {
     config: QueueConfig,
     max_total: Option<usize>,
     state: Mutex<State<C>>,
+    /// The runtime of the first async checkout: where returns made outside any runtime
+    /// run their async reset.
+    pub(crate) runtime: OnceLock<Handle>,
 }
 
-struct State<C: Connector> {
+pub(crate) struct State<C: Connector> {
     /// Entries waiting to be checked out (some may hold no connection).
-    idle: VecDeque<PoolEntry<C>>,
+    pub(crate) idle: VecDeque<PoolEntry<C>>,
     /// Entries in existence: idle, checked out, or being connected.
-    total: usize,
-    /// Callers waiting, longest first.
-    waiters: VecDeque<Arc<Waiter<C>>>,
+    pub(crate) total: usize,
+    /// Callers waiting, threads and tasks in one line, longest first.
+    pub(crate) waiters: VecDeque<Arc<Waiter<C>>>,
     /// When a returned entry was last handed to a waiter because it waited too long.
     last_handoff: Option<Instant>,
     /// Waiters woken to compete for an idle entry that have not run yet; no more are
     /// woken than there are idle entries, so a burst of returns wakes no crowd.
-    woken: usize,
+    pub(crate) woken: usize,
 }
 
-/// One caller waiting for a connection.
-struct Waiter<C: Connector> {
-    thread: Thread,
+/// One caller waiting for a connection: a parked thread (`Pool::get`) or a task
+/// (`Pool::get_async`). Grants and notifications are the same for both; only the way
+/// to wake the owner differs.
+pub(crate) struct Waiter<C: Connector> {
+    owner: Owner,
     since: Instant,
     /// Set by a returning caller (under the state lock) when it hands this waiter an
     /// entry or the right to open one.
-    grant: Mutex<Option<Grant<C>>>,
+    pub(crate) grant: Mutex<Option<Grant<C>>>,
     /// Set (under the state lock) when a connection was returned to the idle list and
     /// this waiter should compete for it; counted in `State::woken` until it runs.
-    notified: AtomicBool,
+    pub(crate) notified: AtomicBool,
 }
 
-enum Grant<C: Connector> {
+/// Who waits, and how to wake them.
+enum Owner {
+    /// A blocked thread, unparked.
+    Thread(Thread),
+    /// A task, woken through the waker of its latest poll.
+    Task(Mutex<Waker>),
+}
+
+/// A wake-up taken under the state lock and delivered after it is released.
+pub(crate) enum Wakeup {
+    Thread(Thread),
+    Task(Waker),
+}
+
+impl Wakeup {
+    pub(crate) fn wake(self) {
+        match self {
+            Wakeup::Thread(thread) => thread.unpark(),
+            Wakeup::Task(waker) => waker.wake(),
+        }
+    }
+}
+
+impl<C: Connector> Waiter<C> {
+    fn new(owner: Owner) -> Arc<Self> {
+        Arc::new(Waiter {
+            owner,
+            since: Instant::now(),
+            grant: Mutex::new(None),
+            notified: AtomicBool::new(false),
+        })
+    }
+
+    /// A waiter for the task that polls it; its waker is set at each poll.
+    pub(crate) fn task() -> Arc<Self> {
+        Self::new(Owner::Task(Mutex::new(Waker::noop().clone())))
+    }
+
+    fn wakeup(&self) -> Wakeup {
+        match &self.owner {
+            Owner::Thread(thread) => Wakeup::Thread(thread.clone()),
+            Owner::Task(waker) => Wakeup::Task(waker.lock().clone()),
+        }
+    }
+
+    /// Keeps the waker of the task's latest poll. Called before the task looks at its
+    /// grant, so a grant made after that look wakes this waker.
+    pub(crate) fn register(&self, waker: &Waker) {
+        if let Owner::Task(slot) = &self.owner {
+            let mut slot = slot.lock();
+            if !slot.will_wake(waker) {
+                slot.clone_from(waker);
+            }
+        }
+    }
+
+    pub(crate) fn since(&self) -> Instant {
+        self.since
+    }
+}
+
+pub(crate) enum Grant<C: Connector> {
     /// This entry is yours.
     Entry(PoolEntry<C>),
     /// A slot was freed and counted for you: open a new connection.
@@ -58,11 +126,11 @@ enum Grant<C: Connector> {
 }
 
 impl<C: Connector> Queue<C> {
-    fn lock(&self) -> MutexGuard<'_, State<C>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State<C>> {
         self.state.lock()
     }
 
-    fn pop_idle(&self, st: &mut State<C>) -> Option<PoolEntry<C>> {
+    pub(crate) fn pop_idle(&self, st: &mut State<C>) -> Option<PoolEntry<C>> {
         if self.config.use_lifo {
             st.idle.pop_back()
         } else {
@@ -70,7 +138,7 @@ impl<C: Connector> Queue<C> {
         }
     }
 
-    fn can_grow(&self, st: &State<C>) -> bool {
+    pub(crate) fn can_grow(&self, st: &State<C>) -> bool {
         self.max_total.is_none_or(|max| st.total < max)
     }
 
@@ -127,14 +195,14 @@ impl<C: Connector> Queue<C> {
                 st.last_handoff = Some(Instant::now());
                 let head = Self::pop_waiter(&mut st).expect("not empty");
                 *head.grant.lock() = Some(Grant::Entry(entry));
-                Some(head.thread.clone())
+                Some(head.wakeup())
             } else {
                 st.idle.push_back(entry);
                 Self::notify_one(&mut st)
             };
             drop(st);
-            if let Some(t) = wake {
-                t.unpark();
+            if let Some(w) = wake {
+                w.wake();
             }
             return;
         }
@@ -156,11 +224,11 @@ impl<C: Connector> Queue<C> {
     }
 
     /// A slot is free: give it to the longest waiter, or uncount it.
-    fn free_slot(&self, st: &mut State<C>) -> Option<Thread> {
+    pub(crate) fn free_slot(&self, st: &mut State<C>) -> Option<Wakeup> {
         match Self::pop_waiter(st) {
             Some(waiter) => {
                 *waiter.grant.lock() = Some(Grant::Reserved);
-                Some(waiter.thread.clone())
+                Some(waiter.wakeup())
             }
             None => {
                 st.total -= 1;
@@ -180,18 +248,23 @@ impl<C: Connector> Queue<C> {
 
     /// Wakes the longest waiter not yet woken, so it competes for an idle entry, unless
     /// enough woken waiters are already on their way for the idle entries there are.
-    fn notify_one(st: &mut State<C>) -> Option<Thread> {
+    pub(crate) fn notify_one(st: &mut State<C>) -> Option<Wakeup> {
         if st.woken >= st.idle.len() {
             return None;
         }
         let waiter = st.waiters.iter().find(|w| !w.notified.load(Ordering::Relaxed))?;
         waiter.notified.store(true, Ordering::Relaxed);
-        let thread = waiter.thread.clone();
+        let wakeup = waiter.wakeup();
         st.woken += 1;
-        Some(thread)
+        Some(wakeup)
     }
 
-    fn timeout_error(&self, st: &State<C>, core: &Core<C>, waited: Duration) -> TimeoutError {
+    pub(crate) fn timeout_error(
+        &self,
+        st: &State<C>,
+        core: &Core<C>,
+        waited: Duration,
+    ) -> TimeoutError {
         TimeoutError::new(
             <Self as Strategy<C>>::NAME,
             &self.status_of(st),
@@ -223,14 +296,9 @@ impl<C: Connector> Queue<C> {
         if timeout == Some(Duration::ZERO) {
             return Err(CheckoutError::Timeout(self.timeout_error(&st, core, Duration::ZERO)));
         }
-        let since = Instant::now();
+        let me = Waiter::new(Owner::Thread(thread::current()));
+        let since = me.since;
         let deadline = timeout.and_then(|t| since.checked_add(t));
-        let me = Arc::new(Waiter {
-            thread: thread::current(),
-            since,
-            grant: Mutex::new(None),
-            notified: AtomicBool::new(false),
-        });
         st.waiters.push_back(Arc::clone(&me));
         drop(st);
         loop {
@@ -264,8 +332,8 @@ impl<C: Connector> Queue<C> {
                 st.waiters.retain(|w| !Arc::ptr_eq(w, &me));
                 let wake = Self::notify_one(&mut st);
                 drop(st);
-                if let Some(t) = wake {
-                    t.unpark();
+                if let Some(w) = wake {
+                    w.wake();
                 }
                 return Ok(entry);
             }
@@ -291,17 +359,17 @@ impl<C: Connector> Queue<C> {
 }
 
 /// A counted slot whose connect has not finished; freed on drop unless disarmed.
-struct Reservation<'a, C: Connector> {
-    queue: &'a Queue<C>,
-    armed: bool,
+pub(crate) struct Reservation<'a, C: Connector> {
+    pub(crate) queue: &'a Queue<C>,
+    pub(crate) armed: bool,
 }
 
 impl<C: Connector> Drop for Reservation<'_, C> {
     fn drop(&mut self) {
         if self.armed {
             let wake = self.queue.free_slot(&mut self.queue.lock());
-            if let Some(t) = wake {
-                t.unpark();
+            if let Some(w) = wake {
+                w.wake();
             }
         }
     }
@@ -317,6 +385,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         Ok(Queue {
             config: config.clone(),
             max_total: config.max_total(),
+            runtime: OnceLock::new(),
             state: Mutex::new(State {
                 idle: VecDeque::with_capacity(config.pool_size),
                 total: 0,

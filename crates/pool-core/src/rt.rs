@@ -1,0 +1,119 @@
+//! The async front end's runtime services: running a future to its end on a blocking
+//! thread, and running the return of an async-checked-out connection.
+//!
+//! The async front end runs on tokio. These functions are public so that strategies
+//! ([`AsyncStrategy::run_return`](crate::AsyncStrategy::run_return)) and connectors over
+//! async drivers (their blocking methods) share one correct way to do both.
+
+use std::future::Future;
+use std::pin::{pin, Pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use tokio::runtime::{Handle, RuntimeFlavor};
+
+/// Wakes the thread that is blocked on a future.
+struct Unpark(Thread);
+
+impl Wake for Unpark {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+/// Polls `fut` on this thread, parking between polls, until it completes or `deadline`
+/// passes; `None` on the deadline, after dropping the future.
+///
+/// Futures that need a runtime's I/O or timer drivers must have them driven elsewhere
+/// (a multi-thread tokio runtime does).
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// assert_eq!(pool_core::rt::block_on(async { 6 * 7 }, None), Some(42));
+/// let never = std::future::pending::<()>();
+/// let deadline = Instant::now() + Duration::from_millis(10);
+/// assert_eq!(pool_core::rt::block_on(never, Some(deadline)), None);
+/// ```
+pub fn block_on<F: Future>(fut: F, deadline: Option<Instant>) -> Option<F::Output> {
+    let waker = Waker::from(Arc::new(Unpark(thread::current())));
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = pin!(fut);
+    loop {
+        if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+            return Some(out);
+        }
+        match deadline {
+            None => thread::park(),
+            Some(deadline) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    return None;
+                }
+                thread::park_timeout(deadline - now);
+            }
+        }
+    }
+}
+
+/// Runs an async driver's future to its end on the calling thread, for the blocking
+/// calls of a connector over an async driver (pool-deadpool's `ManagerConnector`,
+/// pool-bb8's `Bb8Connector`): inside `runtime` when the thread is outside any runtime
+/// (drivers that spawn tasks or open sockets need one), in the current runtime otherwise.
+///
+/// Returns `None`, without polling, on a thread of a current-thread tokio runtime: the
+/// future could need that very thread to make progress, so waiting would deadlock.
+///
+/// ```
+/// assert_eq!(pool_core::rt::block_on_runtime(None, async { 6 * 7 }), Some(42));
+///
+/// let current_thread = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let inside = current_thread.block_on(async { pool_core::rt::block_on_runtime(None, async { 1 }) });
+/// assert_eq!(inside, None, "refused: it would deadlock");
+/// ```
+pub fn block_on_runtime<F: Future>(runtime: Option<&Handle>, fut: F) -> Option<F::Output> {
+    let current = Handle::try_current().ok();
+    if current.as_ref().is_some_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread) {
+        return None;
+    }
+    let _entered = runtime.filter(|_| current.is_none()).map(Handle::enter);
+    block_on(fut, None)
+}
+
+/// A connection's return (reset, events, release), as
+/// [`AsyncStrategy::run_return`](crate::AsyncStrategy::run_return) receives it.
+pub type ReturnTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// Runs a return the way every async strategy should: inside a tokio runtime, poll it
+/// once at once (a reset that does not wait ends inside the drop) and spawn the rest;
+/// on a thread outside any runtime (blocking code dropping a connection), finish it
+/// there while `runtime`'s workers drive the I/O, as a blocking pool would; if `runtime`
+/// is a current-thread runtime, whose I/O only its own thread drives, spawn it there.
+///
+/// `runtime` is the runtime the pool's async checkouts ran on, if any.
+pub fn run_return(runtime: Option<&Handle>, mut task: ReturnTask) {
+    if let Ok(handle) = Handle::try_current() {
+        if task.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending() {
+            drop(handle.spawn(task));
+        }
+        return;
+    }
+    match runtime {
+        Some(handle) if handle.runtime_flavor() == RuntimeFlavor::CurrentThread => {
+            drop(handle.spawn(task));
+        }
+        Some(handle) => {
+            let _entered = handle.enter();
+            block_on(task, None);
+        }
+        None => {
+            block_on(task, None);
+        }
+    }
+}

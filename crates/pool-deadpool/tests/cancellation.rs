@@ -1,5 +1,6 @@
-//! Cancellation safety of the async pool, in the spirit of deadpool's own
-//! `managed_cancellation` test: under every combination of success, error, delay and
+//! Cancellation safety of the async front ends (the `Deadpool` strategy and QueuePool's
+//! `get_async`), in the spirit of deadpool's own `managed_cancellation` test: under
+//! every combination of success, error, delay and
 //! hang of the manager's `create` and `recycle` (the pre-ping), of the asynchronous
 //! rollback on return, and of the `connect`/`checkout` listeners, a `get_async()`
 //! future dropped at any await point
@@ -10,6 +11,8 @@
 //! - never hands out a connection whose rollback did not finish (a "dirty" one);
 //! - leaves a pool that works: with every gate open, all `max_size` connections can be
 //!   checked out at once, all clean.
+//!
+//! A last test mixes threads (`get`) and tasks (`get_async`) on one QueuePool.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -21,9 +24,10 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use pool_core::{BoxError, ConnectionRecord, ListenerError, PoolListener};
+use pool_core::{AsyncStrategy, BoxError, ConnectionRecord, ListenerError, Pool, PoolListener};
 use pool_deadpool::deadpool::managed::{Manager, Metrics, RecycleError, RecycleResult};
-use pool_deadpool::{AsyncPool, DeadpoolConfig, Managed, ManagerConnector, Reset};
+use pool_deadpool::{Deadpool, DeadpoolConfig, Managed, ManagerConnector, Reset};
+use pool_queue::{Queue, QueueConfig};
 
 const MAX_SIZE: usize = 2;
 
@@ -228,12 +232,29 @@ impl Drop for Hold {
     }
 }
 
-fn pool(gates: &Arc<Mutex<Gates>>) -> AsyncPool<Gated> {
+/// An async strategy under test, configured for `MAX_SIZE` connections and a 5 s wait.
+trait Subject: AsyncStrategy<Gated> {
+    fn config() -> Self::Config;
+}
+
+impl Subject for Deadpool<Gated> {
+    fn config() -> DeadpoolConfig {
+        DeadpoolConfig::default().max_size(MAX_SIZE).timeout(Duration::from_secs(5))
+    }
+}
+
+impl Subject for Queue<Gated> {
+    fn config() -> QueueConfig {
+        QueueConfig::default().pool_size(MAX_SIZE).max_overflow(0).timeout(Duration::from_secs(5))
+    }
+}
+
+fn pool<S: Subject>(gates: &Arc<Mutex<Gates>>) -> Pool<Gated, S> {
     let manager = GatedManager { gates: Arc::clone(gates), next: AtomicU64::new(0) };
-    AsyncPool::builder(ManagerConnector::new(manager))
+    Pool::builder(ManagerConnector::new(manager))
         .pre_ping(true)
         .listener(GatedListeners(Arc::clone(gates)))
-        .strategy(DeadpoolConfig::default().max_size(MAX_SIZE).timeout(Duration::from_secs(5)))
+        .strategy(S::config())
         .build()
         .expect("valid settings")
 }
@@ -248,7 +269,12 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// One checkout polled `steps` times by hand, then dropped (or, if it finished, the
 /// connection used and dropped).
-fn checkout_dropped_after(pool: &AsyncPool<Gated>, holders: &Holders, gates: Gates, steps: usize) {
+fn checkout_dropped_after<S: Subject>(
+    pool: &Pool<Gated, S>,
+    holders: &Holders,
+    gates: Gates,
+    steps: usize,
+) {
     let mut fut = pin!(pool.get_async());
     let mut cx = Context::from_waker(Waker::noop());
     for _ in 0..steps {
@@ -262,7 +288,7 @@ fn checkout_dropped_after(pool: &AsyncPool<Gated>, holders: &Holders, gates: Gat
 }
 
 /// Waits until no connection is checked out (background resets done), or the deadline.
-async fn settled(pool: &AsyncPool<Gated>, within: Duration) -> bool {
+async fn settled<S: Subject>(pool: &Pool<Gated, S>, within: Duration) -> bool {
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if pool.status().checked_out == 0 {
@@ -274,7 +300,7 @@ async fn settled(pool: &AsyncPool<Gated>, within: Duration) -> bool {
 }
 
 /// With every gate open, the pool serves `MAX_SIZE` holders at once, all clean.
-fn assert_works(pool: &AsyncPool<Gated>, shared: &Arc<Mutex<Gates>>, gates: Gates) {
+fn assert_works<S: Subject>(pool: &Pool<Gated, S>, shared: &Arc<Mutex<Gates>>, gates: Gates) {
     *shared.lock() = Gates::OPEN;
     let status = pool.status();
     assert_eq!(status.checked_out, 0, "a slot is still checked out: {status:?} ({gates:?})");
@@ -299,11 +325,10 @@ fn assert_works(pool: &AsyncPool<Gated>, shared: &Arc<Mutex<Gates>>, gates: Gate
 }
 
 /// Every await point: the checkout future is dropped after 0, 1, 2, ... polls.
-#[test]
-fn dropped_at_each_step() {
+fn dropped_at_each_step<S: Subject>() {
     for gates in Gates::all() {
         let shared = Arc::new(Mutex::new(gates));
-        let pool = pool(&shared);
+        let pool = pool::<S>(&shared);
         let holders = Holders::default();
         let rt = runtime();
         rt.block_on(async {
@@ -329,11 +354,10 @@ fn dropped_at_each_step() {
 
 /// deadpool's test: eight tasks keep checking out under timeouts of a few nanoseconds,
 /// so their futures are dropped wherever the clock says; then they are aborted.
-#[test]
-fn dropped_by_timeouts_under_load() {
+fn dropped_by_timeouts_under_load<S: Subject>() {
     for gates in Gates::all() {
         let shared = Arc::new(Mutex::new(gates));
-        let pool = pool(&shared);
+        let pool = pool::<S>(&shared);
         let holders = Holders::default();
         let rt = runtime();
         rt.block_on(async {
@@ -374,4 +398,74 @@ fn dropped_by_timeouts_under_load() {
         drop(rt);
         assert_works(&pool, &shared, gates);
     }
+}
+
+#[test]
+fn deadpool_dropped_at_each_step() {
+    dropped_at_each_step::<Deadpool<Gated>>();
+}
+
+#[test]
+fn deadpool_dropped_by_timeouts_under_load() {
+    dropped_by_timeouts_under_load::<Deadpool<Gated>>();
+}
+
+#[test]
+fn queue_dropped_at_each_step() {
+    dropped_at_each_step::<Queue<Gated>>();
+}
+
+#[test]
+fn queue_dropped_by_timeouts_under_load() {
+    dropped_by_timeouts_under_load::<Queue<Gated>>();
+}
+
+/// Threads blocked in `get` and tasks awaiting `get_async` wait in one line on one
+/// QueuePool: every one of them is served, no connection is held twice, and the counts
+/// come back to zero checked out.
+#[test]
+fn queue_threads_and_tasks_share_one_pool() {
+    const ROUNDS: usize = 200;
+    let shared = Arc::new(Mutex::new(Gates::OPEN));
+    let pool = pool::<Queue<Gated>>(&shared);
+    let holders = Holders::default();
+    let rt = runtime();
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (pool, holders) = (pool.clone(), holders.clone());
+            std::thread::spawn(move || {
+                for _ in 0..ROUNDS {
+                    let mut conn = pool.get().expect("a thread's checkout");
+                    let _hold = holders.take(&mut conn, Gates::OPEN);
+                    std::thread::yield_now();
+                }
+            })
+        })
+        .collect();
+    rt.block_on(async {
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let (pool, holders) = (pool.clone(), holders.clone());
+                tokio::spawn(async move {
+                    for _ in 0..ROUNDS {
+                        let mut conn = pool.get_async().await.expect("a task's checkout");
+                        let _hold = holders.take(&mut conn, Gates::OPEN);
+                        tokio::task::yield_now().await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a task panicked");
+        }
+    });
+    for thread in threads {
+        thread.join().expect("a thread panicked");
+    }
+    rt.block_on(async {
+        assert!(settled(&pool, Duration::from_secs(5)).await, "returns did not finish");
+    });
+    let status = pool.status();
+    assert_eq!((status.checked_out, status.waiting), (0, 0), "{status:?}");
+    assert!(status.idle <= MAX_SIZE, "{status:?}");
 }

@@ -180,6 +180,14 @@ impl AsyncCheckout for AsyncPool<Noop> {
     }
 }
 
+impl AsyncCheckout for QueuePool<Noop> {
+    type Conn<'a> = pool_core::PooledConnection<Noop, pool_queue::Queue<Noop>>;
+
+    async fn acquire(&self) -> Self::Conn<'_> {
+        self.get_async().await.expect("no timeout")
+    }
+}
+
 impl AsyncCheckout for bb8::Pool<Bb8Noop> {
     type Conn<'a> = bb8::PooledConnection<'a, Bb8Noop>;
 
@@ -406,6 +414,10 @@ fn main() {
             let deadpool =
                 DeadpoolNoopPool::builder(DeadpoolNoop).max_size(SIZE).build().expect("deadpool");
             row("deadpool", "tasks", run_async(&rt, threads, hold, secs, deadpool));
+
+            // QueuePool's async front end, as tasks on the same runtime.
+            let pool = queue_pool(None);
+            row("QueuePool (async)", "tasks", run_async(&rt, threads, hold, secs, pool));
 
             let bb8 = rt
                 .block_on(bb8::Pool::builder().max_size(SIZE as u32).build(Bb8Noop))

@@ -138,6 +138,28 @@ fn uncontended(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async { black_box(adapter.get_async().await.expect("idle")) })
     });
 
+    // QueuePool's own async front end, driven like deadpool above.
+    let queue_async = QueuePool::builder(Noop)
+        .strategy(QueueConfig::default().pool_size(SIZE))
+        .build()
+        .expect("valid");
+    rt.block_on(async { drop(queue_async.get_async().await.expect("warm")) });
+    group.bench_function("QueuePool (async)", |b| {
+        b.to_async(&rt).iter(|| async { black_box(queue_async.get_async().await.expect("idle")) })
+    });
+
+    // The async floor: a tokio semaphore counting the idle values of a `Mutex<Vec>`.
+    let permits = tokio::sync::Semaphore::new(SIZE);
+    let values = Mutex::new(vec![0u64; SIZE]);
+    group.bench_function("floor: Semaphore+Mutex<Vec>", |b| {
+        b.to_async(&rt).iter(|| async {
+            let permit = permits.acquire().await.expect("open");
+            let conn = values.lock().pop().expect("one idle per permit");
+            values.lock().push(black_box(conn));
+            drop(permit);
+        })
+    });
+
     group.finish();
 }
 

@@ -471,7 +471,10 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         let inner = &*self.inner;
         let entry = inner.strategy.acquire_async(&inner.core).await?;
         let mut pending = Pending { inner, entry: Some(entry) };
-        inner.checkout::<NonBlocking>(&mut pending).await?;
+        let core = &inner.core;
+        if core.config.pre_ping || core.events.any() || !core.is_usable(pending.entry()) {
+            inner.checkout::<NonBlocking>(&mut pending).await?;
+        }
         // A connector whose `_async` methods are the blocking ones returns by the blocking
         // path: the same steps, without a task.
         let run_return: Option<crate::guard::RunReturn<C, S>> = if C::ASYNC_IO {

@@ -94,6 +94,11 @@ pub struct Caps {
     /// Keeps its (now empty) record through `dispose`, so the idle count stays
     /// (AssertionPool, as SQLAlchemy's keeps its `_conn`).
     pub dispose_keeps_record: bool,
+    /// Refuses at once a second checkout by the caller that holds its one connection
+    /// (StaticPool's and AssertionPool's blocking front ends: the caller is a thread).
+    /// Without it, that checkout waits like any other (StaticPool's async front end: a
+    /// task has no thread of its own).
+    pub refuses_holder: bool,
 }
 
 impl Caps {
@@ -108,6 +113,7 @@ impl Caps {
         single_connection: false,
         thread_affine: false,
         dispose_keeps_record: false,
+        refuses_holder: false,
     };
 
     /// No capability at all; harnesses start from this and switch on what they have.
@@ -121,6 +127,7 @@ impl Caps {
         single_connection: false,
         thread_affine: false,
         dispose_keeps_record: false,
+        refuses_holder: false,
     };
 }
 

@@ -72,7 +72,13 @@ impl Harness for StaticHarness {
     type Strategy<C: Connector> = pool_static::Static<C>;
 
     fn caps() -> Caps {
-        Caps { reuses_connections: true, single_connection: true, bounded_wait: true, ..Caps::NONE }
+        Caps {
+            reuses_connections: true,
+            single_connection: true,
+            bounded_wait: true,
+            refuses_holder: true,
+            ..Caps::NONE
+        }
     }
 
     fn config<C: Connector>(spec: &Spec) -> pool_static::StaticConfig {
@@ -97,6 +103,7 @@ impl Harness for AssertionHarness {
             reuses_connections: true,
             single_connection: true,
             dispose_keeps_record: true,
+            refuses_holder: true,
             ..Caps::NONE
         }
     }
@@ -141,33 +148,63 @@ fn async_runs_on<B: crate::Backend>() -> crate::Outcome {
     }
 }
 
-/// QueuePool's async front end: every checkout is
+/// Defines the async row of a strategy whose blocking row is `$blocking`: the same
+/// capabilities and settings, every checkout through
 /// [`Pool::get_async`](pool_core::Pool::get_async) awaited on [`async_runtime`].
-#[derive(Debug)]
-pub struct QueueAsyncHarness;
+macro_rules! async_row {
+    ($(#[$doc:meta])* $name:ident, $blocking:ident, $label:literal) => {
+        async_row!($(#[$doc])* $name, $blocking, $label, $blocking::caps());
+    };
+    ($(#[$doc:meta])* $name:ident, $blocking:ident, $label:literal, $caps:expr) => {
+        $(#[$doc])*
+        #[derive(Debug)]
+        pub struct $name;
 
-impl Harness for QueueAsyncHarness {
-    const NAME: &'static str = "QueuePool (async)";
-    type Strategy<C: Connector> = Queue<C>;
+        impl Harness for $name {
+            const NAME: &'static str = $label;
+            type Strategy<C: Connector> = <$blocking as Harness>::Strategy<C>;
 
-    fn caps() -> Caps {
-        Caps::QUEUE
-    }
+            fn caps() -> Caps {
+                $caps
+            }
 
-    fn config<C: Connector>(spec: &Spec) -> QueueConfig {
-        QueueHarness::config::<C>(spec)
-    }
+            fn config<C: Connector>(spec: &Spec) -> <Self::Strategy<C> as pool_core::Strategy<C>>::Config {
+                $blocking::config::<C>(spec)
+            }
 
-    fn get<C: Connector>(
-        pool: &pool_core::Pool<C, Self::Strategy<C>>,
-    ) -> crate::Checkout<C, Self::Strategy<C>> {
-        async_runtime().block_on(pool.get_async())
-    }
+            fn get<C: Connector>(
+                pool: &pool_core::Pool<C, Self::Strategy<C>>,
+            ) -> crate::Checkout<C, Self::Strategy<C>> {
+                async_runtime().block_on(pool.get_async())
+            }
 
-    fn runs_on<B: crate::Backend>() -> crate::Outcome {
-        async_runs_on::<B>()
-    }
+            fn runs_on<B: crate::Backend>() -> crate::Outcome {
+                async_runs_on::<B>()
+            }
+        }
+    };
 }
+
+async_row!(
+    /// QueuePool's async front end.
+    QueueAsyncHarness, QueueHarness, "QueuePool (async)"
+);
+async_row!(
+    /// NullPool's async front end.
+    NullAsyncHarness, NullHarness, "NullPool (async)"
+);
+async_row!(
+    /// StaticPool's async front end: a task that holds the connection and asks again
+    /// waits (a task has no thread of its own to be recognised by).
+    StaticAsyncHarness,
+    StaticHarness,
+    "StaticPool (async)",
+    Caps { refuses_holder: false, ..StaticHarness::caps() }
+);
+async_row!(
+    /// AssertionPool's async front end.
+    AssertionAsyncHarness, AssertionHarness, "AssertionPool (async)"
+);
 
 impl Harness for DeadpoolHarness {
     const NAME: &'static str = "Deadpool (async)";
@@ -232,9 +269,12 @@ pub fn all() -> Vec<Implementation> {
         Implementation::of::<QueueHarness>(),
         Implementation::of::<QueueAsyncHarness>(),
         Implementation::of::<NullHarness>(),
+        Implementation::of::<NullAsyncHarness>(),
         Implementation::of::<SingletonThreadHarness>(),
         Implementation::of::<StaticHarness>(),
+        Implementation::of::<StaticAsyncHarness>(),
         Implementation::of::<AssertionHarness>(),
+        Implementation::of::<AssertionAsyncHarness>(),
         Implementation::of::<DeadpoolHarness>(),
     ]
 }

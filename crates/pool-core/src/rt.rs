@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
@@ -115,5 +115,47 @@ pub fn run_return(runtime: Option<&Handle>, mut task: ReturnTask) {
         None => {
             block_on(task, None);
         }
+    }
+}
+
+/// The runtime a strategy's async checkouts run on: given at build, or remembered at
+/// the first async checkout. Its [`run_return`](Self::run_return) is what an
+/// [`AsyncStrategy::run_return`](crate::AsyncStrategy::run_return) needs.
+#[derive(Debug, Default)]
+pub struct ReturnRuntime(OnceLock<Handle>);
+
+impl ReturnRuntime {
+    /// None yet: the first async checkout's runtime will be remembered.
+    pub fn new() -> Self {
+        ReturnRuntime(OnceLock::new())
+    }
+
+    /// This runtime, or none yet if `handle` is `None`.
+    pub fn with(handle: Option<Handle>) -> Self {
+        let slot = OnceLock::new();
+        if let Some(handle) = handle {
+            let _ = slot.set(handle);
+        }
+        ReturnRuntime(slot)
+    }
+
+    /// Remembers the current runtime if none is known yet; one atomic load once known.
+    #[inline]
+    pub fn note_current(&self) {
+        if self.0.get().is_none() {
+            if let Ok(handle) = Handle::try_current() {
+                let _ = self.0.set(handle);
+            }
+        }
+    }
+
+    /// The runtime, if known.
+    pub fn handle(&self) -> Option<&Handle> {
+        self.0.get()
+    }
+
+    /// [`run_return`] on this runtime.
+    pub fn run_return(&self, task: ReturnTask) {
+        run_return(self.handle(), task);
     }
 }

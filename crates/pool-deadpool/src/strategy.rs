@@ -4,7 +4,6 @@ use std::convert::Infallible;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use deadpool::managed::{self, Metrics, Object, PoolError, QueueMode, RecycleResult, Timeouts};
@@ -14,7 +13,7 @@ use pool_core::{AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolE
 use pool_core::{PoolStatus, Strategy, TimeoutError};
 use tokio::runtime::Handle;
 
-use pool_core::rt::{block_on, ReturnTask};
+use pool_core::rt::{block_on, ReturnRuntime, ReturnTask};
 
 /// Settings of the [`Deadpool`] strategy.
 ///
@@ -122,7 +121,7 @@ pub struct Deadpool<C: Connector> {
     /// New places whose entry is being connected.
     connecting: AtomicUsize,
     timeout: Option<Duration>,
-    runtime: OnceLock<Handle>,
+    runtime: ReturnRuntime,
 }
 
 impl<C: Connector> fmt::Debug for Deadpool<C> {
@@ -201,10 +200,6 @@ impl<C: Connector> Deadpool<C> {
         }
     }
 
-    /// The runtime for background resets.
-    fn handle(&self) -> Option<&Handle> {
-        self.runtime.get()
-    }
 }
 
 impl<C: Connector> Strategy<C> for Deadpool<C> {
@@ -229,10 +224,8 @@ impl<C: Connector> Strategy<C> for Deadpool<C> {
             .map_err(|e| {
                 BuildError::new("deadpool", format!("deadpool refused the settings: {e}"))
             })?;
-        let runtime = OnceLock::new();
-        if let Some(handle) = config.runtime.clone().or_else(|| Handle::try_current().ok()) {
-            let _ = runtime.set(handle);
-        }
+        let runtime =
+            ReturnRuntime::with(config.runtime.clone().or_else(|| Handle::try_current().ok()));
         Ok(Deadpool {
             slots,
             held: Mutex::new(Vec::new()),
@@ -311,11 +304,7 @@ impl<C: Connector> Strategy<C> for Deadpool<C> {
 
 impl<C: Connector> AsyncStrategy<C> for Deadpool<C> {
     async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        if self.runtime.get().is_none() {
-            if let Ok(handle) = Handle::try_current() {
-                let _ = self.runtime.set(handle);
-            }
-        }
+        self.runtime.note_current();
         match self.take(self.slots.get().await.map_err(|e| self.map_error(core, e))?) {
             Ok(entry) => Ok(entry),
             Err(slot) => {
@@ -328,6 +317,6 @@ impl<C: Connector> AsyncStrategy<C> for Deadpool<C> {
 
     /// [`pool_core::rt::run_return`] on the pool's runtime.
     fn run_return(&self, task: ReturnTask) {
-        pool_core::rt::run_return(self.handle(), task);
+        self.runtime.run_return(task);
     }
 }

@@ -4,7 +4,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use pool_core::{BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy};
+use pool_core::rt::{ReturnRuntime, ReturnTask};
+use pool_core::{AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry};
+use pool_core::{PoolStatus, Strategy};
 
 /// The settings of a [`Null`] strategy: there are none.
 ///
@@ -55,6 +57,8 @@ pub struct NullConfig;
 pub struct Null<C> {
     /// Entries handed out by `acquire` and not yet given back to `release`.
     checked_out: AtomicUsize,
+    /// Where async returns made outside a runtime run.
+    runtime: ReturnRuntime,
     _connector: PhantomData<fn() -> C>,
 }
 
@@ -81,7 +85,11 @@ impl<C: Connector> Strategy<C> for Null<C> {
     const NAME: &'static str = "NullPool";
 
     fn build(_config: &NullConfig) -> Result<Self, BuildError> {
-        Ok(Null { checked_out: AtomicUsize::new(0), _connector: PhantomData })
+        Ok(Null {
+            checked_out: AtomicUsize::new(0),
+            runtime: ReturnRuntime::new(),
+            _connector: PhantomData,
+        })
     }
 
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
@@ -104,6 +112,21 @@ impl<C: Connector> Strategy<C> for Null<C> {
 
     fn status_line(&self) -> String {
         String::from("NullPool")
+    }
+}
+
+/// `get_async`: a new connection per checkout, opened with the connector's
+/// `connect_async`; nothing to wait for.
+impl<C: Connector> AsyncStrategy<C> for Null<C> {
+    async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.runtime.note_current();
+        let entry = core.new_entry_async().await?;
+        self.checked_out.fetch_add(1, Ordering::AcqRel);
+        Ok(entry)
+    }
+
+    fn run_return(&self, task: ReturnTask) {
+        self.runtime.run_return(task);
     }
 }
 

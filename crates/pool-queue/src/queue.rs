@@ -3,16 +3,16 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::Waker;
 use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, MutexGuard};
+use pool_core::rt::ReturnRuntime;
 use pool_core::{
     BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy, TimeoutError,
 };
-use tokio::runtime::Handle;
 
 use crate::config::QueueConfig;
 
@@ -26,7 +26,7 @@ pub struct Queue<C: Connector> {
     state: Mutex<State<C>>,
     /// The runtime of the first async checkout: where returns made outside any runtime
     /// run their async reset.
-    pub(crate) runtime: OnceLock<Handle>,
+    pub(crate) runtime: ReturnRuntime,
 }
 
 pub(crate) struct State<C: Connector> {
@@ -385,7 +385,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         Ok(Queue {
             config: config.clone(),
             max_total: config.max_total(),
-            runtime: OnceLock::new(),
+            runtime: ReturnRuntime::new(),
             state: Mutex::new(State {
                 idle: VecDeque::with_capacity(config.pool_size),
                 total: 0,

@@ -11,7 +11,6 @@ use std::time::Duration;
 use parking_lot::MutexGuard;
 use pool_core::rt::ReturnTask;
 use pool_core::{AsyncStrategy, CheckoutError, Connector, Core, PoolEntry};
-use tokio::runtime::Handle;
 
 use crate::queue::{Grant, Queue, Reservation, State, Waiter};
 
@@ -176,11 +175,7 @@ impl<C: Connector> AsyncStrategy<C> for Queue<C> {
         // cooperative budget: a task that checks out and returns in a loop would
         // otherwise never yield, or yield while holding a connection.
         tokio::task::coop::consume_budget().await;
-        if self.runtime.get().is_none() {
-            if let Ok(handle) = Handle::try_current() {
-                let _ = self.runtime.set(handle);
-            }
-        }
+        self.runtime.note_current();
         match self.begin_async(core)? {
             Next::Take(entry) => Ok(entry),
             Next::Create => self.create_async(core).await,
@@ -189,6 +184,6 @@ impl<C: Connector> AsyncStrategy<C> for Queue<C> {
     }
 
     fn run_return(&self, task: ReturnTask) {
-        pool_core::rt::run_return(self.runtime.get(), task);
+        self.runtime.run_return(task);
     }
 }

@@ -5,7 +5,9 @@ use std::fmt::{self, Write as _};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
-use pool_core::{BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy};
+use pool_core::rt::{ReturnRuntime, ReturnTask};
+use pool_core::{AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry};
+use pool_core::{PoolStatus, Strategy};
 
 use crate::config::AssertionConfig;
 
@@ -49,6 +51,8 @@ use crate::config::AssertionConfig;
 pub struct Assertion<C: Connector> {
     config: AssertionConfig,
     state: Mutex<State<C>>,
+    /// Where async returns made outside a runtime run.
+    runtime: ReturnRuntime,
 }
 
 struct State<C: Connector> {
@@ -102,6 +106,75 @@ impl<C: Connector> Assertion<C> {
     }
 }
 
+/// How a checkout starts: with the idle entry, or by opening the connection.
+enum Begin<'a, C: Connector> {
+    Idle(PoolEntry<C>),
+    Connect(UndoConnect<'a, C>),
+}
+
+impl<C: Connector> Assertion<C> {
+    /// Refuses a second checkout, or takes the idle entry, or counts a first connect as
+    /// checked out (undone if the connect fails, panics or is dropped).
+    fn begin(&self) -> Result<Begin<'_, C>, CheckoutError<C::Error>> {
+        // Captured before taking the lock: a stack walk is slow. Symbols are resolved
+        // only if the backtrace is ever shown.
+        let here = self.config.store_traceback.then(|| Arc::new(Backtrace::force_capture()));
+        let mut st = self.lock();
+        if st.out.is_some() {
+            let taken_at = st.taken_at.clone();
+            drop(st);
+            let mut message = String::from("connection is already checked out");
+            if let Some(taken_at) = taken_at {
+                let _ = write!(message, " at:\n{taken_at}");
+            }
+            return Err(CheckoutError::Unavailable(message));
+        }
+        st.taken_at = here;
+        if let Some(entry) = st.idle.take() {
+            st.out = Some(Out::Record(entry.record().id()));
+            return Ok(Begin::Idle(entry));
+        }
+        // The first checkout (or the first after a failed first connect) opens the
+        // connection outside the lock, counted as checked out meanwhile.
+        let number = st.next_connect;
+        st.next_connect += 1;
+        st.out = Some(Out::Connecting(number));
+        Ok(Begin::Connect(UndoConnect { pool: self, number, armed: true }))
+    }
+}
+
+impl<C: Connector> UndoConnect<'_, C> {
+    /// The connect succeeded: the entry is the one checked out.
+    fn connected(&mut self, entry: PoolEntry<C>) -> PoolEntry<C> {
+        self.armed = false;
+        let mut st = self.pool.lock();
+        if st.out == Some(Out::Connecting(self.number)) {
+            st.out = Some(Out::Record(entry.record().id()));
+        }
+        // Otherwise `dispose` ran meanwhile and forgot this checkout: its return closes it.
+        entry
+    }
+}
+
+/// `get_async`: the same refusal of a second checkout; the first connect uses the
+/// connector's `connect_async`.
+impl<C: Connector> AsyncStrategy<C> for Assertion<C> {
+    async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.runtime.note_current();
+        match self.begin()? {
+            Begin::Idle(entry) => Ok(entry),
+            Begin::Connect(mut undo) => {
+                let entry = core.new_entry_async().await?;
+                Ok(undo.connected(entry))
+            }
+        }
+    }
+
+    fn run_return(&self, task: ReturnTask) {
+        self.runtime.run_return(task);
+    }
+}
+
 /// Unless disarmed, forgets a first connect that failed or panicked when dropped.
 struct UndoConnect<'a, C: Connector> {
     pool: &'a Assertion<C>,
@@ -130,44 +203,18 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         Ok(Assertion {
             config: config.clone(),
             state: Mutex::new(State { idle: None, out: None, taken_at: None, next_connect: 0 }),
+            runtime: ReturnRuntime::new(),
         })
     }
 
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        // Captured before taking the lock: a stack walk is slow. Symbols are resolved
-        // only if the backtrace is ever shown.
-        let here = self.config.store_traceback.then(|| Arc::new(Backtrace::force_capture()));
-        let mut st = self.lock();
-        if st.out.is_some() {
-            let taken_at = st.taken_at.clone();
-            drop(st);
-            let mut message = String::from("connection is already checked out");
-            if let Some(taken_at) = taken_at {
-                let _ = write!(message, " at:\n{taken_at}");
+        match self.begin()? {
+            Begin::Idle(entry) => Ok(entry),
+            Begin::Connect(mut undo) => {
+                let entry = core.new_entry()?;
+                Ok(undo.connected(entry))
             }
-            return Err(CheckoutError::Unavailable(message));
         }
-        st.taken_at = here;
-        if let Some(entry) = st.idle.take() {
-            st.out = Some(Out::Record(entry.record().id()));
-            return Ok(entry);
-        }
-        // The first checkout (or the first after a failed first connect) opens the
-        // connection outside the lock, counted as checked out meanwhile. If it fails (or
-        // panics) the pool is left as it was: no record, nothing checked out.
-        let number = st.next_connect;
-        st.next_connect += 1;
-        st.out = Some(Out::Connecting(number));
-        drop(st);
-        let mut undo = UndoConnect { pool: self, number, armed: true };
-        let entry = core.new_entry()?;
-        undo.armed = false;
-        let mut st = self.lock();
-        if st.out == Some(Out::Connecting(number)) {
-            st.out = Some(Out::Record(entry.record().id()));
-        }
-        // Otherwise `dispose` ran meanwhile and forgot this checkout: its return closes it.
-        Ok(entry)
     }
 
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {

@@ -1,13 +1,18 @@
 //! The `Static` strategy: one connection, handed to one holder at a time.
 
 use std::fmt;
+use std::future::Future;
 use std::mem;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
 use std::thread::{self, ThreadId};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use pool_core::rt::{ReturnRuntime, ReturnTask};
 use pool_core::{
-    BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy, TimeoutError,
+    AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy,
+    TimeoutError,
 };
 
 use crate::config::StaticConfig;
@@ -64,11 +69,21 @@ use crate::config::StaticConfig;
 ///   it closes it when it comes back. SQLAlchemy (since 1.4.3, #6145) closes it at once,
 ///   under the holder's feet.
 /// - A `timeout` exists: SQLAlchemy's `StaticPool` never waits, since it never refuses.
+///
+/// # Async
+///
+/// [`Pool::get_async`](pool_core::Pool::get_async) waits for the connection without
+/// blocking, in the same wait as the threads (with the same timeout), and opens it with
+/// the connector's `connect_async`. A task has no thread of its own (it moves between a
+/// runtime's workers), so a task that already holds the connection and asks again is not
+/// refused at once: it waits, and fails with the timeout.
 pub struct Static<C: Connector> {
     config: StaticConfig,
     state: Mutex<State<C>>,
     /// Signalled when the connection becomes free.
     freed: Condvar,
+    /// Where async returns made outside a runtime run.
+    runtime: ReturnRuntime,
 }
 
 struct State<C: Connector> {
@@ -76,8 +91,12 @@ struct State<C: Connector> {
     /// it is out, and after `dispose`.
     idle: Option<PoolEntry<C>>,
     holder: Holder,
-    /// Threads waiting for the connection.
+    /// Threads and tasks waiting for the connection.
     waiting: usize,
+    /// The waiting tasks' wakers, by ticket; all are woken when the connection is freed.
+    tasks: Vec<(u64, Waker)>,
+    /// The next task ticket.
+    next_ticket: u64,
     /// `dispose` ran while the connection was out: close it when it comes back.
     close_on_return: bool,
 }
@@ -89,6 +108,8 @@ enum Holder {
     Free,
     /// Checked out by a caller on this thread.
     Thread(ThreadId),
+    /// Checked out by a task (`get_async`).
+    Task,
     /// Being closed by `dispose` (outside the lock): checkouts wait.
     Closing,
 }
@@ -99,7 +120,7 @@ impl<C: Connector> Static<C> {
     }
 
     fn status_of(st: &State<C>) -> PoolStatus {
-        let checked_out = usize::from(matches!(st.holder, Holder::Thread(_)));
+        let checked_out = usize::from(matches!(st.holder, Holder::Thread(_) | Holder::Task));
         PoolStatus::new(1, Some(1), usize::from(st.idle.is_some()), 0, checked_out, st.waiting)
     }
 
@@ -153,6 +174,122 @@ impl<C: Connector> Static<C> {
 /// Unless disarmed, marks the connection free and wakes a waiter when dropped, so a
 /// connect or close that fails or panics (in the connector or a listener) still frees
 /// it.
+impl<C: Connector> Static<C> {
+    /// The holder is set: the idle entry, or (the first checkout, or the first after
+    /// `dispose`) the guard under which the caller opens the connection, outside the
+    /// lock, holding the pool meanwhile. If that connect fails (or panics, or its future
+    /// is dropped) the guard leaves the pool as it was: no record, no holder.
+    fn take_idle(
+        &self,
+        mut st: MutexGuard<'_, State<C>>,
+    ) -> Result<PoolEntry<C>, FreeOnDrop<'_, C>> {
+        match st.idle.take() {
+            Some(entry) => Ok(entry),
+            None => Err(FreeOnDrop { pool: self, armed: true }),
+        }
+    }
+
+    /// The wakers of the waiting tasks, to wake once the lock is released (none without
+    /// a waiting task, and then no allocation).
+    fn freed_wakers(st: &State<C>) -> Vec<Waker> {
+        st.tasks.iter().map(|(_, waker)| waker.clone()).collect()
+    }
+}
+
+/// A task waiting for the connection; when dropped (the checkout's future was dropped)
+/// it leaves the line.
+struct TaskWait<'a, C: Connector> {
+    pool: &'a Static<C>,
+    /// The ticket under which its waker is kept, while it waits.
+    ticket: Option<u64>,
+}
+
+impl<C: Connector> TaskWait<'_, C> {
+    fn leave(&mut self, st: &mut State<C>) {
+        if let Some(ticket) = self.ticket.take() {
+            st.tasks.retain(|(t, _)| *t != ticket);
+            st.waiting -= 1;
+        }
+    }
+}
+
+impl<C: Connector> Future for TaskWait<'_, C> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let pool = self.pool;
+        let mut st = pool.lock();
+        if st.holder == Holder::Free {
+            st.holder = Holder::Task;
+            self.leave(&mut st);
+            return Poll::Ready(());
+        }
+        match self.ticket {
+            Some(ticket) => {
+                if let Some((_, waker)) = st.tasks.iter_mut().find(|(t, _)| *t == ticket) {
+                    waker.clone_from(cx.waker());
+                }
+            }
+            None => {
+                let ticket = st.next_ticket;
+                st.next_ticket += 1;
+                st.tasks.push((ticket, cx.waker().clone()));
+                st.waiting += 1;
+                self.ticket = Some(ticket);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<C: Connector> Drop for TaskWait<'_, C> {
+    fn drop(&mut self) {
+        if self.ticket.is_some() {
+            let pool = self.pool;
+            self.leave(&mut pool.lock());
+        }
+    }
+}
+
+impl<C: Connector> AsyncStrategy<C> for Static<C> {
+    async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.runtime.note_current();
+        let mut wait = TaskWait { pool: self, ticket: None };
+        let timeout = self.config.timeout;
+        let waited = match timeout {
+            None => {
+                (&mut wait).await;
+                true
+            }
+            Some(t) => match Instant::now().checked_add(t) {
+                Some(deadline) => tokio::time::timeout_at(deadline.into(), &mut wait).await.is_ok(),
+                None => {
+                    (&mut wait).await;
+                    true
+                }
+            },
+        };
+        if !waited {
+            drop(wait);
+            let st = self.lock();
+            let t = timeout.unwrap_or_default();
+            return Err(CheckoutError::Timeout(Self::timeout_error(&st, core, t)));
+        }
+        match self.take_idle(self.lock()) {
+            Ok(entry) => Ok(entry),
+            Err(mut free) => {
+                let entry = core.new_entry_async().await?;
+                free.armed = false;
+                Ok(entry)
+            }
+        }
+    }
+
+    fn run_return(&self, task: ReturnTask) {
+        self.runtime.run_return(task);
+    }
+}
+
 struct FreeOnDrop<'a, C: Connector> {
     pool: &'a Static<C>,
     armed: bool,
@@ -165,8 +302,10 @@ impl<C: Connector> Drop for FreeOnDrop<'_, C> {
             st.holder = Holder::Free;
             // Nothing is left to close: a failed first connect leaves no connection.
             st.close_on_return = false;
+            let wake = Static::freed_wakers(&st);
             drop(st);
             self.pool.freed.notify_one();
+            wake.into_iter().for_each(Waker::wake);
         }
     }
 }
@@ -183,9 +322,12 @@ impl<C: Connector> Strategy<C> for Static<C> {
                 idle: None,
                 holder: Holder::Free,
                 waiting: 0,
+                tasks: Vec::new(),
+                next_ticket: 0,
                 close_on_return: false,
             }),
             freed: Condvar::new(),
+            runtime: ReturnRuntime::new(),
         })
     }
 
@@ -203,17 +345,14 @@ impl<C: Connector> Strategy<C> for Static<C> {
             self.wait_free(&mut st, core)?;
         }
         st.holder = Holder::Thread(me);
-        if let Some(entry) = st.idle.take() {
-            return Ok(entry);
+        match self.take_idle(st) {
+            Ok(entry) => Ok(entry),
+            Err(mut free) => {
+                let entry = core.new_entry()?;
+                free.armed = false;
+                Ok(entry)
+            }
         }
-        drop(st);
-        // The first checkout (or the first after `dispose`) opens the connection, outside
-        // the lock, holding the pool meanwhile. If it fails (or panics) the pool is left
-        // as it was: no record, no holder.
-        let mut free = FreeOnDrop { pool: self, armed: true };
-        let entry = core.new_entry()?;
-        free.armed = false;
-        Ok(entry)
     }
 
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
@@ -222,8 +361,10 @@ impl<C: Connector> Strategy<C> for Static<C> {
             debug_assert!(st.idle.is_none(), "a StaticPool has one record");
             st.idle = Some(entry);
             st.holder = Holder::Free;
+            let wake = Self::freed_wakers(&st);
             drop(st);
             self.freed.notify_one();
+            wake.into_iter().for_each(Waker::wake);
             return;
         }
         // Disposed while it was out: close it now, outside the lock (listeners run), and
@@ -237,7 +378,7 @@ impl<C: Connector> Strategy<C> for Static<C> {
     fn dispose(&self, core: &Core<C>) {
         let mut st = self.lock();
         match st.holder {
-            Holder::Thread(_) => {
+            Holder::Thread(_) | Holder::Task => {
                 st.close_on_return = true;
                 tracing::debug!(
                     pool = %core.name(),

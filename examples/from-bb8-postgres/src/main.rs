@@ -1,6 +1,6 @@
 use bb8_postgres::tokio_postgres::NoTls;
 use bb8_postgres::PostgresConnectionManager;
-use sqlpool::{AsyncPool, Bb8Connector, DeadpoolConfig};
+use sqlpool::{Bb8Connector, QueueConfig, QueuePool};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -8,8 +8,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let manager = PostgresConnectionManager::new(url.parse()?, NoTls);
     // was: let pool = bb8::Pool::builder().max_size(4).build(manager).await?;
-    let pool = AsyncPool::builder(Bb8Connector::new(manager))
-        .strategy(DeadpoolConfig::default().max_size(4))
+    let pool = QueuePool::builder(Bb8Connector::new(manager))
+        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
         .pre_ping(true) // bb8's test_on_check_out
         .build()?;
 

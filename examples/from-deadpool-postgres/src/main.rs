@@ -1,6 +1,6 @@
 use deadpool_postgres::tokio_postgres::NoTls;
 use deadpool_postgres::Manager;
-use sqlpool::{AsyncPool, DeadpoolConfig, ManagerConnector};
+use sqlpool::{ManagerConnector, QueueConfig, QueuePool};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -8,8 +8,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let manager = Manager::new(url.parse()?, NoTls);
     // was: let pool = deadpool_postgres::Pool::builder(manager).max_size(4).build()?;
-    let pool = AsyncPool::builder(ManagerConnector::new(manager))
-        .strategy(DeadpoolConfig::default().max_size(4))
+    let pool = QueuePool::builder(ManagerConnector::new(manager))
+        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
         .pre_ping(true) // deadpool recycles at every get
         .build()?;
 

@@ -1,13 +1,13 @@
 use deadpool_sqlite::{Config, Manager, Runtime};
-use sqlpool::{AsyncPool, DeadpoolConfig, ManagerConnector};
+use sqlpool::{ManagerConnector, QueueConfig, QueuePool};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::temp_dir().join("from-deadpool-sqlite.db");
     let manager = Manager::from_config(&Config::new(path), Runtime::Tokio1);
     // was: let pool = deadpool_sqlite::Pool::builder(manager).max_size(4).build()?;
-    let pool = AsyncPool::builder(ManagerConnector::new(manager))
-        .strategy(DeadpoolConfig::default().max_size(4))
+    let pool = QueuePool::builder(ManagerConnector::new(manager))
+        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
         .pre_ping(true) // deadpool recycles at every get
         .build()?;
 

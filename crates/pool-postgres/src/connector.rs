@@ -14,6 +14,46 @@ use crate::error::Error;
 use crate::session::{Passthrough, Session};
 use crate::PostgresConnection;
 
+/// The builder methods and configuration accessors both connectors share, for an `impl`
+/// block of a type with a `config: Config` field (`postgres::Config` or
+/// `tokio_postgres::Config`, whichever `Config` names where it is used).
+macro_rules! config_methods {
+    () => {
+        /// Bounds each attempt to open the TCP (or Unix) socket: an attempt that takes longer
+        /// fails with an I/O error of kind `TimedOut`, which [`is_disconnect`] counts.
+        ///
+        /// This is the driver's `connect_timeout`, applied to each address a host name
+        /// resolves to. It does not bound the startup exchange that follows: a server that
+        /// accepts the socket and then says nothing keeps the connect waiting until it
+        /// closes the socket (see the crate docs, "Timeouts").
+        #[must_use]
+        pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+            self.config.connect_timeout(timeout);
+            self
+        }
+
+        /// Tags every connection with `application_name` (shown in `pg_stat_activity`), so
+        /// that the pool's sessions can be found, watched and terminated from the server.
+        #[must_use]
+        pub fn with_application_name(mut self, name: &str) -> Self {
+            self.config.application_name(name);
+            self
+        }
+
+        /// The driver configuration connections are opened with.
+        pub fn config(&self) -> &Config {
+            &self.config
+        }
+
+        /// The driver configuration, to set what no builder method of this type covers
+        /// (keepalives, `tcp_user_timeout`, `options`, target session attributes, ...).
+        pub fn config_mut(&mut self) -> &mut Config {
+            &mut self.config
+        }
+    };
+}
+pub(crate) use config_methods;
+
 /// Opens, resets, pings and closes PostgreSQL connections (`postgres::Client`) for a pool.
 ///
 /// Built from a URL or a `key=value` string ([`new`](PostgresConnector::new)) or from a
@@ -49,13 +89,7 @@ impl PostgresConnector<NoTls> {
     /// The parser's error when `params` is not a valid configuration; its message
     /// quotes `params` (the password hidden) and names the option that is wrong.
     pub fn new(params: &str) -> Result<Self, Error> {
-        let config = params.parse().map_err(|e| {
-            Error::with_context(
-                format!("invalid connection string \"{}\"", pool_core::redact(params)),
-                e,
-            )
-        })?;
-        Ok(PostgresConnector::from_config(config))
+        Ok(PostgresConnector::from_config(parse(params)?))
     }
 
     /// A connector for `config`, without TLS.
@@ -75,37 +109,7 @@ impl<T> PostgresConnector<T> {
         PostgresConnector { config: self.config, tls, watch: false }
     }
 
-    /// Bounds each attempt to open the TCP (or Unix) socket: an attempt that takes longer
-    /// fails with an I/O error of kind `TimedOut`, which [`is_disconnect`] counts.
-    ///
-    /// This is the driver's `connect_timeout`, applied to each address a host name
-    /// resolves to. It does not bound the startup exchange that follows: a server that
-    /// accepts the socket and then says nothing keeps the connect waiting until it
-    /// closes the socket (see the crate docs, "Timeouts").
-    #[must_use]
-    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
-        self.config.connect_timeout(timeout);
-        self
-    }
-
-    /// Tags every connection with `application_name` (shown in `pg_stat_activity`), so
-    /// that the pool's sessions can be found, watched and terminated from the server.
-    #[must_use]
-    pub fn with_application_name(mut self, name: &str) -> Self {
-        self.config.application_name(name);
-        self
-    }
-
-    /// The driver configuration connections are opened with.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The driver configuration, to set what no builder method of this type covers
-    /// (keepalives, `tcp_user_timeout`, `options`, target session attributes, ...).
-    pub fn config_mut(&mut self) -> &mut Config {
-        &mut self.config
-    }
+    config_methods!();
 }
 
 impl<T> fmt::Debug for PostgresConnector<T> {
@@ -132,22 +136,13 @@ where
     /// TCP, its socket is watched for the transaction status.
     fn connect(&self) -> Result<PostgresConnection, Error> {
         let session = Session::new();
-        let client = if self.watch && watchable(&self.config) {
-            // The driver hands the socket to its TLS hook at once under these two
-            // settings; the hook watches it and encrypts nothing (see `session`).
-            let mut config = self.config.clone();
-            config.ssl_mode(SslMode::Require).ssl_negotiation(SslNegotiation::Direct);
-            config.connect(Passthrough::new(session.clone()))
-        } else {
-            self.config.connect(self.tls.clone())
+        let client = match watched(&self.config, self.watch) {
+            Some(config) => config.connect(Passthrough::new(session.clone())),
+            None => self.config.connect(self.tls.clone()),
         };
         match client {
             Ok(client) => Ok(PostgresConnection::new(client, session)),
-            // The driver's message does not say which server could not be reached.
-            Err(e) if e.source().is_some_and(|s| s.is::<std::io::Error>()) => Err(
-                Error::with_context(format!("error connecting to {}", servers(&self.config)), e),
-            ),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(connect_error(&self.config, e)),
         }
     }
 
@@ -185,17 +180,93 @@ where
     /// Whether `error` means the session is gone; see the free function
     /// [`is_disconnect`].
     fn is_disconnect(&self, error: &Error) -> bool {
-        is_disconnect(error.as_postgres())
+        error.as_postgres().is_some_and(is_disconnect)
+    }
+}
+
+/// Parses a URL or `key=value` string into a driver configuration (`postgres::Config`
+/// or `tokio_postgres::Config`); the error quotes `params` with the password hidden.
+pub(crate) fn parse<T>(params: &str) -> Result<T, Error>
+where
+    T: std::str::FromStr<Err = postgres::Error>,
+{
+    params.parse().map_err(|e| {
+        Error::with_context(
+            format!("invalid connection string \"{}\"", pool_core::redact(params)),
+            e,
+        )
+    })
+}
+
+/// What the connectors read of a driver configuration: `postgres::Config` and
+/// `tokio_postgres::Config` have the same getters and setters, not a common type.
+pub(crate) trait Target: Clone {
+    fn hosts(&self) -> &[Host];
+    fn ports(&self) -> &[u16];
+    /// Whether the application asked for TLS in the configuration itself.
+    fn tls_asked(&self) -> bool;
+    /// Hands the bare socket to the TLS hook at once: `sslmode=require` with
+    /// `sslnegotiation=direct` (no `SSLRequest` exchange).
+    fn direct(&mut self);
+}
+
+macro_rules! target {
+    ($config:ty) => {
+        impl Target for $config {
+            fn hosts(&self) -> &[Host] {
+                self.get_hosts()
+            }
+            fn ports(&self) -> &[u16] {
+                self.get_ports()
+            }
+            fn tls_asked(&self) -> bool {
+                self.get_ssl_mode() == SslMode::Require
+                    || self.get_ssl_negotiation() == SslNegotiation::Direct
+            }
+            fn direct(&mut self) {
+                self.ssl_mode(SslMode::Require).ssl_negotiation(SslNegotiation::Direct);
+            }
+        }
+    };
+}
+
+target!(Config);
+target!(tokio_postgres::Config);
+
+/// The configuration to connect with through the socket watcher
+/// ([`Passthrough`]), if the socket of a connection with `config` can be watched: only
+/// when `watch` (no TLS connector was given), over TCP (the driver offers no TLS hook on
+/// a Unix socket), and not where the application asked for TLS (`sslmode=require` with
+/// no TLS connector fails as the driver makes it fail).
+pub(crate) fn watched<T: Target>(config: &T, watch: bool) -> Option<T> {
+    let hosts = config.hosts();
+    let tcp = !hosts.is_empty() && hosts.iter().all(|h| matches!(h, Host::Tcp(_)));
+    (watch && tcp && !config.tls_asked()).then(|| {
+        // The driver hands the socket to its TLS hook at once under these two settings;
+        // the hook watches it and encrypts nothing (see `session`).
+        let mut config = config.clone();
+        config.direct();
+        config
+    })
+}
+
+/// A connect's error; one the driver got from the socket names the servers it tried,
+/// which the driver's message does not.
+pub(crate) fn connect_error<T: Target>(config: &T, e: postgres::Error) -> Error {
+    if e.source().is_some_and(|s| s.is::<std::io::Error>()) {
+        Error::with_context(format!("error connecting to {}", servers(config)), e)
+    } else {
+        e.into()
     }
 }
 
 /// The addresses `config` connects to, for messages: `host:port`, or the socket's
 /// directory.
-fn servers(config: &Config) -> String {
-    let ports = config.get_ports();
+fn servers<T: Target>(config: &T) -> String {
+    let ports = config.ports();
     let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
     let names: Vec<String> = config
-        .get_hosts()
+        .hosts()
         .iter()
         .enumerate()
         .map(|(i, host)| match host {
@@ -209,17 +280,6 @@ fn servers(config: &Config) -> String {
     } else {
         names.join(", ")
     }
-}
-
-/// Whether the socket of a connection with `config` can be watched: over TCP only (the
-/// driver offers no TLS hook on a Unix socket), and not where the application asked
-/// for TLS (`sslmode=require` with no TLS connector fails as the driver makes it fail).
-fn watchable(config: &Config) -> bool {
-    let hosts = config.get_hosts();
-    !hosts.is_empty()
-        && hosts.iter().all(|h| matches!(h, Host::Tcp(_)))
-        && config.get_ssl_mode() != SslMode::Require
-        && config.get_ssl_negotiation() != SslNegotiation::Direct
 }
 
 /// Whether a `postgres` error means the session is gone.

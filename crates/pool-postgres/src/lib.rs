@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
+mod async_connector;
 mod connection;
 mod connector;
 mod error;
 mod session;
 
+pub use crate::async_connector::{AsyncPostgresConnection, AsyncPostgresConnector};
 pub use crate::connection::{
     end_transaction, end_transaction_async, PostgresConnection, IN_TRANSACTION_QUERY,
 };
@@ -15,3 +17,16 @@ pub use crate::session::TransactionStatus;
 /// The PostgreSQL driver this crate opens connections with, re-exported so applications
 /// use the same version as the connector.
 pub use postgres;
+
+/// The async PostgreSQL driver [`AsyncPostgresConnector`] opens connections with.
+pub use tokio_postgres;
+
+/// The TLS connector for both connectors' `with_tls` (`MakeTlsConnector`), over the
+/// system's TLS library (OpenSSL on Linux), behind the `tls` feature.
+#[cfg(feature = "tls")]
+pub use postgres_native_tls;
+
+/// The TLS library [`postgres_native_tls`] configures (`TlsConnector::builder`), behind
+/// the `tls` feature.
+#[cfg(feature = "tls")]
+pub use native_tls;

@@ -8,17 +8,13 @@ use pool_conformance::errors::{
 };
 use pool_conformance::faults::server_url_or_skip;
 use pool_conformance::POSTGRES_URL;
-use pool_postgres::PostgresConnector;
+use pool_postgres::{AsyncPostgresConnector, PostgresConnector};
 
-#[test]
-fn connect_and_url_errors_say_what_is_wrong() {
-    let Some(url) = server_url_or_skip(POSTGRES_URL, "connect_and_url_errors_say_what_is_wrong")
-    else {
-        return;
-    };
-    let at = server_address(&url, 5432);
+/// The four cases against the server at `url`, with the words each error must show.
+fn cases(url: &str) -> ErrorCases {
+    let at = server_address(url, 5432);
     let port = refused_port();
-    let cases = ErrorCases {
+    ErrorCases {
         unknown_user: Case::fails(
             format!("postgres://nosuchuser@{at}/test"),
             "db error: FATAL: role \"nosuchuser\" does not exist",
@@ -36,11 +32,38 @@ fn connect_and_url_errors_say_what_is_wrong() {
             "invalid connection string \"postgres://postgres@127.0.0.1:notaport/test\": invalid \
              value for option `port`",
         ),
+    }
+}
+
+#[test]
+fn connect_and_url_errors_say_what_is_wrong() {
+    let Some(url) = server_url_or_skip(POSTGRES_URL, "connect_and_url_errors_say_what_is_wrong")
+    else {
+        return;
     };
     let printed = check_connector_errors::<pool_postgres::postgres::Error, _, _, _>(
         "PostgreSQL",
-        &cases,
+        &cases(&url),
         PostgresConnector::new,
+    );
+    println!("{}", printed.join("\n"));
+}
+
+// The same four errors from the async connector, through the pool's blocking checkout
+// (its connects run in a runtime of their own): the same words, the same driver error
+// behind them.
+#[test]
+fn async_connector_errors_say_what_is_wrong() {
+    let Some(url) = server_url_or_skip(POSTGRES_URL, "async_connector_errors_say_what_is_wrong")
+    else {
+        return;
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    let printed = check_connector_errors::<pool_postgres::tokio_postgres::Error, _, _, _>(
+        "PostgreSQL (async)",
+        &cases(&url),
+        |url| AsyncPostgresConnector::new(url).map(|c| c.with_runtime(runtime.handle().clone())),
     );
     println!("{}", printed.join("\n"));
 }
@@ -62,4 +85,6 @@ fn connection_strings_hide_the_password() {
     assert!(
         std::error::Error::source(&err).is_some_and(|s| s.is::<pool_postgres::postgres::Error>())
     );
+    let err = AsyncPostgresConnector::new("postgres://u:secret@127.0.0.1:x/db").unwrap_err();
+    assert!(err.to_string().contains("postgres://u:***@127.0.0.1:x/db"), "{err}");
 }

@@ -3,8 +3,9 @@
 //!
 //! Rows: QueuePool (over `pool-sqlite` and over r2d2_sqlite through `pool-r2d2`),
 //! SingletonThreadPool and StaticPool against one direct rusqlite connection per thread
-//! (the floor), r2d2_sqlite with and without `test_on_check_out`, and deadpool with an
-//! inline rusqlite manager; NullPool against opening a connection per query (its floor).
+//! (the floor), r2d2_sqlite with and without `test_on_check_out`, deadpool with an
+//! inline rusqlite manager, QueuePool's `get_async` with the query inline or in
+//! `spawn_blocking`; NullPool against opening a connection per query (its floor).
 //! Every database is a private `:memory:` one; each pool holds as many connections as
 //! there are threads (StaticPool holds one, which the threads take in turn).
 //!
@@ -181,6 +182,46 @@ fn sqlite(c: &mut Criterion) {
             },
         );
         drop(deadpool);
+
+        // QueuePool's async front end, run like deadpool above: SQLite's calls are quick
+        // and in-process, so the query runs inline in the task; against handing each query
+        // to tokio's blocking pool (`spawn_blocking`), what a task would do with a slow one.
+        let queue_async = QueuePool::builder(SqliteConnector::memory())
+            .strategy(QueueConfig::default().pool_size(threads).max_overflow(0))
+            .build()
+            .expect("valid");
+        warm(threads, || queue_async.get().expect("a connection"));
+        for (name, offload) in
+            [("QueuePool (async, inline)", false), ("QueuePool (async, spawn_blocking)", true)]
+        {
+            let job = |_: usize, n: u64| {
+                let pool = queue_async.clone();
+                async move {
+                    for _ in 0..n {
+                        let conn = pool.get_async().await.expect("a connection");
+                        if offload {
+                            tokio::task::spawn_blocking(move || select1(&conn))
+                                .await
+                                .expect("the query does not panic");
+                        } else {
+                            select1(&conn);
+                        }
+                    }
+                }
+            };
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| {
+                    if threads == 1 {
+                        let start = Instant::now();
+                        single.block_on(job(0, iters));
+                        start.elapsed()
+                    } else {
+                        run_tasks(&multi, threads, iters, job)
+                    }
+                })
+            });
+        }
+        drop(queue_async);
 
         // NullPool against its own floor: a new connection for every query.
         let null = NullPool::builder(SqliteConnector::memory()).build().expect("valid");

@@ -196,6 +196,9 @@ pub enum BackendKind {
     Bb8Postgres,
     /// PostgreSQL through `pool-postgres` (`POOL_TEST_POSTGRES_URL`).
     Postgres,
+    /// PostgreSQL through `pool-postgres`'s `AsyncPostgresConnector`
+    /// (`POOL_TEST_POSTGRES_URL`): the native async connector over tokio-postgres.
+    TokioPostgres,
     /// MySQL or MariaDB through `pool-mysql` (`POOL_TEST_MYSQL_URL`).
     Mysql,
     /// Redis through `pool-redis` (`POOL_TEST_REDIS_URL`).
@@ -204,7 +207,7 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// Every backend, in matrix order.
-    pub const ALL: [BackendKind; 9] = [
+    pub const ALL: [BackendKind; 10] = [
         BackendKind::Scripted,
         BackendKind::Sqlite,
         BackendKind::R2d2Sqlite,
@@ -212,6 +215,7 @@ impl BackendKind {
         BackendKind::DeadpoolPostgres,
         BackendKind::Bb8Postgres,
         BackendKind::Postgres,
+        BackendKind::TokioPostgres,
         BackendKind::Mysql,
         BackendKind::Redis,
     ];
@@ -226,6 +230,7 @@ impl BackendKind {
             BackendKind::DeadpoolPostgres => "dpp",
             BackendKind::Bb8Postgres => "b8p",
             BackendKind::Postgres => "pos",
+            BackendKind::TokioPostgres => "tkp",
             BackendKind::Mysql => "mys",
             BackendKind::Redis => "red",
         }
@@ -241,6 +246,7 @@ impl BackendKind {
             BackendKind::DeadpoolPostgres => "deadpool-postgres",
             BackendKind::Bb8Postgres => "bb8-postgres",
             BackendKind::Postgres => "postgres",
+            BackendKind::TokioPostgres => "tokio-postgres",
             BackendKind::Mysql => "mysql",
             BackendKind::Redis => "redis",
         }

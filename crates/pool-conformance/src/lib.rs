@@ -21,7 +21,7 @@ pub use crate::noop::NoopConnector;
 pub use crate::scripted::{Script, ScriptedConnection, ScriptedConnector, ScriptedError};
 pub use crate::servers::{
     server_url, Bb8PostgresBackend, DeadpoolPostgresBackend, MysqlBackend, PostgresBackend,
-    RedisBackend, MYSQL_URL, POSTGRES_URL, REDIS_URL,
+    RedisBackend, TokioPostgresBackend, MYSQL_URL, POSTGRES_URL, REDIS_URL,
 };
 
 /// One check of the suite, ready to run on a backend.
@@ -64,6 +64,7 @@ macro_rules! define_checks {
                         BackendKind::DeadpoolPostgres => run_on::<H, DeadpoolPostgresBackend>(checks::$group::$check::<H, DeadpoolPostgresBackend>),
                         BackendKind::Bb8Postgres => run_on::<H, Bb8PostgresBackend>(checks::$group::$check::<H, Bb8PostgresBackend>),
                         BackendKind::Postgres => run_on::<H, PostgresBackend>(checks::$group::$check::<H, PostgresBackend>),
+                        BackendKind::TokioPostgres => run_on::<H, TokioPostgresBackend>(checks::$group::$check::<H, TokioPostgresBackend>),
                         BackendKind::Mysql => run_on::<H, MysqlBackend>(checks::$group::$check::<H, MysqlBackend>),
                         BackendKind::Redis => run_on::<H, RedisBackend>(checks::$group::$check::<H, RedisBackend>),
                     },
@@ -83,6 +84,7 @@ macro_rules! define_checks {
                 $d crate::conformance_tests!(@on $d harness, deadpool_postgres, $d crate::DeadpoolPostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, bb8_postgres, $d crate::Bb8PostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, postgres, $d crate::PostgresBackend);
+                $d crate::conformance_tests!(@on $d harness, tokio_postgres, $d crate::TokioPostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, mysql, $d crate::MysqlBackend);
                 $d crate::conformance_tests!(@on $d harness, redis, $d crate::RedisBackend);
             };

@@ -94,6 +94,30 @@ server_backend!(
 );
 
 server_backend!(
+    /// PostgreSQL through `pool-postgres`'s native async connector,
+    /// `AsyncPostgresConnector` (tokio-postgres), on the server named by
+    /// `POOL_TEST_POSTGRES_URL`: in every pool, the async one included. The blocking pools
+    /// run its futures in the suite's runtime.
+    TokioPostgresBackend,
+    TokioPostgres,
+    POSTGRES_URL,
+    pool_postgres::AsyncPostgresConnector,
+    pool_postgres::AsyncPostgresConnection,
+    pool_postgres::Error,
+    |url| {
+        let runtime = crate::harnesses::DeadpoolHarness::runtime().handle().clone();
+        pool_postgres::AsyncPostgresConnector::new(url)
+            .expect("POOL_TEST_POSTGRES_URL parses")
+            .with_application_name("pool-conformance-tokio")
+            .with_runtime(runtime)
+    },
+    |conn| {
+        let runtime = crate::harnesses::DeadpoolHarness::runtime();
+        Ok(runtime.block_on(conn.batch_execute("SELECT 1"))?)
+    }
+);
+
+server_backend!(
     /// MySQL or MariaDB through `pool-mysql`, on the server named by `POOL_TEST_MYSQL_URL`.
     MysqlBackend,
     Mysql,

@@ -9,18 +9,21 @@
 //! return is a `ROLLBACK`, one more round trip, since the sync client cannot tell whether
 //! a transaction is open; the row with reset off shows the pool without it), r2d2_postgres
 //! with its default `test_on_check_out` (an empty query, one more round trip) and
-//! without, deadpool-postgres with its default fast recycling, and one direct connection
-//! per thread as the floor. Each pool holds as many connections as there are threads.
+//! without, deadpool-postgres with its default fast recycling (nothing sent at return),
+//! QueuePool's `get_async` over pool-postgres's `AsyncPostgresConnector` (tokio-postgres)
+//! with its default reset (which sends nothing when no transaction is open) and with
+//! none, and one direct connection per thread as the floor. Each pool holds as many connections as there are threads.
 //!
-//! Threads are persistent workers ([`Workers`]); deadpool-postgres runs as tasks, one
-//! `block_on` per sample on a current-thread runtime for 1 and 16 tasks on a two-worker
-//! runtime for 16.
+//! Threads are persistent workers ([`Workers`]); deadpool-postgres and the async
+//! QueuePool run as tasks, one `block_on` per sample on a current-thread runtime for 1 and
+//! 16 tasks on a two-worker runtime for 16.
 
 // criterion_group! defines an undocumented public function.
 #![allow(missing_docs)]
 
+use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use benches::{
     current_thread_runtime, multi_thread_runtime, run_tasks, Job, Workers, POSTGRES_URL_VAR,
@@ -32,10 +35,12 @@ use criterion::{
 use deadpool_postgres::{ManagerConfig, RecyclingMethod};
 use parking_lot::Mutex;
 use pool_core::ResetOnReturn;
+use pool_postgres::AsyncPostgresConnector;
 use pool_queue::{QueueConfig, QueuePool};
 use pool_r2d2::R2d2Connector;
 use postgres::{Client, NoTls};
 use r2d2_postgres::PostgresConnectionManager;
+use tokio::runtime::Runtime;
 
 /// The group name `cargo xtask bench` reads back from `target/criterion`.
 const GROUP: &str = "postgres SELECT 1";
@@ -150,34 +155,85 @@ fn postgres(c: &mut Criterion) {
         });
         group.bench_function(BenchmarkId::new("deadpool-postgres", threads), |b| {
             b.iter_custom(|iters| {
-                if threads == 1 {
-                    let start = Instant::now();
-                    rt.block_on(async {
-                        for _ in 0..iters {
-                            let client = pool.get().await.expect("a connection");
-                            client.simple_query("SELECT 1").await.expect("SELECT 1");
-                        }
-                    });
-                    start.elapsed()
-                } else {
-                    run_tasks(&rt, threads, iters, |_, n| {
-                        let pool = pool.clone();
-                        async move {
-                            for _ in 0..n {
-                                let client = pool.get().await.expect("a connection");
-                                client.simple_query("SELECT 1").await.expect("SELECT 1");
-                            }
-                        }
-                    })
-                }
+                let pool = pool.clone();
+                time_tasks(&rt, threads, iters, move || {
+                    let pool = pool.clone();
+                    async move {
+                        let client = pool.get().await.expect("a connection");
+                        client.simple_query("SELECT 1").await.expect("SELECT 1");
+                    }
+                })
             })
         });
+
+        // pool-postgres's native async connector in QueuePool, through get_async on the
+        // same runtime: with the default reset (rollback, which sends nothing when no
+        // transaction is open) and with none, as deadpool-postgres returns connections.
+        for (name, reset) in [
+            ("QueuePool (async, AsyncPostgresConnector)", ResetOnReturn::Rollback),
+            ("QueuePool (async, AsyncPostgresConnector, reset: none)", ResetOnReturn::Nothing),
+        ] {
+            let connector =
+                AsyncPostgresConnector::new(&url).expect("POOL_TEST_POSTGRES_URL parses");
+            let queue = QueuePool::builder(connector)
+                .strategy(QueueConfig::default().pool_size(threads).max_overflow(0))
+                .reset_on_return(reset)
+                .build()
+                .expect("valid");
+            rt.block_on(async {
+                let mut held = Vec::new();
+                for _ in 0..threads {
+                    held.push(queue.get_async().await.expect("connects"));
+                }
+            });
+            group.bench_function(BenchmarkId::new(name, threads), |b| {
+                b.iter_custom(|iters| {
+                    let queue = queue.clone();
+                    time_tasks(&rt, threads, iters, move || {
+                        let queue = queue.clone();
+                        async move {
+                            let conn = queue.get_async().await.expect("a connection");
+                            conn.simple_query("SELECT 1").await.expect("SELECT 1");
+                        }
+                    })
+                })
+            });
+            // Close the connections while their runtime still runs.
+            queue.dispose();
+        }
         // Close the connections while their runtime still runs.
         pool.close();
         drop(pool);
         drop(rt);
     }
     group.finish();
+}
+
+/// Times `iters` runs of `op` on `rt`: one after another in one `block_on` for one task,
+/// split across `tasks` tasks otherwise.
+fn time_tasks<F, Fut>(rt: &Runtime, tasks: usize, iters: u64, op: F) -> Duration
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    if tasks == 1 {
+        let start = Instant::now();
+        rt.block_on(async {
+            for _ in 0..iters {
+                op().await;
+            }
+        });
+        start.elapsed()
+    } else {
+        run_tasks(rt, tasks, iters, |_, n| {
+            let op = op.clone();
+            async move {
+                for _ in 0..n {
+                    op().await;
+                }
+            }
+        })
+    }
 }
 
 criterion_group!(benches, postgres);

@@ -199,7 +199,6 @@ impl<C: Connector> Deadpool<C> {
             }
         }
     }
-
 }
 
 impl<C: Connector> Strategy<C> for Deadpool<C> {

@@ -485,6 +485,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         Ok(self.hand_out(pending.take(), run_return))
     }
 
+    #[inline]
     fn hand_out(
         &self,
         entry: PoolEntry<C>,

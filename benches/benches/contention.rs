@@ -19,7 +19,6 @@
 //! and `CONTENTION_THREADS` to run one thread count only. Run without `--bench` (as by
 //! `cargo test --benches`) it runs every row for a few milliseconds and writes nothing.
 
-use pool_deadpool::{AsyncPool, Deadpool, DeadpoolConfig};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -169,14 +168,6 @@ impl AsyncCheckout for DeadpoolNoopPool {
 
     async fn acquire(&self) -> Self::Conn<'_> {
         self.get().await.expect("no error")
-    }
-}
-
-impl AsyncCheckout for AsyncPool<Noop> {
-    type Conn<'a> = pool_core::PooledConnection<Noop, Deadpool<Noop>>;
-
-    async fn acquire(&self) -> Self::Conn<'_> {
-        self.get_async().await.expect("no timeout")
     }
 }
 
@@ -423,17 +414,6 @@ fn main() {
                 .block_on(bb8::Pool::builder().max_size(SIZE as u32).build(Bb8Noop))
                 .expect("bb8");
             row("bb8", "tasks", run_async(&rt, threads, hold, secs, bb8));
-
-            // The async front end of pool-deadpool, as tasks on the same runtime; the
-            // report compares it with "deadpool" for the 90 % target.
-            let adapter = {
-                let _entered = rt.enter();
-                AsyncPool::builder(Noop)
-                    .strategy(DeadpoolConfig::default().max_size(SIZE).wait_forever())
-                    .build()
-                    .expect("pool-deadpool")
-            };
-            row("pool-deadpool", "tasks", run_async(&rt, threads, hold, secs, adapter));
         }
     }
 

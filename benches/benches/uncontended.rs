@@ -26,7 +26,6 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use crossbeam_queue::ArrayQueue;
 use parking_lot::Mutex;
 use pool_core::ResetOnReturn;
-use pool_deadpool::{AsyncPool, DeadpoolConfig};
 use pool_null::NullPool;
 use pool_queue::{QueueConfig, QueuePool};
 use pool_singleton_thread::SingletonThreadPool;
@@ -125,17 +124,6 @@ fn uncontended(c: &mut Criterion) {
         rt.block_on(bb8::Pool::builder().max_size(SIZE as u32).build(Bb8Noop)).expect("bb8 builds");
     group.bench_function("bb8", |b| {
         b.to_async(&rt).iter(|| async { black_box(bb8.get().await.expect("idle")) })
-    });
-
-    // The async front end of pool-deadpool, driven like deadpool above; its id is what
-    // `cargo xtask bench` compares with "deadpool".
-    let adapter = AsyncPool::builder(Noop)
-        .strategy(DeadpoolConfig::default().max_size(SIZE))
-        .build()
-        .expect("pool-deadpool builds");
-    rt.block_on(async { drop(adapter.get_async().await.expect("warm")) });
-    group.bench_function("pool-deadpool", |b| {
-        b.to_async(&rt).iter(|| async { black_box(adapter.get_async().await.expect("idle")) })
     });
 
     // QueuePool's own async front end, driven like deadpool above.

@@ -6,8 +6,9 @@
 //! `target/criterion/<group>/<id>/new/estimates.json` (with its names from the
 //! `benchmark.json` beside it), keeping only results written by this run. The contention
 //! harness writes `target/bench-results/contention.json`. The report puts each group in a
-//! table with every row's ratio to the group's floor and to each peer, then checks the
-//! targets of issue 5.
+//! table with every row's ratio to the group's floor and to each peer, counts
+//! instructions per uncontended checkout with callgrind when valgrind is installed
+//! (`bench/instructions.rs`), and checks the issues' targets (`bench/targets.rs`).
 //!
 //! `--quick` shortens every measurement (a smoke run of a couple of minutes);
 //! `--report-only` rewrites the report from the last run's results without measuring.
@@ -20,6 +21,9 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+
+mod instructions;
+mod targets;
 
 /// The criterion benchmarks, in the order they run.
 const CRITERION_BENCHES: [&str; 4] = ["uncontended", "sqlite", "postgres", "features"];
@@ -36,10 +40,8 @@ const QUICK_ARGS: [&str; 8] = [
 ];
 /// The environment variable that names the PostgreSQL server of group 4.
 const POSTGRES_URL: &str = "POOL_TEST_POSTGRES_URL";
-/// The name the deadpool adapter's rows carry in every group.
-const ADAPTER: &str = "pool-deadpool";
 /// The crates whose versions the report lists, from Cargo.lock.
-const VERSIONED: [&str; 16] = [
+const VERSIONED: [&str; 15] = [
     "criterion",
     "r2d2",
     "r2d2_sqlite",
@@ -55,7 +57,6 @@ const VERSIONED: [&str; 16] = [
     "parking_lot",
     "crossbeam-queue",
     "hdrhistogram",
-    "pool-deadpool",
 ];
 
 /// `cargo xtask bench`'s flags.
@@ -75,6 +76,7 @@ pub(crate) fn bench(options: &Options) -> ExitCode {
     let results = root.join("target/bench-results");
     let run_file = results.join("run.json");
     let contention_file = results.join("contention.json");
+    let instructions_file = results.join("instructions.json");
 
     let run = if report_only {
         match read_json(&run_file) {
@@ -100,13 +102,17 @@ pub(crate) fn bench(options: &Options) -> ExitCode {
         };
         fs::create_dir_all(&results).expect("create target/bench-results");
         let _ = fs::remove_file(&contention_file);
+        let _ = fs::remove_file(&instructions_file);
         let run = measure(&root, &contention_file, run, started);
+        if let Some(counts) = instructions::count(&root) {
+            fs::write(&instructions_file, counts.to_string()).expect("write instructions.json");
+        }
         fs::write(&run_file, serde_json::to_string_pretty(&run.json()).expect("serializable"))
             .expect("write run.json");
         run
     };
 
-    let report = Report::collect(&root, &run, &contention_file);
+    let report = Report::collect(&root, &run, &contention_file, &instructions_file);
     let text = report.markdown(&root);
     let out = root.join("docs/benchmarks.md");
     fs::write(&out, text).expect("write docs/benchmarks.md");
@@ -294,10 +300,17 @@ struct Report<'a> {
     run: &'a Run,
     criterion: BTreeMap<Key, Estimate>,
     contention: Option<Value>,
+    /// Instructions per uncontended get+drop of each callgrind loop, if counted.
+    instructions: Option<Value>,
 }
 
 impl<'a> Report<'a> {
-    fn collect(root: &Path, run: &'a Run, contention_file: &Path) -> Self {
+    fn collect(
+        root: &Path,
+        run: &'a Run,
+        contention_file: &Path,
+        instructions_file: &Path,
+    ) -> Self {
         let since = UNIX_EPOCH + Duration::from_secs_f64(run.started);
         let mut criterion = BTreeMap::new();
         let mut files = Vec::new();
@@ -327,7 +340,12 @@ impl<'a> Report<'a> {
                 },
             );
         }
-        Report { run, criterion, contention: read_json(contention_file) }
+        Report {
+            run,
+            criterion,
+            contention: read_json(contention_file),
+            instructions: read_json(instructions_file),
+        }
     }
 
     fn get(&self, group: &str, id: &str, param: &str) -> Option<Estimate> {
@@ -398,7 +416,9 @@ impl<'a> Report<'a> {
              below 1 is faster than X, above 1 slower.\n"
         );
 
-        self.targets(&mut md);
+        self.targets_of_issue_5(&mut md);
+        let _ = writeln!(md);
+        self.targets_of_issue_11(&mut md);
         // The causes of the misses are analysis, not measurement: kept by hand beside the
         // benchmarks and carried into every report.
         if let Ok(causes) = fs::read_to_string(root.join("benches/MISSES.md")) {
@@ -407,6 +427,7 @@ impl<'a> Report<'a> {
         // In the issue's order: group 1, the contention group, then groups 3 to 5.
         let (first, rest) = TABLES.split_first().expect("tables");
         self.criterion_table(&mut md, first);
+        self.instructions_table(&mut md);
         self.contention_tables(&mut md);
         for table in rest {
             self.criterion_table(&mut md, table);
@@ -483,9 +504,6 @@ impl<'a> Report<'a> {
                 let _ = write!(line, " {delta} |");
             }
             let _ = writeln!(md, "{line}");
-        }
-        if t.group == "uncontended" && !rows.iter().any(|r| r == ADAPTER) {
-            let _ = writeln!(md, "\n`{ADAPTER}`: no rows yet (see the marked place in `benches/benches/uncontended.rs`).");
         }
     }
 
@@ -582,167 +600,6 @@ impl<'a> Report<'a> {
                 }
             }
         }
-        if !pools.contains(&ADAPTER) {
-            let _ = writeln!(md, "\n`{ADAPTER}`: no rows yet (see the marked place in `benches/benches/contention.rs`).");
-        }
-    }
-
-    /// Issue 5's targets, each measured, met or missed.
-    fn targets(&self, md: &mut String) {
-        let _ = writeln!(md, "## Targets of issue 5\n");
-        let _ = writeln!(md, "| target | measured | |\n|---|---|---|");
-        let mut line = |target: &str, measured: String, met: Option<bool>| {
-            let verdict = match met {
-                Some(true) => "met",
-                Some(false) => "**missed**",
-                None => "not measured",
-            };
-            let _ = writeln!(md, "| {target} | {measured} | {verdict} |");
-        };
-
-        // 1. Uncontended get+drop.
-        let u = |id: &str| self.get("uncontended", id, "");
-        match (u("QueuePool"), u("floor: Mutex<Vec>")) {
-            (Some(q), Some(f)) => {
-                let r = q.median / f.median;
-                line(
-                    "QueuePool uncontended get+drop at most 3× the `Mutex<Vec>` floor",
-                    format!("{} vs {}: {r:.2}×", time(q.median), time(f.median)),
-                    Some(r <= 3.0),
-                );
-            }
-            _ => line(
-                "QueuePool uncontended get+drop at most 3× the `Mutex<Vec>` floor",
-                "-".into(),
-                None,
-            ),
-        }
-        let fastest = ["r2d2", "deadpool", "bb8"]
-            .into_iter()
-            .filter_map(|p| u(p).map(|e| (p, e.median)))
-            .min_by(|a, b| a.1.total_cmp(&b.1));
-        match (u("QueuePool"), fastest) {
-            (Some(q), Some((peer, t))) => {
-                let r = t / q.median;
-                line(
-                    "QueuePool uncontended at least 4× faster than the fastest of r2d2, deadpool, bb8",
-                    format!("fastest peer {peer} {}; QueuePool {}: {r:.2}× faster", time(t), time(q.median)),
-                    Some(r >= 4.0),
-                );
-            }
-            _ => line(
-                "QueuePool uncontended at least 4× faster than the fastest of r2d2, deadpool, bb8",
-                "-".into(),
-                None,
-            ),
-        }
-
-        // 2. Sync contention at 64 threads.
-        for hold in [0u64, 1000] {
-            let at = if hold == 0 { "hold 0" } else { "hold 1 µs" };
-            match (
-                self.contention_row("QueuePool", 64, hold),
-                self.contention_row("r2d2", 64, hold),
-            ) {
-                (Some(q), Some(r)) => {
-                    let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-                    let ratio = f(q, "ops_per_sec") / f(r, "ops_per_sec");
-                    line(
-                        &format!("64 threads, {at}: QueuePool at least 1.5× r2d2's throughput"),
-                        format!(
-                            "{} vs {}: {ratio:.2}×",
-                            rate(f(q, "ops_per_sec")),
-                            rate(f(r, "ops_per_sec"))
-                        ),
-                        Some(ratio >= 1.5),
-                    );
-                    let stalled = q["stalled"].as_u64().unwrap_or(u64::MAX);
-                    line(
-                        &format!("64 threads, {at}: no QueuePool thread starved"),
-                        format!(
-                            "{stalled} of 64 stalled ≥ 100 ms, min/max {:.3} (r2d2: {} stalled, min/max {:.3})",
-                            f(q, "fairness"),
-                            r["stalled"],
-                            f(r, "fairness")
-                        ),
-                        Some(stalled == 0),
-                    );
-                    line(
-                        &format!("64 threads, {at}: longest stall no worse than r2d2's"),
-                        format!(
-                            "{:.1} ms vs {:.1} ms",
-                            f(q, "longest_stall_ms"),
-                            f(r, "longest_stall_ms")
-                        ),
-                        Some(f(q, "longest_stall_ms") <= f(r, "longest_stall_ms")),
-                    );
-                    line(
-                        &format!("64 threads, {at}: p99 acquire no worse than r2d2's"),
-                        format!("{} vs {}", time(f(q, "p99_ns")), time(f(r, "p99_ns"))),
-                        Some(f(q, "p99_ns") <= f(r, "p99_ns")),
-                    );
-                }
-                _ => line(&format!("64 threads, {at}: QueuePool against r2d2"), "-".into(), None),
-            }
-        }
-
-        // 3. The deadpool adapter against plain deadpool.
-        let adapter_target =
-            "deadpool adapter: at least 90 % of plain deadpool's throughput, same fairness";
-        let mut any = false;
-        for hold in [0u64, 1000] {
-            if let (Some(a), Some(d)) =
-                (self.contention_row(ADAPTER, 64, hold), self.contention_row("deadpool", 64, hold))
-            {
-                any = true;
-                let f = |v: &Value, k: &str| v[k].as_f64().unwrap_or(f64::NAN);
-                let share = f(a, "ops_per_sec") / f(d, "ops_per_sec");
-                let fair = a["stalled"].as_u64() <= d["stalled"].as_u64()
-                    && f(a, "fairness") >= 0.9 * f(d, "fairness");
-                line(
-                    &format!(
-                        "{adapter_target} (64 tasks, hold {})",
-                        if hold == 0 { "0" } else { "1 µs" }
-                    ),
-                    format!(
-                        "{:.0} % ({} vs {}); stalled {} vs {}, min/max {:.3} vs {:.3}",
-                        share * 100.0,
-                        rate(f(a, "ops_per_sec")),
-                        rate(f(d, "ops_per_sec")),
-                        a["stalled"],
-                        d["stalled"],
-                        f(a, "fairness"),
-                        f(d, "fairness")
-                    ),
-                    Some(share >= 0.9 && fair),
-                );
-            }
-        }
-        if !any {
-            line(adapter_target, format!("no `{ADAPTER}` rows yet"), None);
-        }
-
-        // 4. Pooled SQLite SELECT 1 on one thread.
-        let group = "sqlite SELECT 1";
-        for pool in ["QueuePool", "SingletonThreadPool", "StaticPool"] {
-            let target = format!("SQLite `SELECT 1`, one thread: {pool} at least 80 % of the direct connection's rate");
-            match (self.get(group, pool, "1"), self.get(group, "direct connection", "1")) {
-                (Some(p), Some(d)) => {
-                    let share = d.median / p.median;
-                    line(
-                        &target,
-                        format!(
-                            "{:.0} % ({} vs {})",
-                            share * 100.0,
-                            rate(1e9 / p.median),
-                            rate(1e9 / d.median)
-                        ),
-                        Some(share >= 0.8),
-                    );
-                }
-                _ => line(&target, "-".into(), None),
-            }
-        }
     }
 }
 
@@ -776,6 +633,8 @@ const UNCONTENDED_ROWS: &[&str] = &[
     "r2d2",
     "deadpool",
     "bb8",
+    "QueuePool (async)",
+    "floor: Semaphore+Mutex<Vec>",
 ];
 const SQLITE_ROWS: &[&str] = &[
     "direct connection",
@@ -799,6 +658,8 @@ const POSTGRES_ROWS: &[&str] = &[
     "r2d2_postgres",
     "r2d2_postgres (test_on_check_out off)",
     "deadpool-postgres",
+    "QueuePool (async, AsyncPostgresConnector)",
+    "QueuePool (async, AsyncPostgresConnector, reset: none)",
 ];
 const POSTGRES_PEERS: &[&str] =
     &["r2d2_postgres", "r2d2_postgres (test_on_check_out off)", "deadpool-postgres"];
@@ -811,7 +672,7 @@ const TABLES: &[Table] = &[
         param: "",
         rows: UNCONTENDED_ROWS,
         floor: "floor: Mutex<Vec>",
-        alt_floor: &[],
+        alt_floor: &[(&["QueuePool (async)"], "floor: Semaphore+Mutex<Vec>")],
         peers: &["floor: ArrayQueue", "r2d2", "deadpool", "bb8"],
         delta: false,
     },

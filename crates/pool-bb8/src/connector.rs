@@ -43,8 +43,8 @@ fn reset_with<C: Reset>(conn: &mut C, commit: bool) -> ResetFuture<'_> {
 /// | [`is_disconnect`](Connector::is_disconnect) | none: [`crate::is_disconnect`] for the error types this crate knows, or the classifier given to [`with_disconnect`](Bb8Connector::with_disconnect) |
 ///
 /// The connection type is the manager's own, so code that uses the connections does not
-/// change. The `_async` methods, which [`AsyncPool`](pool_deadpool::AsyncPool)'s
-/// `get_async().await` uses, await the manager; the blocking ones, used by
+/// change. The `_async` methods, which
+/// [`Pool::get_async`](pool_core::Pool::get_async) uses, await the manager; the blocking ones, used by
 /// [`Pool::get`](pool_core::Pool::get) and every blocking strategy, run the same futures
 /// to their end on the calling thread, inside the tokio runtime the connector was made in
 /// (or the one given to [`with_runtime`](Bb8Connector::with_runtime)).
@@ -145,7 +145,7 @@ impl<M: ManageConnection> Bb8Connector<M> {
         &self,
         fut: impl Future<Output = Result<T, Bb8Error<M::Error>>>,
     ) -> Result<T, Bb8Error<M::Error>> {
-        pool_deadpool::block_on_runtime(self.runtime.as_ref(), fut)
+        pool_core::rt::block_on_runtime(self.runtime.as_ref(), fut)
             .unwrap_or(Err(Bb8Error::Blocking))
     }
 

@@ -56,7 +56,7 @@ impl<E: StdError + 'static> fmt::Display for Bb8Error<E> {
             Bb8Error::Reset(e) => write!(f, "reset on return failed: {}", ErrorChain::new(&**e)),
             Bb8Error::Blocking => f.write_str(
                 "a blocking checkout cannot wait for a bb8 manager inside a current-thread \
-                 runtime; check out with get_async().await (AsyncPool) or use a multi-thread \
+                 runtime; check out with get_async().await or use a multi-thread \
                  runtime",
             ),
         }

@@ -36,5 +36,8 @@ stamp! {
     singleton_thread_pool => harnesses::SingletonThreadHarness,
     static_pool => harnesses::StaticHarness,
     assertion_pool => harnesses::AssertionHarness,
-    async_pool => harnesses::DeadpoolHarness,
+    queue_pool_async => harnesses::QueueAsyncHarness,
+    null_pool_async => harnesses::NullAsyncHarness,
+    static_pool_async => harnesses::StaticAsyncHarness,
+    assertion_pool_async => harnesses::AssertionAsyncHarness,
 }

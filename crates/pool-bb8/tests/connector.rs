@@ -8,7 +8,6 @@ use std::error::Error as _;
 
 use pool_bb8::{Bb8Connector, Bb8Error};
 use pool_core::{CheckoutError, Connector, PooledConnection, ResetOnReturn};
-use pool_deadpool::{AsyncPool, DeadpoolConfig};
 use pool_queue::{QueueConfig, QueuePool};
 
 use crate::fake::{Cause, FakeError, FakeManager};
@@ -121,8 +120,8 @@ fn blocking_calls_on_a_current_thread_runtime_are_refused() {
 // The async pool awaits the manager: connect, is_valid and the reset.
 #[tokio::test(flavor = "current_thread")]
 async fn the_async_pool_awaits_the_manager() {
-    let pool = AsyncPool::builder(Bb8Connector::new(FakeManager::default()))
-        .strategy(DeadpoolConfig::default().max_size(2))
+    let pool = QueuePool::builder(Bb8Connector::new(FakeManager::default()))
+        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
         .pre_ping(true)
         .build()
         .unwrap();

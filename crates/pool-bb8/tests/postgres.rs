@@ -13,7 +13,6 @@ use pool_conformance::errors::{self, Case, ErrorCases};
 use pool_conformance::faults::{self, PostgresSessions};
 use pool_conformance::POSTGRES_URL;
 use pool_core::{CheckoutError, Connector, ResetOnReturn};
-use pool_deadpool::{AsyncPool, DeadpoolConfig};
 use pool_queue::{QueueConfig, QueuePool};
 use tokio::runtime::Runtime;
 
@@ -22,7 +21,7 @@ type PgError = Bb8Error<pool_bb8::bb8_postgres::tokio_postgres::Error>;
 
 /// The runtime the connections' tasks run on while the tests block: the suite's.
 fn runtime() -> &'static Runtime {
-    pool_conformance::harnesses::DeadpoolHarness::runtime()
+    pool_conformance::harnesses::async_runtime()
 }
 
 /// The server's URL, or `None` after saying the test is skipped.
@@ -95,8 +94,8 @@ fn killed_backends_are_replaced_in_the_async_pool() {
     let Some(url) = url("killed_backends_are_replaced_in_the_async_pool") else { return };
     let app = tag("async");
     let sessions = PostgresSessions::new(&url, &app);
-    let pool = AsyncPool::builder(connector(&url, &app))
-        .strategy(DeadpoolConfig::default().max_size(2).runtime(runtime().handle().clone()))
+    let pool = QueuePool::builder(connector(&url, &app))
+        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
         .pre_ping(true)
         .build()
         .unwrap();

@@ -17,7 +17,7 @@ use tokio::runtime::Runtime;
 type Rd = Bb8Connector<RedisConnectionManager>;
 
 fn runtime() -> &'static Runtime {
-    pool_conformance::harnesses::DeadpoolHarness::runtime()
+    pool_conformance::harnesses::async_runtime()
 }
 
 fn connector(url: &str) -> Rd {

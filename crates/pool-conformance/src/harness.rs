@@ -407,7 +407,7 @@ impl Backend for DeadpoolSqliteBackend {
             deadpool_sqlite::Manager::from_config(&config, deadpool_sqlite::Runtime::Tokio1);
         // Blocking checkouts (the blocking pools' rows) run the manager's futures in the
         // suite's runtime: deadpool-sqlite's connections live on its blocking threads.
-        let runtime = crate::harnesses::DeadpoolHarness::runtime().handle().clone();
+        let runtime = crate::harnesses::async_runtime().handle().clone();
         let connector = pool_deadpool::ManagerConnector::new(manager).with_runtime(runtime);
         Recorded::new(connector, self.log.clone())
     }

@@ -113,19 +113,6 @@ impl Harness for AssertionHarness {
     }
 }
 
-/// The async pool of `pool-deadpool`: deadpool's managed pool as the strategy, every
-/// checkout through [`Pool::get_async`](pool_core::Pool::get_async) awaited on a tokio
-/// runtime of two workers, returns through the async reset path.
-#[derive(Debug)]
-pub struct DeadpoolHarness;
-
-impl DeadpoolHarness {
-    /// The runtime the checks' async checkouts run on.
-    pub fn runtime() -> &'static tokio::runtime::Runtime {
-        async_runtime()
-    }
-}
-
 /// The runtime every async row's checkouts run on: two workers, like the machines CI
 /// runs on.
 pub fn async_runtime() -> &'static tokio::runtime::Runtime {
@@ -206,47 +193,6 @@ async_row!(
     AssertionAsyncHarness, AssertionHarness, "AssertionPool (async)"
 );
 
-impl Harness for DeadpoolHarness {
-    const NAME: &'static str = "Deadpool (async)";
-    type Strategy<C: Connector> = pool_deadpool::Deadpool<C>;
-
-    fn caps() -> Caps {
-        Caps {
-            reuses_connections: true,
-            bounded_wait: true,
-            lifo: true,
-            concurrent_checkouts: true,
-            ..Caps::NONE
-        }
-    }
-
-    fn config<C: Connector>(spec: &Spec) -> pool_deadpool::DeadpoolConfig {
-        // deadpool keeps every connection it opens: the most a spec allows at once.
-        let max_size = match spec.max_overflow {
-            Some(overflow) if spec.pool_size > 0 => spec.pool_size + overflow,
-            _ => 1_000,
-        };
-        let config = pool_deadpool::DeadpoolConfig::default()
-            .max_size(max_size)
-            .use_lifo(spec.use_lifo)
-            .runtime(Self::runtime().handle().clone());
-        match spec.timeout {
-            Some(t) => config.timeout(t),
-            None => config.wait_forever(),
-        }
-    }
-
-    fn get<C: Connector>(
-        pool: &pool_core::Pool<C, Self::Strategy<C>>,
-    ) -> crate::Checkout<C, Self::Strategy<C>> {
-        Self::runtime().block_on(pool.get_async())
-    }
-
-    fn runs_on<B: crate::Backend>() -> crate::Outcome {
-        async_runs_on::<B>()
-    }
-}
-
 /// One row group of the conformance matrix: an implementation and its checks.
 #[derive(Debug, Clone)]
 pub struct Implementation {
@@ -275,6 +221,5 @@ pub fn all() -> Vec<Implementation> {
         Implementation::of::<StaticAsyncHarness>(),
         Implementation::of::<AssertionHarness>(),
         Implementation::of::<AssertionAsyncHarness>(),
-        Implementation::of::<DeadpoolHarness>(),
     ]
 }

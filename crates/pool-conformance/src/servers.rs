@@ -105,14 +105,14 @@ server_backend!(
     pool_postgres::AsyncPostgresConnection,
     pool_postgres::Error,
     |url| {
-        let runtime = crate::harnesses::DeadpoolHarness::runtime().handle().clone();
+        let runtime = crate::harnesses::async_runtime().handle().clone();
         pool_postgres::AsyncPostgresConnector::new(url)
             .expect("POOL_TEST_POSTGRES_URL parses")
             .with_application_name("pool-conformance-tokio")
             .with_runtime(runtime)
     },
     |conn| {
-        let runtime = crate::harnesses::DeadpoolHarness::runtime();
+        let runtime = crate::harnesses::async_runtime();
         Ok(runtime.block_on(conn.batch_execute("SELECT 1"))?)
     }
 );
@@ -172,13 +172,13 @@ server_backend!(
                 recycling_method: deadpool_postgres::RecyclingMethod::Verified,
             },
         );
-        let runtime = crate::harnesses::DeadpoolHarness::runtime().handle().clone();
+        let runtime = crate::harnesses::async_runtime().handle().clone();
         pool_deadpool::ManagerConnector::new(manager).with_runtime(runtime)
     },
     |conn| {
         // The connector's error has no variant for a query's failure; the driver's
         // error rides in `Create`, which no check inspects.
-        let runtime = crate::harnesses::DeadpoolHarness::runtime();
+        let runtime = crate::harnesses::async_runtime();
         runtime.block_on(conn.batch_execute("SELECT 1")).map_err(pool_deadpool::ManagerError::Create)
     }
 );
@@ -204,11 +204,11 @@ server_backend!(
             url.parse().expect("POOL_TEST_POSTGRES_URL parses");
         config.application_name("pool-conformance-bb8");
         let manager = Bb8PgManager::new(config, pool_bb8::bb8_postgres::tokio_postgres::NoTls);
-        let runtime = crate::harnesses::DeadpoolHarness::runtime().handle().clone();
+        let runtime = crate::harnesses::async_runtime().handle().clone();
         pool_bb8::Bb8Connector::new(manager).with_runtime(runtime)
     },
     |conn| {
-        let runtime = crate::harnesses::DeadpoolHarness::runtime();
+        let runtime = crate::harnesses::async_runtime();
         Ok(runtime.block_on(conn.batch_execute("SELECT 1"))?)
     }
 );

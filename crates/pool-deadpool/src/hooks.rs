@@ -26,7 +26,8 @@ use pool_core::{ConnectionRecord, Connector, ListenerError, PoolListener};
 /// manager that creates 42, a hook that adds one at every recycle, one object.
 ///
 /// ```
-/// use pool_deadpool::{AsyncPool, DeadpoolConfig, Managed, ManagerConnector, RecycleHook};
+/// use pool_deadpool::{Managed, ManagerConnector, RecycleHook};
+/// use pool_queue::{QueueConfig, QueuePool};
 ///
 /// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -42,8 +43,8 @@ use pool_core::{ConnectionRecord, Connector, ListenerError, PoolListener};
 /// #         _: &pool_deadpool::deadpool::managed::Metrics,
 /// #     ) -> pool_deadpool::deadpool::managed::RecycleResult<std::io::Error> { Ok(()) }
 /// # }
-/// let pool = AsyncPool::builder(ManagerConnector::without_reset(Computer))
-///     .strategy(DeadpoolConfig::default().max_size(1))
+/// let pool = QueuePool::builder(ManagerConnector::without_reset(Computer))
+///     .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
 ///     .listener(RecycleHook::new(|obj: &mut Managed<usize>| {
 ///         **obj += 1;
 ///         Ok(())

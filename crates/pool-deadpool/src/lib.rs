@@ -1,23 +1,20 @@
 #![doc = include_str!("../README.md")]
 
 #[cfg(not(feature = "rt_tokio_1"))]
-compile_error!("pool-deadpool needs a runtime: enable its `rt_tokio_1` feature (on by default)");
+compile_error!(
+    "pool-deadpool needs a runtime for its blocking calls: enable its `rt_tokio_1` feature (on by default)"
+);
 
 mod connector;
 mod hooks;
 mod reset;
-mod strategy;
 
 pub use crate::connector::{Managed, ManagerConnector, ManagerError};
 pub use crate::hooks::RecycleHook;
 pub use crate::reset::Reset;
-pub use crate::strategy::{Deadpool, DeadpoolConfig};
 pub use deadpool;
 #[cfg(feature = "postgres")]
 pub use deadpool_postgres;
 #[cfg(feature = "sqlite")]
 pub use deadpool_sqlite;
 pub use pool_core::rt::block_on_runtime;
-
-/// An async pool: any connector behind the [`Deadpool`] strategy.
-pub type AsyncPool<C> = pool_core::Pool<C, Deadpool<C>>;

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use pool_core::{ConnectionRecord, ListenerError, PoolListener, PooledConnection};
 use pool_deadpool::deadpool::managed::{Manager, Metrics, RecycleResult};
-use pool_deadpool::{AsyncPool, DeadpoolConfig, Managed, ManagerConnector, RecycleHook};
+use pool_deadpool::{Managed, ManagerConnector, RecycleHook};
+use pool_queue::{QueueConfig, QueuePool};
 
 /// deadpool's test manager: objects are numbers, counting up from `start`.
 #[derive(Debug)]
@@ -34,12 +35,12 @@ impl Manager for Computer {
 }
 
 type Connector = ManagerConnector<Computer>;
-type Pool = AsyncPool<Connector>;
+type Pool = QueuePool<Connector>;
 
 /// deadpool's `max_size(1)` pool (deadpool recycles at every get: pre-ping on).
-fn one_object(start: usize) -> pool_core::Builder<Connector, pool_deadpool::Deadpool<Connector>> {
-    AsyncPool::builder(ManagerConnector::without_reset(Computer::new(start)))
-        .strategy(DeadpoolConfig::default().max_size(1))
+fn one_object(start: usize) -> pool_core::Builder<Connector, pool_queue::Queue<Connector>> {
+    QueuePool::builder(ManagerConnector::without_reset(Computer::new(start)))
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
         .pre_ping(true)
 }
 

@@ -7,7 +7,8 @@ use std::time::Duration;
 use pool_core::ResetOnReturn;
 use pool_deadpool::deadpool_postgres::tokio_postgres::{Config, NoTls};
 use pool_deadpool::deadpool_postgres::{Manager, ManagerConfig, RecyclingMethod};
-use pool_deadpool::{AsyncPool, DeadpoolConfig, ManagerConnector};
+use pool_deadpool::ManagerConnector;
+use pool_queue::{QueueConfig, QueuePool};
 
 type Pg = ManagerConnector<Manager>;
 
@@ -24,7 +25,7 @@ fn config() -> Option<Config> {
 
 /// deadpool-postgres's manager, unchanged, with `recycle` verifying the connection by a
 /// round trip (the pre-ping).
-fn pool(config: &Config, reset: ResetOnReturn, tag: &str) -> AsyncPool<Pg> {
+fn pool(config: &Config, reset: ResetOnReturn, tag: &str) -> QueuePool<Pg> {
     let mut config = config.clone();
     config.application_name(tag);
     let manager = Manager::from_config(
@@ -32,23 +33,25 @@ fn pool(config: &Config, reset: ResetOnReturn, tag: &str) -> AsyncPool<Pg> {
         NoTls,
         ManagerConfig { recycling_method: RecyclingMethod::Verified },
     );
-    AsyncPool::builder(ManagerConnector::new(manager))
+    QueuePool::builder(ManagerConnector::new(manager))
         .pre_ping(true)
         .reset_on_return(reset)
-        .strategy(DeadpoolConfig::default().max_size(2).timeout(Duration::from_secs(10)))
+        .strategy(
+            QueueConfig::default().pool_size(2).max_overflow(0).timeout(Duration::from_secs(10)),
+        )
         .build()
         .expect("valid settings")
 }
 
 /// A table only this test uses.
-async fn table(pool: &AsyncPool<Pg>, name: &str) {
+async fn table(pool: &QueuePool<Pg>, name: &str) {
     let conn = pool.get_async().await.expect("checkout");
     conn.batch_execute(&format!("DROP TABLE IF EXISTS {name}; CREATE TABLE {name} (x int)"))
         .await
         .expect("create table");
 }
 
-async fn count(pool: &AsyncPool<Pg>, name: &str) -> i64 {
+async fn count(pool: &QueuePool<Pg>, name: &str) -> i64 {
     let conn = pool.get_async().await.expect("checkout");
     conn.query_one(&format!("SELECT count(*) FROM {name}"), &[]).await.expect("count").get(0)
 }
@@ -148,8 +151,8 @@ async fn the_recipe_recovers_from_killed_backends_with_no_setting() {
     let mut tagged = config.clone();
     tagged.application_name(tag);
     let manager = Manager::new(tagged, NoTls);
-    let pool = AsyncPool::builder(ManagerConnector::new(manager))
-        .strategy(DeadpoolConfig::default().max_size(4))
+    let pool = QueuePool::builder(ManagerConnector::new(manager))
+        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
         .pre_ping(true)
         .build()
         .expect("valid settings");

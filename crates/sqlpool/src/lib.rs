@@ -9,13 +9,13 @@ pub use pool_core::{
 #[cfg(feature = "bb8")]
 pub use pool_bb8::{self as bb8, Bb8Connector};
 #[cfg(feature = "deadpool")]
-pub use pool_deadpool::{self as deadpool, AsyncPool, DeadpoolConfig, ManagerConnector};
+pub use pool_deadpool::{self as deadpool, ManagerConnector};
 #[cfg(feature = "mysql")]
 pub use pool_mysql::{self as mysql, MySqlConnector};
 #[cfg(feature = "null")]
 pub use pool_null::{self as null, NullPool};
 #[cfg(feature = "postgres")]
-pub use pool_postgres::{self as postgres, PostgresConnector};
+pub use pool_postgres::{self as postgres, AsyncPostgresConnector, PostgresConnector};
 #[cfg(feature = "queue")]
 pub use pool_queue::{self as queue, QueueConfig, QueuePool};
 #[cfg(feature = "r2d2")]

@@ -97,12 +97,12 @@ impl sqlpool::deadpool::deadpool::managed::Manager for Numbers {
     }
 }
 
-#[cfg(feature = "deadpool")]
+#[cfg(all(feature = "deadpool", feature = "queue"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_async_pool_through_the_facade() {
-    use sqlpool::deadpool::{DeadpoolConfig, ManagerConnector};
-    let pool = sqlpool::AsyncPool::builder(ManagerConnector::without_reset(Numbers::default()))
-        .strategy(DeadpoolConfig::default().max_size(2))
+async fn a_deadpool_manager_in_queue_pool_through_the_facade() {
+    use sqlpool::{ManagerConnector, QueueConfig, QueuePool};
+    let pool = QueuePool::builder(ManagerConnector::without_reset(Numbers::default()))
+        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
         .build()
         .unwrap();
     let first = **pool.get_async().await.unwrap();

@@ -9,7 +9,8 @@ use crate::{Backend, Harness, Outcome, Skip};
 pub fn is_asyncio_from_dialect<H: Harness, B: Backend>(_backend: &B) -> Outcome {
     Err(Skip::because(
         "no asyncio flag: every pool has the blocking get, and get_async exists exactly when \
-         its strategy is an AsyncStrategy (pool-deadpool), which the compiler checks",
+         its strategy is an AsyncStrategy (QueuePool, NullPool, StaticPool, AssertionPool), \
+         which the compiler checks",
     ))
 }
 

@@ -31,6 +31,8 @@ pub struct Noop;
 impl pool_core::Connector for Noop {
     type Connection = u64;
     type Error = Infallible;
+    // In-process: nothing to wait for, so a bounded connect needs no thread.
+    const LOCAL: bool = true;
 
     fn connect(&self) -> Result<u64, Infallible> {
         Ok(0)

@@ -158,6 +158,7 @@ impl<C: Connector> Connector for Recorded<C> {
     type Error = C::Error;
 
     const ASYNC_IO: bool = C::ASYNC_IO;
+    const LOCAL: bool = C::LOCAL;
 
     fn connect(&self) -> Result<Self::Connection, C::Error> {
         let conn = self.inner.connect()?;

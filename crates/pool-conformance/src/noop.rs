@@ -13,6 +13,8 @@ pub struct NoopConnector;
 impl Connector for NoopConnector {
     type Connection = u64;
     type Error = Infallible;
+    // In-process: nothing to wait for, so a bounded connect needs no thread.
+    const LOCAL: bool = true;
 
     fn connect(&self) -> Result<u64, Infallible> {
         Ok(0)

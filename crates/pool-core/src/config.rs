@@ -116,7 +116,17 @@ pub struct PoolConfig {
     pub(crate) reset_on_return: ResetOnReturn,
     pub(crate) logging_name: Option<String>,
     pub(crate) echo: Echo,
+    pub(crate) connect_timeout: Option<Duration>,
+    pub(crate) ping_timeout: Option<Duration>,
+    pub(crate) reset_timeout: Option<Duration>,
 }
+
+/// The default bound of a connect (HikariCP's `connectionTimeout`).
+pub(crate) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// The default bound of a pre-ping (HikariCP's `validationTimeout`).
+pub(crate) const DEFAULT_PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// The default bound of a reset on return: a rollback of much work can take a while.
+pub(crate) const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for PoolConfig {
     fn default() -> Self {
@@ -126,6 +136,9 @@ impl Default for PoolConfig {
             reset_on_return: ResetOnReturn::Rollback,
             logging_name: None,
             echo: Echo::Off,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            ping_timeout: Some(DEFAULT_PING_TIMEOUT),
+            reset_timeout: Some(DEFAULT_RESET_TIMEOUT),
         }
     }
 }
@@ -150,5 +163,17 @@ impl PoolConfig {
     /// How verbose the pool's own logging is.
     pub fn echo(&self) -> Echo {
         self.echo
+    }
+    /// How long a connect may take (default 30 s); `None` waits as long as it takes.
+    pub fn connect_timeout(&self) -> Option<Duration> {
+        self.connect_timeout
+    }
+    /// How long a pre-ping may take on the async front end (default 5 s).
+    pub fn ping_timeout(&self) -> Option<Duration> {
+        self.ping_timeout
+    }
+    /// How long a reset on return may take on the async front end (default 30 s).
+    pub fn reset_timeout(&self) -> Option<Duration> {
+        self.reset_timeout
     }
 }

@@ -99,6 +99,14 @@ pub trait Connector: Send + Sync + 'static {
         false
     }
 
+    /// Whether this connector stays in the process (an embedded database, a test double):
+    /// its calls cannot hang on a peer, so the blocking front end runs its connect on the
+    /// calling thread instead of a thread bounded by
+    /// [`connect_timeout`](crate::Builder::connect_timeout).
+    ///
+    /// Leave it `false` (the default) for anything that talks to a server.
+    const LOCAL: bool = false;
+
     /// Whether this connector's `_async` methods do their own asynchronous I/O.
     ///
     /// Leave it `false` (the default) when they are the defaults, the blocking calls: a

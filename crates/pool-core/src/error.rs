@@ -336,6 +336,9 @@ pub enum CheckoutError<E> {
     Closed,
     /// The strategy cannot hand out a connection now, for the reason given.
     Unavailable(String),
+    /// A connect or pre-ping did not finish within its bound (`connect_timeout`,
+    /// `ping_timeout`); the slot was freed and a pinged connection invalidated.
+    OperationTimeout(crate::OperationTimeout),
 }
 
 /// Shows the connector's error with its causes ([`ErrorChain`]): the driver's whole message.
@@ -354,6 +357,7 @@ impl<E: StdError + 'static> fmt::Display for CheckoutError<E> {
                 "This connection is closed: reconnection attempts exhausted on checkout",
             ),
             CheckoutError::Unavailable(why) => f.write_str(why),
+            CheckoutError::OperationTimeout(e) => e.fmt(f),
         }
     }
 }
@@ -364,14 +368,17 @@ impl<E: StdError + 'static> StdError for CheckoutError<E> {
             CheckoutError::Connect(e) | CheckoutError::Ping(e) => Some(e),
             CheckoutError::Timeout(e) => Some(e),
             CheckoutError::Listener(e) => Some(e),
+            CheckoutError::OperationTimeout(e) => Some(e),
             _ => None,
         }
     }
 }
 
 impl<E> CheckoutError<E> {
-    /// Whether this is a timeout.
+    /// Whether this is a timeout: no connection became free in time
+    /// ([`Timeout`](CheckoutError::Timeout)), or a connect or pre-ping took too long
+    /// ([`OperationTimeout`](CheckoutError::OperationTimeout)).
     pub fn is_timeout(&self) -> bool {
-        matches!(self, CheckoutError::Timeout(_))
+        matches!(self, CheckoutError::Timeout(_) | CheckoutError::OperationTimeout(_))
     }
 }

@@ -8,92 +8,117 @@
 
 use std::future::{self, Future};
 use std::pin::pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
+use crate::timeouts::{bounded, connect_on_thread, Operation, OperationTimeout};
 use crate::Connector;
 
-/// How the core calls a connector's I/O.
+/// How the core calls a connector's I/O, each operation within its bound (`None`: no
+/// bound); an operation past its bound ends with [`OperationTimeout`].
 pub(crate) trait Io: 'static {
-    fn connect<C: Connector>(c: &C)
-        -> impl Future<Output = Result<C::Connection, C::Error>> + Send;
+    fn connect<C: Connector>(
+        c: &Arc<C>,
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<C::Connection, C::Error>>> + Send;
 
     fn ping<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Option<Result<(), C::Error>>> + Send + 'a;
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Option<Result<(), C::Error>>>> + Send + 'a;
 
     fn rollback<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Result<(), C::Error>> + Send + 'a;
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a;
 
     fn commit<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Result<(), C::Error>> + Send + 'a;
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a;
 }
 
-/// The connector's blocking methods, each wrapped in a ready future.
+/// An operation's outcome, or the timeout that ended it.
+pub(crate) type Timed<T> = Result<T, OperationTimeout>;
+
+/// The connector's blocking methods, each wrapped in a ready future. A bounded connect
+/// runs on a thread of its own (unless the connector is [`LOCAL`](Connector::LOCAL));
+/// pings and resets run on the calling thread, bounded by the connector.
 pub(crate) struct Blocking;
 
 impl Io for Blocking {
     fn connect<C: Connector>(
-        c: &C,
-    ) -> impl Future<Output = Result<C::Connection, C::Error>> + Send {
-        future::ready(c.connect())
+        c: &Arc<C>,
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<C::Connection, C::Error>>> + Send {
+        future::ready(match bound {
+            Some(bound) if !C::LOCAL => connect_on_thread(c, bound),
+            _ => Ok(c.connect()),
+        })
     }
 
     fn ping<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Option<Result<(), C::Error>>> + Send + 'a {
-        future::ready(c.ping(conn))
+        _bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Option<Result<(), C::Error>>>> + Send + 'a {
+        future::ready(Ok(c.ping(conn)))
     }
 
     fn rollback<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Result<(), C::Error>> + Send + 'a {
-        future::ready(c.rollback(conn))
+        _bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
+        future::ready(Ok(c.rollback(conn)))
     }
 
     fn commit<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Result<(), C::Error>> + Send + 'a {
-        future::ready(c.commit(conn))
+        _bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
+        future::ready(Ok(c.commit(conn)))
     }
 }
 
-/// The connector's `_async` methods.
+/// The connector's `_async` methods, each within its bound.
 pub(crate) struct NonBlocking;
 
 impl Io for NonBlocking {
     fn connect<C: Connector>(
-        c: &C,
-    ) -> impl Future<Output = Result<C::Connection, C::Error>> + Send {
-        c.connect_async()
+        c: &Arc<C>,
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<C::Connection, C::Error>>> + Send {
+        bounded(c.connect_async(), bound, Operation::Connect)
     }
 
     fn ping<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Option<Result<(), C::Error>>> + Send + 'a {
-        c.ping_async(conn)
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Option<Result<(), C::Error>>>> + Send + 'a {
+        bounded(c.ping_async(conn), bound, Operation::Ping)
     }
 
     fn rollback<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Result<(), C::Error>> + Send + 'a {
-        c.rollback_async(conn)
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
+        bounded(c.rollback_async(conn), bound, Operation::Reset)
     }
 
     fn commit<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-    ) -> impl Future<Output = Result<(), C::Error>> + Send + 'a {
-        c.commit_async(conn)
+        bound: Option<Duration>,
+    ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
+        bounded(c.commit_async(conn), bound, Operation::Reset)
     }
 }
 

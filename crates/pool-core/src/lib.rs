@@ -10,6 +10,7 @@ mod pool;
 mod record;
 pub mod rt;
 mod strategy;
+mod timeouts;
 mod url;
 
 pub use crate::config::{Echo, PoolConfig, ResetOnReturn};
@@ -22,4 +23,5 @@ pub use crate::guard::{Nested, PooledConnection};
 pub use crate::pool::{Builder, Core, Pool};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
+pub use crate::timeouts::{Operation, OperationTimeout};
 pub use crate::url::{redact, UrlParts};

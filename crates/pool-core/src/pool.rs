@@ -123,14 +123,19 @@ impl<C: Connector> Core<C> {
         e.conn = None;
         e.record.opened_at = Some(Instant::now());
         e.record.generation = self.generation.load(Ordering::Acquire);
-        match I::connect(&*self.connector).await {
-            Ok(conn) => {
+        match I::connect(&self.connector, self.config.connect_timeout).await {
+            Err(timeout) => {
+                tracing::debug!(pool = %self.name(), "Error on connect(): {timeout}");
+                *self.last_connect_error.lock() = Some(timeout.to_string());
+                return Err(CheckoutError::OperationTimeout(timeout));
+            }
+            Ok(Ok(conn)) => {
                 e.conn = Some(conn);
                 e.record.fresh = true;
                 e.record.soft_invalidated = false;
                 tracing::debug!(pool = %self.name(), "Created new connection {}", e.record.id);
             }
-            Err(err) => {
+            Ok(Err(err)) => {
                 let shown = ErrorChain::new(&err).to_string();
                 tracing::debug!(pool = %self.name(), "Error on connect(): {shown}");
                 *self.last_connect_error.lock() = Some(shown);
@@ -281,8 +286,12 @@ impl<C: Connector> Core<C> {
             }
         }
         match self.reset_action(ConnId(record.as_deref().map(|r| r.id)), state) {
-            ResetAction::Rollback => I::rollback(&*self.connector, conn).await?,
-            ResetAction::Commit => I::commit(&*self.connector, conn).await?,
+            ResetAction::Rollback => {
+                I::rollback(&*self.connector, conn, self.config.reset_timeout).await??
+            }
+            ResetAction::Commit => {
+                I::commit(&*self.connector, conn, self.config.reset_timeout).await??
+            }
             ResetAction::Nothing => {}
         }
         Ok(())
@@ -715,10 +724,17 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                 tracing::debug!(pool = %core.name(), "Connection {id} is fresh, skipping pre-ping");
             } else {
                 tracing::debug!(pool = %core.name(), "Pool pre-ping on connection {id}");
-                match I::ping(&*core.connector, conn).await {
-                    None => return Err(Step::Fail(CheckoutError::PingUnsupported)),
-                    Some(Ok(())) => {}
-                    Some(Err(err)) if core.connector.is_disconnect(&err) => {
+                match I::ping(&*core.connector, conn, core.config.ping_timeout).await {
+                    Err(timeout) => {
+                        tracing::info!(
+                            pool = %core.name(),
+                            "Pool pre-ping on connection {id} failed: {timeout}"
+                        );
+                        return Err(Step::Fail(CheckoutError::OperationTimeout(timeout)));
+                    }
+                    Ok(None) => return Err(Step::Fail(CheckoutError::PingUnsupported)),
+                    Ok(Some(Ok(()))) => {}
+                    Ok(Some(Err(err))) if core.connector.is_disconnect(&err) => {
                         tracing::debug!(
                             pool = %core.name(),
                             "Pool pre-ping on connection {id} failed, will invalidate pool"
@@ -728,7 +744,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                             reason: Reason::Ping(err),
                         });
                     }
-                    Some(Err(err)) => return Err(Step::Fail(CheckoutError::Ping(err))),
+                    Ok(Some(Err(err))) => return Err(Step::Fail(CheckoutError::Ping(err))),
                 }
             }
         }
@@ -1052,6 +1068,44 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
         self
     }
 
+    /// How long opening a connection may take before the checkout fails with
+    /// [`CheckoutError::OperationTimeout`] and frees its slot (default 30 s, HikariCP's
+    /// `connectionTimeout`); `None` waits as long as the connector does.
+    ///
+    /// This bounds each connect, where the strategy's own timeout (QueuePool's
+    /// `timeout`) bounds the wait for a free slot. The async front end stops awaiting
+    /// the connect at the bound. The blocking front end runs the connect on a thread of
+    /// its own and stops waiting for it at the bound; a connection that arrives later is
+    /// closed on that thread. A [`LOCAL`](Connector::LOCAL) connector (SQLite) connects
+    /// on the caller's thread.
+    pub fn connect_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
+        self.config.connect_timeout = bound.into();
+        self
+    }
+
+    /// How long a pre-ping of `get_async` may take before the checkout fails with
+    /// [`CheckoutError::OperationTimeout`] (default 5 s, HikariCP's
+    /// `validationTimeout`); the connection is invalidated and its slot freed. `None`
+    /// waits as long as the ping does.
+    ///
+    /// The blocking `get` pings on the calling thread, bounded by the connector (its
+    /// driver's socket timeouts).
+    pub fn ping_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
+        self.config.ping_timeout = bound.into();
+        self
+    }
+
+    /// How long the reset on return of a connection checked out with `get_async` may
+    /// take (default 30 s); past it the connection is invalidated (closed with
+    /// `terminate`) instead of pooled, and its slot freed. `None` waits as long as the
+    /// rollback or commit does.
+    ///
+    /// A blocking return resets on the dropping thread, bounded by the connector.
+    pub fn reset_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
+        self.config.reset_timeout = bound.into();
+        self
+    }
+
     /// Registers a listener (after those registered before it).
     pub fn listener(mut self, listener: impl PoolListener<C>) -> Self {
         self.listeners.push(Arc::new(listener));
@@ -1078,6 +1132,21 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
                 return Err(BuildError::new(
                     "logging_name",
                     "logging_name is empty; give the pool a name or leave logging_name unset",
+                ));
+            }
+        }
+        for (setting, bound) in [
+            ("connect_timeout", self.config.connect_timeout),
+            ("ping_timeout", self.config.ping_timeout),
+            ("reset_timeout", self.config.reset_timeout),
+        ] {
+            if bound == Some(Duration::ZERO) {
+                return Err(BuildError::new(
+                    setting,
+                    format!(
+                        "{setting} is zero, which would fail every operation it bounds; \
+                         give it a positive duration, or None for no bound"
+                    ),
                 ));
             }
         }

@@ -152,6 +152,8 @@ impl fmt::Debug for SqliteConnector {
 impl Connector for SqliteConnector {
     type Connection = Connection;
     type Error = Error;
+    // In-process: nothing to wait for, so a bounded connect needs no thread.
+    const LOCAL: bool = true;
 
     /// Opens the database with the configured flags, sets the busy timeout, then runs the
     /// init hook.

@@ -63,12 +63,17 @@ pub fn block_on<F: Future>(fut: F, deadline: Option<Instant>) -> Option<F::Outpu
 }
 
 /// Runs an async driver's future to its end on the calling thread, for the blocking
-/// calls of a connector over an async driver (pool-deadpool's `ManagerConnector`,
-/// pool-bb8's `Bb8Connector`): inside `runtime` when the thread is outside any runtime
-/// (drivers that spawn tasks or open sockets need one), in the current runtime otherwise.
+/// calls of a connector over an async driver (pool-postgres's and pool-mysql's async
+/// connectors, pool-deadpool's `ManagerConnector`, pool-bb8's `Bb8Connector`):
 ///
-/// Returns `None`, without polling, on a thread of a current-thread tokio runtime: the
-/// future could need that very thread to make progress, so waiting would deadlock.
+/// - on a thread outside any runtime, inside `runtime` (drivers that spawn tasks or open
+///   sockets need one), whose workers drive the I/O;
+/// - on a worker of a multi-thread runtime, through `tokio::task::block_in_place`, so
+///   that the worker's other tasks (a connection's I/O task among them) move to another
+///   thread while it waits;
+/// - on a thread of a current-thread runtime, never: it returns `None` without polling,
+///   because the future could need that very thread to make progress, and waiting would
+///   deadlock.
 ///
 /// ```
 /// assert_eq!(pool_core::rt::block_on_runtime(None, async { 6 * 7 }), Some(42));
@@ -76,14 +81,22 @@ pub fn block_on<F: Future>(fut: F, deadline: Option<Instant>) -> Option<F::Outpu
 /// let current_thread = tokio::runtime::Builder::new_current_thread().build().unwrap();
 /// let inside = current_thread.block_on(async { pool_core::rt::block_on_runtime(None, async { 1 }) });
 /// assert_eq!(inside, None, "refused: it would deadlock");
+///
+/// let multi_thread = tokio::runtime::Runtime::new().unwrap();
+/// let worker = multi_thread.block_on(async {
+///     tokio::spawn(async { pool_core::rt::block_on_runtime(None, async { 2 }) }).await.unwrap()
+/// });
+/// assert_eq!(worker, Some(2));
 /// ```
 pub fn block_on_runtime<F: Future>(runtime: Option<&Handle>, fut: F) -> Option<F::Output> {
-    let current = Handle::try_current().ok();
-    if current.as_ref().is_some_and(|h| h.runtime_flavor() == RuntimeFlavor::CurrentThread) {
-        return None;
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::CurrentThread) => None,
+        Ok(_) => tokio::task::block_in_place(|| block_on(fut, None)),
+        Err(_) => {
+            let _entered = runtime.map(Handle::enter);
+            block_on(fut, None)
+        }
     }
-    let _entered = runtime.filter(|_| current.is_none()).map(Handle::enter);
-    block_on(fut, None)
 }
 
 /// A connection's return (reset, events, release), as

@@ -37,10 +37,7 @@ impl MySqlConnector {
     pub fn new(url: &str) -> Result<Self, UrlError> {
         match Opts::from_url(url) {
             Ok(opts) => Ok(MySqlConnector::from_opts(opts)),
-            Err(err) => {
-                let problem = UrlParts::parse(url, &["mysql"]).and_then(UrlParts::with_host).err();
-                Err(UrlError::new("MySQL", url, problem, Error::UrlError(err)))
-            }
+            Err(err) => Err(url_error(url, Error::UrlError(err))),
         }
     }
 
@@ -142,6 +139,21 @@ const DISCONNECT_CODES: [u16; 20] = [
     2014, 2045, 2055, 4031,
 ];
 
+/// Whether a server error with `code` and SQLSTATE `state` ends the session: one of
+/// [`DISCONNECT_CODES`] or SQLSTATE class `08` (connection exception).
+pub(crate) fn ends_session(code: u16, state: &str) -> bool {
+    DISCONNECT_CODES.contains(&code) || state.starts_with("08")
+}
+
+/// The [`UrlError`] for a URL that a driver refused with `err`.
+pub(crate) fn url_error(
+    url: &str,
+    err: impl std::error::Error + Send + Sync + 'static,
+) -> UrlError {
+    let problem = UrlParts::parse(url, &["mysql"]).and_then(UrlParts::with_host).err();
+    UrlError::new("MySQL", url, problem, err)
+}
+
 /// Whether a `mysql` error means the connection is gone.
 ///
 /// True for:
@@ -191,9 +203,7 @@ pub fn is_disconnect(error: &Error) -> bool {
                 | DriverError::PacketOutOfSync
                 | DriverError::UnexpectedPacket
         ),
-        Error::MySqlError(server) => {
-            DISCONNECT_CODES.contains(&server.code) || server.state.starts_with("08")
-        }
+        Error::MySqlError(server) => ends_session(server.code, &server.state),
         _ => false,
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::Connector;
-use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::runtime::Handle;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls, Socket};
 
@@ -121,14 +121,8 @@ impl<T> AsyncPostgresConnector<T> {
     /// Runs one of the connector's futures to its end on this thread (see the type's
     /// docs, "The blocking methods").
     fn wait<R>(&self, fut: impl Future<Output = Result<R, Error>>) -> Result<R, Error> {
-        let current = Handle::try_current().ok();
-        let wait = || pool_core::rt::block_on_runtime(self.runtime.as_ref(), fut);
-        let done = match current.map(|h| h.runtime_flavor()) {
-            Some(RuntimeFlavor::CurrentThread) => None,
-            Some(_) => tokio::task::block_in_place(wait),
-            None => wait(),
-        };
-        done.unwrap_or_else(|| Err(Error::runtime(CURRENT_THREAD)))
+        pool_core::rt::block_on_runtime(self.runtime.as_ref(), fut)
+            .unwrap_or_else(|| Err(Error::runtime(CURRENT_THREAD)))
     }
 }
 

@@ -3,14 +3,13 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use pool_core::{Connector, UrlError, UrlParts};
 use redis::{
-    Client, Connection, ConnectionLike, ErrorKind, RedisConnectionInfo, RedisError, Value,
+    Client, Cmd, Connection, ConnectionLike, ErrorKind, Pipeline, RedisConnectionInfo, RedisError,
+    Value,
 };
 
 /// Opens, resets, pings and closes Redis connections (`redis::Connection`, the sync API)
@@ -55,13 +54,16 @@ impl RedisConnector {
         RedisConnector { client, connect_timeout: None, client_name: None }
     }
 
-    /// Bounds the whole connect: opening the socket, the setup commands the driver
-    /// sends (`HELLO`/`AUTH`, `SELECT`, `CLIENT SETINFO`) and `CLIENT SETNAME` (see
-    /// [`with_client_name`](Self::with_client_name)). A server that takes longer fails
-    /// the connect with an I/O error of kind `TimedOut`, which [`is_disconnect`] counts.
+    /// Bounds each step of a connect: opening the socket, then each reply to the setup
+    /// commands the driver sends (`HELLO`/`AUTH`, `SELECT`, `CLIENT SETINFO`) and to
+    /// `CLIENT SETNAME` (see [`with_client_name`](Self::with_client_name)). A server that
+    /// takes longer fails the connect with an I/O error of kind `TimedOut`, which
+    /// [`is_disconnect`] counts.
     ///
-    /// Each connect then runs on a short-lived thread (see
-    /// [`connect`](Connector::connect)); without a timeout it runs on the caller's.
+    /// Against a server that accepts and then says nothing, the steps add up (two
+    /// timeouts, measured). The pool's own `connect_timeout` (30 s unless set) bounds the
+    /// whole connect, whatever the steps; this setting makes a silent server fail sooner
+    /// and frees the connecting thread.
     #[must_use]
     pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);
@@ -100,37 +102,10 @@ impl Connector for RedisConnector {
     type Connection = Connection;
     type Error = RedisError;
 
-    /// Opens a connection, then names it.
-    ///
-    /// With a connect timeout, the connect runs on a short-lived thread and this call
-    /// waits for it at most that long. The driver applies its timeout to each read of
-    /// its setup commands in turn, so against a silent server its own connect gives up
-    /// only after as many timeouts as it sends commands (two, measured against a stalled
-    /// server: 6 s for a 3 s timeout); the thread bounds the whole connect instead. A
-    /// connect still running at the deadline finishes on that thread, within the driver's
-    /// own bound, and its connection is dropped.
+    /// Opens a connection, then names it, each step bounded by the connect timeout
+    /// ([`with_connect_timeout`](Self::with_connect_timeout)) as the driver applies it.
     fn connect(&self) -> Result<Connection, RedisError> {
-        let Some(timeout) = self.connect_timeout else {
-            return self.open(None);
-        };
-        let (tx, rx) = mpsc::sync_channel(1);
-        let this = self.clone();
-        thread::Builder::new()
-            .name("pool-redis-connect".into())
-            .spawn(move || {
-                let _ = tx.send(this.open(Some(timeout)));
-            })
-            .map_err(RedisError::from)?;
-        match rx.recv_timeout(timeout) {
-            Ok(result) => result,
-            Err(RecvTimeoutError::Timeout) => Err(RedisError::from(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no connection within the connect timeout ({timeout:?})"),
-            ))),
-            Err(RecvTimeoutError::Disconnected) => Err(RedisError::from(io::Error::other(
-                "the connecting thread ended without a connection",
-            ))),
-        }
+        self.open(self.connect_timeout)
     }
 
     /// Discards an open `MULTI` and every `WATCH`: `DISCARD` then `UNWATCH`, pipelined
@@ -208,17 +183,7 @@ impl RedisConnector {
     /// An I/O error of a connect, with the address it was for: the driver's says only
     /// "Connection refused (os error 111)". It stays an I/O error of the same kind.
     fn with_address(&self, err: RedisError) -> RedisError {
-        // The driver keeps the I/O error behind an `Arc` as its `source()`.
-        let io = StdError::source(&err)
-            .and_then(|e| e.downcast_ref::<Arc<dyn StdError + Send + Sync>>())
-            .and_then(|e| e.downcast_ref::<io::Error>());
-        match io {
-            Some(io) => {
-                let addr = self.client.get_connection_info().addr();
-                RedisError::from(io::Error::new(io.kind(), format!("{addr}: {io}")))
-            }
-            None => err,
-        }
+        with_address(&self.client, err)
     }
 
     /// The driver's "Password authentication failed", with the server's own answer and
@@ -228,18 +193,39 @@ impl RedisConnector {
     /// authentication pays for it; if that connection fails too, the driver's error is
     /// returned as it was.
     fn explain_auth(&self, err: RedisError, timeout: Option<Duration>) -> RedisError {
-        let info = self.client.get_connection_info();
+        let Some(probe) = AuthProbe::new(&self.client) else { return err };
+        let answer = Client::open(probe.bare.clone())
+            .and_then(|client| open_with(&client, timeout))
+            .and_then(|mut conn| probe.auth.exec(&mut conn));
+        probe.explain(err, answer)
+    }
+}
+
+/// How to ask the server again why it refused a password: a bare client (no setup
+/// commands) and the `AUTH` command the driver sent.
+pub(crate) struct AuthProbe {
+    pub(crate) bare: redis::ConnectionInfo,
+    pub(crate) auth: Cmd,
+    user: Option<String>,
+}
+
+impl AuthProbe {
+    /// The probe for `client`'s credentials; `None` when it has no password.
+    pub(crate) fn new(client: &Client) -> Option<Self> {
+        let info = client.get_connection_info();
         let creds = info.redis_settings();
-        let Some(password) = creds.password() else { return err };
+        let password = creds.password()?;
         let user = creds.username();
         let bare = info.clone().set_redis_settings(
             RedisConnectionInfo::default().set_protocol(creds.protocol()).set_skip_set_lib_name(),
         );
         let mut auth = redis::cmd("AUTH");
         auth.arg(user).arg(password);
-        let answer = Client::open(bare)
-            .and_then(|client| open_with(&client, timeout))
-            .and_then(|mut conn| auth.exec(&mut conn));
+        Some(AuthProbe { bare, auth, user: user.map(str::to_owned) })
+    }
+
+    /// The driver's `err`, with the server's `answer` to the probe if it gave one.
+    pub(crate) fn explain(&self, err: RedisError, answer: Result<(), RedisError>) -> RedisError {
         match answer {
             Err(answer) if answer.kind() != ErrorKind::Io => {
                 // The server's line as it sent it: `WRONGPASS invalid username-password ...`.
@@ -247,7 +233,7 @@ impl RedisConnector {
                     (Some(code), Some(detail)) => format!("{code} {detail}"),
                     _ => answer.to_string(),
                 };
-                let user = user.unwrap_or("default");
+                let user = self.user.as_deref().unwrap_or("default");
                 RedisError::from((
                     ErrorKind::AuthenticationFailed,
                     "Password authentication failed",
@@ -259,13 +245,28 @@ impl RedisConnector {
     }
 }
 
+/// An I/O error of a connect through `client`, with the address it was for.
+pub(crate) fn with_address(client: &Client, err: RedisError) -> RedisError {
+    // The driver keeps the I/O error behind an `Arc` as its `source()`.
+    let io = StdError::source(&err)
+        .and_then(|e| e.downcast_ref::<Arc<dyn StdError + Send + Sync>>())
+        .and_then(|e| e.downcast_ref::<io::Error>());
+    match io {
+        Some(io) => {
+            let addr = client.get_connection_info().addr();
+            RedisError::from(io::Error::new(io.kind(), format!("{addr}: {io}")))
+        }
+        None => err,
+    }
+}
+
 /// The URL schemes the driver reads.
 const SCHEMES: [&str; 7] =
     ["redis", "rediss", "valkey", "valkeys", "redis+unix", "valkey+unix", "unix"];
 
 /// What is wrong in a URL the driver refused ("Redis URL did not parse", "Invalid database
 /// number"): the scheme, the host, the port, the database number or the protocol.
-fn url_problem(url: &str) -> Result<(), String> {
+pub(crate) fn url_problem(url: &str) -> Result<(), String> {
     let parts = UrlParts::parse(url, &SCHEMES)?;
     let db = if parts.scheme.to_ascii_lowercase().ends_with("unix") {
         parts.query_pairs().find(|(key, _)| *key == "db").map_or("", |(_, db)| db)
@@ -284,10 +285,21 @@ fn url_problem(url: &str) -> Result<(), String> {
 }
 
 /// Ends whatever `MULTI` is open with `end` (`DISCARD` or `EXEC`) and drops every `WATCH`.
-///
-/// `end` goes first: inside a `MULTI`, an `UNWATCH` would only be queued.
 fn end_transaction(conn: &mut Connection, end: &str) -> Result<(), RedisError> {
-    let replies: Vec<Value> = redis::pipe().cmd(end).cmd("UNWATCH").ignore_errors().query(conn)?;
+    check_reset(reset_pipe(end).query(conn)?)
+}
+
+/// The reset's two commands, pipelined: `end` then `UNWATCH`. `end` goes first: inside a
+/// `MULTI`, an `UNWATCH` would only be queued.
+pub(crate) fn reset_pipe(end: &str) -> Pipeline {
+    let mut pipe = redis::pipe();
+    pipe.cmd(end).cmd("UNWATCH").ignore_errors();
+    pipe
+}
+
+/// The outcome of a reset from its two replies: "without MULTI" (nothing was open) is
+/// expected; any other error of either command is returned.
+pub(crate) fn check_reset(replies: Vec<Value>) -> Result<(), RedisError> {
     let [first, unwatch] = <[Value; 2]>::try_from(replies).map_err(|_| {
         RedisError::from((ErrorKind::UnexpectedReturnType, "expected two replies to a reset"))
     })?;

@@ -201,13 +201,19 @@ pub enum BackendKind {
     TokioPostgres,
     /// MySQL or MariaDB through `pool-mysql` (`POOL_TEST_MYSQL_URL`).
     Mysql,
+    /// MySQL or MariaDB through `pool-mysql`'s `AsyncMySqlConnector`
+    /// (`POOL_TEST_MYSQL_URL`): the native async connector over mysql_async.
+    MysqlAsync,
     /// Redis through `pool-redis` (`POOL_TEST_REDIS_URL`).
     Redis,
+    /// Redis through `pool-redis`'s `AsyncRedisConnector` (`POOL_TEST_REDIS_URL`): the
+    /// driver's async connection on tokio.
+    RedisAsync,
 }
 
 impl BackendKind {
     /// Every backend, in matrix order.
-    pub const ALL: [BackendKind; 10] = [
+    pub const ALL: [BackendKind; 12] = [
         BackendKind::Scripted,
         BackendKind::Sqlite,
         BackendKind::R2d2Sqlite,
@@ -217,7 +223,9 @@ impl BackendKind {
         BackendKind::Postgres,
         BackendKind::TokioPostgres,
         BackendKind::Mysql,
+        BackendKind::MysqlAsync,
         BackendKind::Redis,
+        BackendKind::RedisAsync,
     ];
 
     /// A three-letter tag for the matrix's column labels.
@@ -232,7 +240,9 @@ impl BackendKind {
             BackendKind::Postgres => "pos",
             BackendKind::TokioPostgres => "tkp",
             BackendKind::Mysql => "mys",
+            BackendKind::MysqlAsync => "mya",
             BackendKind::Redis => "red",
+            BackendKind::RedisAsync => "rda",
         }
     }
 
@@ -248,7 +258,9 @@ impl BackendKind {
             BackendKind::Postgres => "postgres",
             BackendKind::TokioPostgres => "tokio-postgres",
             BackendKind::Mysql => "mysql",
+            BackendKind::MysqlAsync => "mysql_async",
             BackendKind::Redis => "redis",
+            BackendKind::RedisAsync => "redis-async",
         }
     }
 }

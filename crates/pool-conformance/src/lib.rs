@@ -20,8 +20,9 @@ pub use crate::log::{Call, CallLog, Numbered, Recorded};
 pub use crate::noop::NoopConnector;
 pub use crate::scripted::{Script, ScriptedConnection, ScriptedConnector, ScriptedError};
 pub use crate::servers::{
-    server_url, Bb8PostgresBackend, DeadpoolPostgresBackend, MysqlBackend, PostgresBackend,
-    RedisBackend, TokioPostgresBackend, MYSQL_URL, POSTGRES_URL, REDIS_URL,
+    server_url, Bb8PostgresBackend, DeadpoolPostgresBackend, MysqlAsyncBackend, MysqlBackend,
+    PostgresBackend, RedisAsyncBackend, RedisBackend, TokioPostgresBackend, MYSQL_URL,
+    POSTGRES_URL, REDIS_URL,
 };
 
 /// One check of the suite, ready to run on a backend.
@@ -66,7 +67,9 @@ macro_rules! define_checks {
                         BackendKind::Postgres => run_on::<H, PostgresBackend>(checks::$group::$check::<H, PostgresBackend>),
                         BackendKind::TokioPostgres => run_on::<H, TokioPostgresBackend>(checks::$group::$check::<H, TokioPostgresBackend>),
                         BackendKind::Mysql => run_on::<H, MysqlBackend>(checks::$group::$check::<H, MysqlBackend>),
+                        BackendKind::MysqlAsync => run_on::<H, MysqlAsyncBackend>(checks::$group::$check::<H, MysqlAsyncBackend>),
                         BackendKind::Redis => run_on::<H, RedisBackend>(checks::$group::$check::<H, RedisBackend>),
+                        BackendKind::RedisAsync => run_on::<H, RedisAsyncBackend>(checks::$group::$check::<H, RedisAsyncBackend>),
                     },
                 },
             )*]
@@ -86,7 +89,9 @@ macro_rules! define_checks {
                 $d crate::conformance_tests!(@on $d harness, postgres, $d crate::PostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, tokio_postgres, $d crate::TokioPostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, mysql, $d crate::MysqlBackend);
+                $d crate::conformance_tests!(@on $d harness, mysql_async, $d crate::MysqlAsyncBackend);
                 $d crate::conformance_tests!(@on $d harness, redis, $d crate::RedisBackend);
+                $d crate::conformance_tests!(@on $d harness, redis_async, $d crate::RedisAsyncBackend);
             };
             (@on $d harness:ty, $d module:ident, $d backend:ty) => {
                 mod $d module {

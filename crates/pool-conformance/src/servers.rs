@@ -130,6 +130,29 @@ server_backend!(
 );
 
 server_backend!(
+    /// MySQL or MariaDB through `pool-mysql`'s native async connector,
+    /// `AsyncMySqlConnector` (mysql_async), on the server named by `POOL_TEST_MYSQL_URL`:
+    /// in every pool, the async one included. The blocking pools run its futures in the
+    /// suite's runtime.
+    MysqlAsyncBackend,
+    MysqlAsync,
+    MYSQL_URL,
+    pool_mysql::AsyncMySqlConnector,
+    pool_mysql::mysql_async::Conn,
+    pool_mysql::mysql_async::Error,
+    |url| {
+        let runtime = crate::harnesses::async_runtime().handle().clone();
+        pool_mysql::AsyncMySqlConnector::new(url)
+            .expect("POOL_TEST_MYSQL_URL parses")
+            .with_runtime(runtime)
+    },
+    |conn| {
+        use pool_mysql::mysql_async::prelude::Queryable as _;
+        crate::harnesses::async_runtime().block_on(conn.query_drop("SELECT 1"))
+    }
+);
+
+server_backend!(
     /// Redis through `pool-redis`, on the server named by `POOL_TEST_REDIS_URL`.
     RedisBackend,
     Redis,
@@ -143,6 +166,30 @@ server_backend!(
             .with_client_name("pool-conformance")
     },
     |conn| pool_redis::redis::cmd("PING").exec(conn)
+);
+
+server_backend!(
+    /// Redis through `pool-redis`'s native async connector, `AsyncRedisConnector` (the
+    /// driver's multiplexed connection on tokio), on the server named by
+    /// `POOL_TEST_REDIS_URL`: in every pool, the async one included. The blocking pools
+    /// run its futures in the suite's runtime.
+    RedisAsyncBackend,
+    RedisAsync,
+    REDIS_URL,
+    pool_redis::AsyncRedisConnector,
+    pool_redis::redis::aio::MultiplexedConnection,
+    pool_redis::redis::RedisError,
+    |url| {
+        let runtime = crate::harnesses::async_runtime().handle().clone();
+        pool_redis::AsyncRedisConnector::new(url)
+            .expect("POOL_TEST_REDIS_URL parses")
+            .with_client_name("pool-conformance-async")
+            .with_runtime(runtime)
+    },
+    |conn| {
+        let ping = pool_redis::redis::cmd("PING");
+        crate::harnesses::async_runtime().block_on(ping.exec_async(conn))
+    }
 );
 
 /// deadpool-postgres's connection type, as `ManagerConnector` hands it out.

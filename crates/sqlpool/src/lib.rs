@@ -11,7 +11,7 @@ pub use pool_bb8::{self as bb8, Bb8Connector};
 #[cfg(feature = "deadpool")]
 pub use pool_deadpool::{self as deadpool, ManagerConnector};
 #[cfg(feature = "mysql")]
-pub use pool_mysql::{self as mysql, MySqlConnector};
+pub use pool_mysql::{self as mysql, AsyncMySqlConnector, MySqlConnector};
 #[cfg(feature = "null")]
 pub use pool_null::{self as null, NullPool};
 #[cfg(feature = "postgres")]
@@ -21,7 +21,7 @@ pub use pool_queue::{self as queue, QueueConfig, QueuePool};
 #[cfg(feature = "r2d2")]
 pub use pool_r2d2::{self as r2d2, R2d2Connector};
 #[cfg(feature = "redis")]
-pub use pool_redis::{self as redis, RedisConnector};
+pub use pool_redis::{self as redis, AsyncRedisConnector, RedisConnector};
 #[cfg(feature = "singleton-thread")]
 pub use pool_singleton_thread::{self as singleton_thread, SingletonThreadPool};
 #[cfg(feature = "sqlite")]

@@ -5,9 +5,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bb8::ManageConnection;
-use pool_core::{BoxError, Connector};
+use pool_core::{BoxError, Connector, Operation, OperationTimeout};
 use tokio::runtime::Handle;
 
 use crate::error::Bb8Error;
@@ -149,6 +150,17 @@ impl<M: ManageConnection> Bb8Connector<M> {
             .unwrap_or(Err(Bb8Error::Blocking))
     }
 
+    /// [`wait`](Self::wait) within `bound`, for the `_within` methods.
+    fn wait_within<T>(
+        &self,
+        fut: impl Future<Output = Result<T, Bb8Error<M::Error>>>,
+        bound: Duration,
+        operation: Operation,
+    ) -> Result<Result<T, Bb8Error<M::Error>>, OperationTimeout> {
+        let refused = || Bb8Error::Blocking;
+        pool_core::rt::block_on_bounded(self.runtime.as_ref(), fut, bound, operation, refused)
+    }
+
     async fn reset(
         &self,
         conn: &mut M::Connection,
@@ -223,6 +235,34 @@ where
     /// The manager's [`is_valid`](ManageConnection::is_valid), waited for.
     fn ping(&self, conn: &mut M::Connection) -> Option<Result<(), Self::Error>> {
         Some(self.wait(async { self.manager.is_valid(conn).await.map_err(Bb8Error::Ping) }))
+    }
+
+    /// [`ping`](Connector::ping), given up after `bound`.
+    fn ping_within(
+        &self,
+        conn: &mut M::Connection,
+        bound: Duration,
+    ) -> Result<Option<Result<(), Self::Error>>, OperationTimeout> {
+        let ping = async { self.manager.is_valid(conn).await.map_err(Bb8Error::Ping) };
+        self.wait_within(ping, bound, Operation::Ping).map(Some)
+    }
+
+    /// [`rollback`](Connector::rollback), given up after `bound`.
+    fn rollback_within(
+        &self,
+        conn: &mut M::Connection,
+        bound: Duration,
+    ) -> Result<Result<(), Self::Error>, OperationTimeout> {
+        self.wait_within(self.reset(conn, false), bound, Operation::Reset)
+    }
+
+    /// [`commit`](Connector::commit), given up after `bound`.
+    fn commit_within(
+        &self,
+        conn: &mut M::Connection,
+        bound: Duration,
+    ) -> Result<Result<(), Self::Error>, OperationTimeout> {
+        self.wait_within(self.reset(conn, true), bound, Operation::Reset)
     }
 
     /// Drops the connection, inside the connector's runtime when this thread is outside

@@ -235,3 +235,26 @@ fn connect_errors_say_what_is_wrong() {
         },
     );
 }
+
+// Issue 11: a server that goes silent on established connections, through the blocking
+// checkout: the pre-ping (`is_valid`) and the reset on return give up at ping_timeout and
+// reset_timeout (the manager's futures, dropped at the bound).
+#[test]
+fn silent_server_bounds_blocking_ping_and_reset() {
+    let Some(url) = url("silent_server_bounds_blocking_ping_and_reset") else { return };
+    let config: Config = url.parse().expect("the URL parses");
+    let (host, port) = match config.get_hosts().first() {
+        Some(pool_bb8::bb8_postgres::tokio_postgres::config::Host::Tcp(h)) => (h.clone(), 5432),
+        _ => ("127.0.0.1".to_owned(), 5432),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(port);
+    let (ping, reset) = faults::silent_server_bounds_blocking_ping_and_reset(
+        (host, port),
+        |proxy| connector(&format!("postgres://postgres@{proxy}/test"), &tag("silent")),
+        backend_pid,
+        |conn| run(conn, "BEGIN"),
+    );
+    println!(
+        "bb8-postgres: a silent pre-ping gave up after {ping:?}, a silent reset after {reset:?}"
+    );
+}

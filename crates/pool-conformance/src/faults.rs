@@ -18,7 +18,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use pool_core::{CheckoutError, ConnectionRecord, Connector, PoolListener, PooledConnection};
+use pool_core::{
+    CheckoutError, ConnectionRecord, Connector, Operation, PoolListener, PooledConnection,
+};
 use pool_queue::{QueueConfig, QueuePool};
 
 use crate::Skip;
@@ -72,6 +74,8 @@ struct ProxyShared {
     stalled: Mutex<Vec<TcpStream>>,
     accepted: AtomicUsize,
     stop: AtomicBool,
+    /// Whether relayed bytes are thrown away (see [`FaultProxy::silence`]).
+    silent: Arc<AtomicBool>,
 }
 
 impl FaultProxy {
@@ -94,6 +98,7 @@ impl FaultProxy {
             stalled: Mutex::new(Vec::new()),
             accepted: AtomicUsize::new(0),
             stop: AtomicBool::new(false),
+            silent: Arc::new(AtomicBool::new(false)),
         });
         let state = Arc::clone(&shared);
         let acceptor = thread::Builder::new()
@@ -133,6 +138,14 @@ impl FaultProxy {
         for s in self.shared.stalled.lock().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
+    }
+
+    /// While `on`, every relayed connection goes silent both ways: bytes are read and
+    /// thrown away, and the sockets stay open, as with a server that hung or a network
+    /// that drops packets without resetting connections. Connections stay out of step
+    /// afterwards (what was thrown away is lost).
+    pub fn silence(&self, on: bool) {
+        self.shared.silent.store(on, Ordering::SeqCst);
     }
 
     /// Cuts every connection relayed so far, both sides, as a server crash or a network
@@ -192,19 +205,24 @@ fn relay(client: TcpStream, server: TcpStream, shared: &ProxyShared) -> io::Resu
         relayed.push(server.try_clone()?);
     }
     let (client_in, server_out) = (client.try_clone()?, server.try_clone()?);
+    let (up, down) = (Arc::clone(&shared.silent), Arc::clone(&shared.silent));
     thread::Builder::new()
         .name("fault-proxy-up".into())
-        .spawn(move || pump(client_in, server_out))?;
-    thread::Builder::new().name("fault-proxy-down".into()).spawn(move || pump(server, client))?;
+        .spawn(move || pump(client_in, server_out, &up))?;
+    thread::Builder::new()
+        .name("fault-proxy-down".into())
+        .spawn(move || pump(server, client, &down))?;
     Ok(())
 }
 
-/// Copies `from` into `to` until either side ends, then closes both.
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+/// Copies `from` into `to` (or throws the bytes away while `silent`) until either side
+/// ends, then closes both.
+fn pump(mut from: TcpStream, mut to: TcpStream, silent: &AtomicBool) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
+            Ok(_) if silent.load(Ordering::SeqCst) => {}
             Ok(n) => {
                 if to.write_all(&buf[..n]).is_err() {
                     break;
@@ -701,6 +719,73 @@ pub fn cut_connections_are_replaced<C: Connector>(
             use_conn(conn).unwrap();
         }
     }
+}
+
+/// Issue 11, per-operation timeouts on the blocking front end: a server that goes silent
+/// on established connections does not hang a pre-ping or a reset on return past their
+/// bounds.
+///
+/// Builds a QueuePool of one connection (no overflow, pre-ping on, `ping_timeout` and
+/// `reset_timeout` of 1 s, no listener, so the return takes its fast path) over
+/// `through(proxy address)`, a connector through a [`FaultProxy`] in front of `server`.
+/// A connection is checked out, identified (`id`, the session's id on the server) and
+/// returned; the proxy goes [silent](FaultProxy::silence); the next blocking checkout's
+/// pre-ping fails it with [`CheckoutError::OperationTimeout`] for the ping after about
+/// 1 s, and its slot is free. With the proxy speaking again, the next checkout is a new
+/// session; `open_transaction` leaves something for the reset to do; silent again,
+/// dropping it returns after about 1 s. Speaking again, the next checkout is a new
+/// session again: the one whose reset timed out was closed, not pooled. Returns how long
+/// the ping and the return took.
+pub fn silent_server_bounds_blocking_ping_and_reset<C: Connector, Id: PartialEq + fmt::Debug>(
+    server: impl ToSocketAddrs,
+    through: impl FnOnce(SocketAddr) -> C,
+    id: impl Fn(&mut C::Connection) -> Id,
+    open_transaction: impl Fn(&mut C::Connection) -> Result<(), C::Error>,
+) -> (Duration, Duration) {
+    let limit = Duration::from_secs(1);
+    let within = |took: Duration, what: &str| {
+        assert!(took >= limit.mul_f64(0.9), "{what} gave up after {took:?}, before {limit:?}");
+        assert!(took < limit * 3 + Duration::from_secs(1), "{what} hung for {took:?}");
+    };
+    let proxy = FaultProxy::start(server).expect("the fault proxy starts");
+    let pool = QueuePool::builder(through(proxy.addr()))
+        .strategy(
+            QueueConfig::default().pool_size(1).max_overflow(0).timeout(Duration::from_secs(10)),
+        )
+        .pre_ping(true)
+        .ping_timeout(limit)
+        .reset_timeout(limit)
+        .build()
+        .expect("the pool builds");
+    let first = id(&mut pool.get().expect("a connection through the proxy"));
+
+    proxy.silence(true);
+    let asked = Instant::now();
+    match pool.get() {
+        Err(CheckoutError::OperationTimeout(t)) => assert_eq!(t.operation, Operation::Ping, "{t}"),
+        Err(e) => panic!("the silent pre-ping failed otherwise: {e}"),
+        Ok(_) => panic!("a silent server answered the pre-ping"),
+    }
+    let ping_took = asked.elapsed();
+    within(ping_took, "the pre-ping");
+    assert_eq!(pool.status().checked_out, 0, "the slot is free");
+
+    proxy.silence(false);
+    let mut conn = pool.get().expect("a new connection once the server speaks");
+    let second = id(&mut conn);
+    assert_ne!(second, first, "the connection whose ping timed out was closed");
+    open_transaction(&mut conn).expect("a transaction opens");
+    proxy.silence(true);
+    let asked = Instant::now();
+    drop(conn);
+    let reset_took = asked.elapsed();
+    within(reset_took, "the reset on return");
+    assert_eq!(pool.status().checked_out, 0, "the slot is free");
+
+    proxy.silence(false);
+    let third = id(&mut pool.get().expect("the pool works again"));
+    assert_ne!(third, second, "the connection whose reset timed out was closed, not pooled");
+    (ping_took, reset_took)
 }
 
 /// Issue 6, proof 1 with pre-ping on: sessions killed while idle are replaced at

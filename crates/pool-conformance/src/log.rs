@@ -4,9 +4,10 @@ use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::Mutex;
-use pool_core::Connector;
+use pool_core::{Connector, OperationTimeout};
 
 /// One call the pool made on a connector, with the connection it concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -180,6 +181,33 @@ impl<C: Connector> Connector for Recorded<C> {
     fn ping(&self, conn: &mut Self::Connection) -> Option<Result<(), C::Error>> {
         self.log.push(Call::Ping(conn.id));
         self.inner.ping(&mut conn.conn)
+    }
+
+    fn ping_within(
+        &self,
+        conn: &mut Self::Connection,
+        bound: Duration,
+    ) -> Result<Option<Result<(), C::Error>>, OperationTimeout> {
+        self.log.push(Call::Ping(conn.id));
+        self.inner.ping_within(&mut conn.conn, bound)
+    }
+
+    fn rollback_within(
+        &self,
+        conn: &mut Self::Connection,
+        bound: Duration,
+    ) -> Result<Result<(), C::Error>, OperationTimeout> {
+        self.log.push(Call::Rollback(conn.id));
+        self.inner.rollback_within(&mut conn.conn, bound)
+    }
+
+    fn commit_within(
+        &self,
+        conn: &mut Self::Connection,
+        bound: Duration,
+    ) -> Result<Result<(), C::Error>, OperationTimeout> {
+        self.log.push(Call::Commit(conn.id));
+        self.inner.commit_within(&mut conn.conn, bound)
     }
 
     fn close(&self, conn: Self::Connection) -> Result<(), C::Error> {

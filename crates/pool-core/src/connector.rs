@@ -2,6 +2,9 @@
 
 use std::error::Error as StdError;
 use std::future::{self, Future};
+use std::time::Duration;
+
+use crate::OperationTimeout;
 
 /// Opens, resets, pings and closes connections for a pool.
 ///
@@ -97,6 +100,47 @@ pub trait Connector: Send + Sync + 'static {
     fn is_disconnect(&self, error: &Self::Error) -> bool {
         let _ = error;
         false
+    }
+
+    /// [`ping`](Connector::ping) within `bound`: the blocking checkout's pre-ping under
+    /// [`ping_timeout`](crate::Builder::ping_timeout).
+    ///
+    /// The default calls `ping` and cannot stop it. A connector whose driver can bound a
+    /// call (a socket read timeout, a deadline on its future) overrides the three
+    /// `_within` methods: past `bound` it gives up and returns
+    /// `Err(OperationTimeout)` (see [`OperationTimeout::new`]), and the pool then fails
+    /// the checkout with [`CheckoutError::OperationTimeout`](crate::CheckoutError::OperationTimeout)
+    /// and terminates the connection, whatever state the abandoned call left it in.
+    fn ping_within(
+        &self,
+        conn: &mut Self::Connection,
+        bound: Duration,
+    ) -> Result<Option<Result<(), Self::Error>>, OperationTimeout> {
+        let _ = bound;
+        Ok(self.ping(conn))
+    }
+
+    /// [`rollback`](Connector::rollback) within `bound`: a blocking return's reset under
+    /// [`reset_timeout`](crate::Builder::reset_timeout); past it the pool terminates the
+    /// connection instead of pooling it. The default calls `rollback` (see
+    /// [`ping_within`](Connector::ping_within)).
+    fn rollback_within(
+        &self,
+        conn: &mut Self::Connection,
+        bound: Duration,
+    ) -> Result<Result<(), Self::Error>, OperationTimeout> {
+        let _ = bound;
+        Ok(self.rollback(conn))
+    }
+
+    /// [`commit`](Connector::commit) within `bound`, likewise.
+    fn commit_within(
+        &self,
+        conn: &mut Self::Connection,
+        bound: Duration,
+    ) -> Result<Result<(), Self::Error>, OperationTimeout> {
+        let _ = bound;
+        Ok(self.commit(conn))
     }
 
     /// Whether this connector stays in the process (an embedded database, a test double):

@@ -47,7 +47,8 @@ pub(crate) type Timed<T> = Result<T, OperationTimeout>;
 
 /// The connector's blocking methods, each wrapped in a ready future. A bounded connect
 /// runs on a thread of its own (unless the connector is [`LOCAL`](Connector::LOCAL));
-/// pings and resets run on the calling thread, bounded by the connector.
+/// bounded pings and resets run on the calling thread through the connector's `_within`
+/// methods, which bound them where its driver can.
 pub(crate) struct Blocking;
 
 impl Io for Blocking {
@@ -64,25 +65,54 @@ impl Io for Blocking {
     fn ping<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-        _bound: Option<Duration>,
+        bound: Option<Duration>,
     ) -> impl Future<Output = Timed<Option<Result<(), C::Error>>>> + Send + 'a {
-        future::ready(Ok(c.ping(conn)))
+        future::ready(match bound {
+            Some(bound) => c.ping_within(conn, bound),
+            None => Ok(c.ping(conn)),
+        })
     }
 
     fn rollback<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-        _bound: Option<Duration>,
+        bound: Option<Duration>,
     ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
-        future::ready(Ok(c.rollback(conn)))
+        future::ready(rollback_now(c, conn, bound))
     }
 
     fn commit<'a, C: Connector>(
         c: &'a C,
         conn: &'a mut C::Connection,
-        _bound: Option<Duration>,
+        bound: Option<Duration>,
     ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
-        future::ready(Ok(c.commit(conn)))
+        future::ready(commit_now(c, conn, bound))
+    }
+}
+
+/// The connector's blocking rollback, within `bound` if any.
+#[inline]
+pub(crate) fn rollback_now<C: Connector>(
+    c: &C,
+    conn: &mut C::Connection,
+    bound: Option<Duration>,
+) -> Timed<Result<(), C::Error>> {
+    match bound {
+        Some(bound) => c.rollback_within(conn, bound),
+        None => Ok(c.rollback(conn)),
+    }
+}
+
+/// The connector's blocking commit, within `bound` if any.
+#[inline]
+pub(crate) fn commit_now<C: Connector>(
+    c: &C,
+    conn: &mut C::Connection,
+    bound: Option<Duration>,
+) -> Timed<Result<(), C::Error>> {
+    match bound {
+        Some(bound) => c.commit_within(conn, bound),
+        None => Ok(c.commit(conn)),
     }
 }
 

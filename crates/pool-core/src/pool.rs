@@ -820,12 +820,16 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                     return self.checkin_broken(pending);
                 }
                 let connector = &*self.core.connector;
+                let bound = self.core.config.reset_timeout;
                 let reset = match self.core.reset_action(ConnId(Some(e.record.id)), state) {
-                    ResetAction::Rollback => connector.rollback(conn),
-                    ResetAction::Commit => connector.commit(conn),
-                    ResetAction::Nothing => Ok(()),
+                    ResetAction::Rollback => crate::io::rollback_now(connector, conn, bound),
+                    ResetAction::Commit => crate::io::commit_now(connector, conn, bound),
+                    ResetAction::Nothing => Ok(Ok(())),
                 };
-                reset.err().map(BoxError::from)
+                match reset {
+                    Ok(done) => done.err().map(BoxError::from),
+                    Err(timeout) => Some(BoxError::from(timeout)),
+                }
             }
             None => None,
         };
@@ -1083,24 +1087,28 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
         self
     }
 
-    /// How long a pre-ping of `get_async` may take before the checkout fails with
+    /// How long a pre-ping may take before the checkout fails with
     /// [`CheckoutError::OperationTimeout`] (default 5 s, HikariCP's
     /// `validationTimeout`); the connection is invalidated and its slot freed. `None`
     /// waits as long as the ping does.
     ///
-    /// The blocking `get` pings on the calling thread, bounded by the connector (its
-    /// driver's socket timeouts).
+    /// `get_async` stops awaiting the ping at the bound. The blocking `get` pings on the
+    /// calling thread through [`Connector::ping_within`], which bounds the call where the
+    /// connector's driver can (every connector of this workspace but the sync
+    /// `MySqlConnector`, whose driver fixes its timeouts at connect; see its docs).
     pub fn ping_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
         self.config.ping_timeout = bound.into();
         self
     }
 
-    /// How long the reset on return of a connection checked out with `get_async` may
-    /// take (default 30 s); past it the connection is invalidated (closed with
-    /// `terminate`) instead of pooled, and its slot freed. `None` waits as long as the
-    /// rollback or commit does.
+    /// How long the reset on return may take (default 30 s); past it the connection is
+    /// invalidated (closed with `terminate`) instead of pooled, and its slot freed.
+    /// `None` waits as long as the rollback or commit does.
     ///
-    /// A blocking return resets on the dropping thread, bounded by the connector.
+    /// An async return stops awaiting the reset at the bound. A blocking return resets
+    /// on the dropping thread through [`Connector::rollback_within`] or
+    /// [`Connector::commit_within`], bounded where the connector's driver can (as for
+    /// [`ping_timeout`](Self::ping_timeout)).
     pub fn reset_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
         self.config.reset_timeout = bound.into();
         self

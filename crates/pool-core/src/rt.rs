@@ -10,9 +10,11 @@ use std::pin::{pin, Pin};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Handle, RuntimeFlavor};
+
+use crate::{Operation, OperationTimeout};
 
 /// Wakes the thread that is blocked on a future.
 struct Unpark(Thread);
@@ -89,13 +91,91 @@ pub fn block_on<F: Future>(fut: F, deadline: Option<Instant>) -> Option<F::Outpu
 /// assert_eq!(worker, Some(2));
 /// ```
 pub fn block_on_runtime<F: Future>(runtime: Option<&Handle>, fut: F) -> Option<F::Output> {
+    match block_on_runtime_within(runtime, fut, None) {
+        Waited::Done(out) => Some(out),
+        Waited::TimedOut | Waited::WouldDeadlock => None,
+    }
+}
+
+/// How [`block_on_runtime_within`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited<T> {
+    /// The future completed with this output.
+    Done(T),
+    /// The bound passed first; the future was dropped unfinished.
+    TimedOut,
+    /// Not polled at all: the thread belongs to a current-thread runtime (see
+    /// [`block_on_runtime`]).
+    WouldDeadlock,
+}
+
+/// [`block_on_runtime`], giving up after `bound` (`None`: no bound): the future is then
+/// dropped where it stands. This is how a connector over an async driver bounds its
+/// blocking calls ([`Connector::ping_within`](crate::Connector::ping_within) and the
+/// resets); the pool terminates a connection whose operation timed out, so the state the
+/// dropped future left it in does not matter.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use pool_core::rt::{block_on_runtime_within, Waited};
+///
+/// let bound = Some(Duration::from_millis(10));
+/// assert_eq!(block_on_runtime_within(None, async { 7 }, bound), Waited::Done(7));
+/// let never = std::future::pending::<()>();
+/// assert_eq!(block_on_runtime_within(None, never, bound), Waited::TimedOut);
+/// ```
+pub fn block_on_runtime_within<F: Future>(
+    runtime: Option<&Handle>,
+    fut: F,
+    bound: Option<Duration>,
+) -> Waited<F::Output> {
+    let wait = || {
+        let deadline = bound.and_then(|bound| Instant::now().checked_add(bound));
+        match block_on(fut, deadline) {
+            Some(out) => Waited::Done(out),
+            None => Waited::TimedOut,
+        }
+    };
     match Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(RuntimeFlavor::CurrentThread) => None,
-        Ok(_) => tokio::task::block_in_place(|| block_on(fut, None)),
+        Ok(RuntimeFlavor::CurrentThread) => Waited::WouldDeadlock,
+        Ok(_) => tokio::task::block_in_place(wait),
         Err(_) => {
             let _entered = runtime.map(Handle::enter);
-            block_on(fut, None)
+            wait()
         }
+    }
+}
+
+/// An async driver's operation run to its end on the calling thread within `bound`, as
+/// a connector's `_within` methods return it: past the bound an [`OperationTimeout`] for
+/// `operation`; on a current-thread runtime's thread, where waiting would deadlock, the
+/// connector's own error made by `refused`.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use pool_core::rt::block_on_bounded;
+/// use pool_core::Operation;
+///
+/// let bound = Duration::from_millis(10);
+/// let ping = async { Ok::<_, std::io::Error>(()) };
+/// assert!(matches!(block_on_bounded(None, ping, bound, Operation::Ping, || unreachable!()), Ok(Ok(()))));
+/// let hung = std::future::pending::<Result<(), std::io::Error>>();
+/// let timeout = block_on_bounded(None, hung, bound, Operation::Ping, || unreachable!()).unwrap_err();
+/// assert_eq!(timeout.operation, Operation::Ping);
+/// ```
+pub fn block_on_bounded<T, E>(
+    runtime: Option<&Handle>,
+    fut: impl Future<Output = Result<T, E>>,
+    bound: Duration,
+    operation: Operation,
+    refused: impl FnOnce() -> E,
+) -> Result<Result<T, E>, OperationTimeout> {
+    match block_on_runtime_within(runtime, fut, Some(bound)) {
+        Waited::Done(out) => Ok(out),
+        Waited::TimedOut => Err(OperationTimeout::new(operation, bound)),
+        Waited::WouldDeadlock => Ok(Err(refused())),
     }
 }
 

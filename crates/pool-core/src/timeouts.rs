@@ -6,8 +6,9 @@
 //! costs no timer). The blocking front end cannot interrupt a call in progress, so it
 //! runs a bounded connect on a thread of its own and stops waiting for it at the bound;
 //! a connection that arrives after that is closed on that thread. Blocking pings and
-//! resets run on the calling thread, bounded by the connector (its driver's socket
-//! timeouts), as SQLAlchemy's are.
+//! resets run on the calling thread through the connector's `_within` methods
+//! ([`Connector::ping_within`]), which bound them where the driver can (a socket read
+//! timeout, a deadline on an async driver's future).
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -4,9 +4,10 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::time::Duration;
 
 use deadpool::managed::{Manager, Metrics, RecycleError};
-use pool_core::{BoxError, Connector, ErrorChain};
+use pool_core::{BoxError, Connector, ErrorChain, Operation, OperationTimeout};
 use tokio::runtime::Handle;
 
 use crate::reset::Reset;
@@ -206,6 +207,17 @@ impl<M: Manager> ManagerConnector<M> {
         block_on_runtime(self.runtime.as_ref(), fut).unwrap_or(Err(ManagerError::Blocking))
     }
 
+    /// [`wait`](Self::wait) within `bound`, for the `_within` methods.
+    fn wait_within<T>(
+        &self,
+        fut: impl Future<Output = Result<T, ManagerError<M::Error>>>,
+        bound: Duration,
+        operation: Operation,
+    ) -> Result<Result<T, ManagerError<M::Error>>, OperationTimeout> {
+        let refused = || ManagerError::Blocking;
+        pool_core::rt::block_on_bounded(self.runtime.as_ref(), fut, bound, operation, refused)
+    }
+
     async fn reset(
         &self,
         conn: &mut Managed<M::Type>,
@@ -251,6 +263,34 @@ where
 
     fn ping(&self, conn: &mut Managed<M::Type>) -> Option<Result<(), Self::Error>> {
         Some(self.wait(async { self.ping_async(conn).await.expect("always pings") }))
+    }
+
+    /// [`ping`](Connector::ping) (the manager's `recycle`), given up after `bound`.
+    fn ping_within(
+        &self,
+        conn: &mut Managed<M::Type>,
+        bound: Duration,
+    ) -> Result<Option<Result<(), Self::Error>>, OperationTimeout> {
+        let ping = async { self.ping_async(conn).await.expect("always pings") };
+        self.wait_within(ping, bound, Operation::Ping).map(Some)
+    }
+
+    /// [`rollback`](Connector::rollback), given up after `bound`.
+    fn rollback_within(
+        &self,
+        conn: &mut Managed<M::Type>,
+        bound: Duration,
+    ) -> Result<Result<(), Self::Error>, OperationTimeout> {
+        self.wait_within(self.reset(conn, false), bound, Operation::Reset)
+    }
+
+    /// [`commit`](Connector::commit), given up after `bound`.
+    fn commit_within(
+        &self,
+        conn: &mut Managed<M::Type>,
+        bound: Duration,
+    ) -> Result<Result<(), Self::Error>, OperationTimeout> {
+        self.wait_within(self.reset(conn, true), bound, Operation::Reset)
     }
 
     fn close(&self, mut conn: Managed<M::Type>) -> Result<(), Self::Error> {

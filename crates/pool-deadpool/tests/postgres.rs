@@ -236,3 +236,43 @@ async fn returns_leave_no_warning_in_the_server_log() {
         "an open transaction was rolled back: {lines:#?}"
     );
 }
+
+// Issue 11: a server that goes silent on established connections, through the blocking
+// checkout: the pre-ping (the manager's `recycle`) and the reset on return give up at
+// ping_timeout and reset_timeout (the manager's futures, dropped at the bound).
+#[test]
+fn silent_server_bounds_blocking_ping_and_reset() {
+    use pool_deadpool::deadpool_postgres::tokio_postgres::config::Host;
+    let Some(config) = config() else { return };
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let runtime = pool_conformance::harnesses::async_runtime();
+    let (ping, reset) = pool_conformance::faults::silent_server_bounds_blocking_ping_and_reset(
+        (host, port),
+        |proxy| {
+            // `Config::host` adds a host: parse a configuration of the proxy alone.
+            let through: Config =
+                format!("postgres://postgres@{proxy}/test").parse().expect("parses");
+            let manager = Manager::from_config(
+                through,
+                NoTls,
+                ManagerConfig { recycling_method: RecyclingMethod::Verified },
+            );
+            ManagerConnector::new(manager).with_runtime(runtime.handle().clone())
+        },
+        |conn| {
+            runtime
+                .block_on(conn.query_one("SELECT pg_backend_pid()", &[]))
+                .unwrap()
+                .get::<_, i32>(0)
+        },
+        |conn| {
+            let begun = runtime.block_on(conn.batch_execute("BEGIN"));
+            begun.map_err(|e| pool_deadpool::ManagerError::Reset(e.into()))
+        },
+    );
+    println!("deadpool-postgres: a silent pre-ping gave up after {ping:?}, a silent reset after {reset:?}");
+}

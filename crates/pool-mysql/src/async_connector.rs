@@ -4,10 +4,11 @@
 use std::fmt;
 use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, DriverError, Error, IoError, Opts};
-use pool_core::{Connector, UrlError};
+use pool_core::{Connector, Operation, OperationTimeout, UrlError};
 use tokio::runtime::Handle;
 
 use crate::connector::{ends_session, url_error};
@@ -122,6 +123,17 @@ impl AsyncMySqlConnector {
             .unwrap_or_else(|| Err(refused(CURRENT_THREAD)))
     }
 
+    /// [`wait`](Self::wait) within `bound`, for the `_within` methods.
+    fn wait_within<R>(
+        &self,
+        fut: impl Future<Output = Result<R, Error>>,
+        bound: Duration,
+        operation: Operation,
+    ) -> Result<Result<R, Error>, OperationTimeout> {
+        let refused = || refused(CURRENT_THREAD);
+        pool_core::rt::block_on_bounded(self.runtime.as_ref(), fut, bound, operation, refused)
+    }
+
     /// A driver I/O error of a connect, with the address it was for: the driver's says
     /// only "Connection refused (os error 111)". It stays an I/O error of the same kind.
     fn with_address(&self, err: Error) -> Error {
@@ -178,6 +190,34 @@ impl Connector for AsyncMySqlConnector {
     /// [`ping_async`](Connector::ping_async), waited for.
     fn ping(&self, conn: &mut Conn) -> Option<Result<(), Error>> {
         Some(self.wait(conn.ping()))
+    }
+
+    /// [`ping`](Connector::ping), given up after `bound` (the connection is then out of
+    /// step, and the pool terminates it).
+    fn ping_within(
+        &self,
+        conn: &mut Conn,
+        bound: Duration,
+    ) -> Result<Option<Result<(), Error>>, OperationTimeout> {
+        self.wait_within(conn.ping(), bound, Operation::Ping).map(Some)
+    }
+
+    /// [`rollback`](Connector::rollback), given up after `bound`.
+    fn rollback_within(
+        &self,
+        conn: &mut Conn,
+        bound: Duration,
+    ) -> Result<Result<(), Error>, OperationTimeout> {
+        self.wait_within(conn.query_drop("ROLLBACK"), bound, Operation::Reset)
+    }
+
+    /// [`commit`](Connector::commit), given up after `bound`.
+    fn commit_within(
+        &self,
+        conn: &mut Conn,
+        bound: Duration,
+    ) -> Result<Result<(), Error>, OperationTimeout> {
+        self.wait_within(conn.query_drop("COMMIT"), bound, Operation::Reset)
     }
 
     /// Drops the connection: the driver sends `COM_QUIT` and closes the socket from a

@@ -419,3 +419,20 @@ fn blocking_calls_run_where_they_cannot_deadlock() {
     assert!(is_runtime_error(&err), "{err:?}");
     assert!(err.to_string().contains("needs a tokio runtime"), "{err}");
 }
+
+// A server that goes silent on established connections, through the blocking checkout:
+// the pre-ping and the reset on return give up at ping_timeout and reset_timeout (the
+// driver's futures, dropped at the bound).
+#[test]
+fn silent_server_bounds_blocking_ping_and_reset() {
+    let Some(url) = url("silent_server_bounds_blocking_ping_and_reset") else { return };
+    let (ping, reset) = faults::silent_server_bounds_blocking_ping_and_reset(
+        server_addr(&url),
+        |proxy| AsyncMySqlConnector::from_opts(at(&url, proxy)).with_runtime(rt().handle().clone()),
+        |conn: &mut Conn| conn.id(),
+        |conn| rt().block_on(conn.query_drop("START TRANSACTION")),
+    );
+    println!(
+        "mysql_async: a silent pre-ping gave up after {ping:?}, a silent reset after {reset:?}"
+    );
+}

@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::Connector;
+use pool_core::{Connector, Operation, OperationTimeout};
 use tokio::runtime::Handle;
 use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
 use tokio_postgres::{Client, Config, NoTls, Socket};
@@ -126,6 +126,19 @@ impl<T> AsyncPostgresConnector<T> {
     }
 }
 
+impl<T> AsyncPostgresConnector<T> {
+    /// [`wait`](Self::wait) within `bound`, for the `_within` methods.
+    fn wait_within<R>(
+        &self,
+        fut: impl Future<Output = Result<R, Error>>,
+        bound: Duration,
+        operation: Operation,
+    ) -> Result<Result<R, Error>, OperationTimeout> {
+        let refused = || Error::runtime(CURRENT_THREAD);
+        pool_core::rt::block_on_bounded(self.runtime.as_ref(), fut, bound, operation, refused)
+    }
+}
+
 impl<T> fmt::Debug for AsyncPostgresConnector<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The driver's configuration hides the password in its own Debug output.
@@ -181,8 +194,43 @@ where
         Some(self.wait(conn.ping()))
     }
 
+    /// [`ping`](Connector::ping), given up after `bound`.
+    fn ping_within(
+        &self,
+        conn: &mut AsyncPostgresConnection,
+        bound: Duration,
+    ) -> Result<Option<Result<(), Error>>, OperationTimeout> {
+        self.wait_within(conn.ping(), bound, Operation::Ping).map(Some)
+    }
+
+    /// [`rollback`](Connector::rollback), given up after `bound`.
+    fn rollback_within(
+        &self,
+        conn: &mut AsyncPostgresConnection,
+        bound: Duration,
+    ) -> Result<Result<(), Error>, OperationTimeout> {
+        self.wait_within(conn.end("ROLLBACK"), bound, Operation::Reset)
+    }
+
+    /// [`commit`](Connector::commit), given up after `bound`.
+    fn commit_within(
+        &self,
+        conn: &mut AsyncPostgresConnection,
+        bound: Duration,
+    ) -> Result<Result<(), Error>, OperationTimeout> {
+        self.wait_within(conn.end("COMMIT"), bound, Operation::Reset)
+    }
+
     /// Drops the client: its I/O task sends the protocol's `Terminate` and ends.
     fn close(&self, conn: AsyncPostgresConnection) -> Result<(), Error> {
+        drop(conn);
+        Ok(())
+    }
+
+    /// Drops the client after making a watched socket fail, so that its I/O task ends at
+    /// once instead of waiting for answers a silent server may never send.
+    fn terminate(&self, conn: AsyncPostgresConnection) -> Result<(), Error> {
+        conn.session.abort();
         drop(conn);
         Ok(())
     }

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::time::Duration;
 
 use postgres::error::SqlState;
 use postgres::{Client, SimpleQueryMessage};
@@ -35,6 +36,31 @@ impl PostgresConnection {
     /// The client, without the status watcher's handle.
     pub fn into_client(self) -> Client {
         self.client
+    }
+
+    /// Closes the connection without waiting for the server: a watched socket is aborted
+    /// first, so the driver's close returns at once; an unwatched one is closed on a
+    /// thread of its own, which waits as long as the driver does.
+    pub(crate) fn abort(self) {
+        if self.session.is_watched() {
+            self.session.abort();
+            drop(self);
+        } else {
+            // Without a thread, the closure (and the connection) is dropped right here.
+            let closer = std::thread::Builder::new().name("pool-postgres-close".into());
+            let _ = closer.spawn(move || drop(self));
+        }
+    }
+
+    /// [`end`](Self::end) with the socket's reads bounded by `bound` (only a watched
+    /// socket can be: see [`Session::bounded`]); whether the bound passed comes second.
+    pub(crate) fn end_within(
+        &mut self,
+        statement: &str,
+        bound: Duration,
+    ) -> (Result<(), postgres::Error>, bool) {
+        let session = Arc::clone(&self.session);
+        session.bounded(bound, || self.end(statement))
     }
 
     /// Ends any open transaction with `statement` (`ROLLBACK` or `COMMIT`): nothing at all

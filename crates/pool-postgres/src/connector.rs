@@ -2,9 +2,9 @@
 
 use std::error::Error as _;
 use std::fmt;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use pool_core::Connector;
+use pool_core::{Connector, Operation, OperationTimeout};
 use postgres::config::{Host, SslMode, SslNegotiation};
 use postgres::error::{Severity, SqlState};
 use postgres::tls::{MakeTlsConnect, TlsConnect};
@@ -165,10 +165,58 @@ where
         Some(conn.batch_execute("SELECT 1").map_err(Error::from))
     }
 
+    /// An empty query through the driver's `Client::is_valid`, which gives up after
+    /// `bound` (its own timer, with or without TLS).
+    fn ping_within(
+        &self,
+        conn: &mut PostgresConnection,
+        bound: Duration,
+    ) -> Result<Option<Result<(), Error>>, OperationTimeout> {
+        let start = Instant::now();
+        match conn.is_valid(bound) {
+            Ok(()) => Ok(Some(Ok(()))),
+            // The driver's timeout error has no public kind: the time tells it.
+            Err(_) if start.elapsed() >= bound => {
+                Err(OperationTimeout::new(Operation::Ping, bound))
+            }
+            Err(e) => Ok(Some(Err(e.into()))),
+        }
+    }
+
+    /// [`rollback`](Connector::rollback), its reads from a watched socket (no TLS, over
+    /// TCP) bounded by `bound`: past it the read fails, and so does the connection. A
+    /// socket that is not watched cannot be bounded here: the reset then waits as long as
+    /// the driver does.
+    fn rollback_within(
+        &self,
+        conn: &mut PostgresConnection,
+        bound: Duration,
+    ) -> Result<Result<(), Error>, OperationTimeout> {
+        end_within(conn, "ROLLBACK", bound)
+    }
+
+    /// [`commit`](Connector::commit), bounded likewise.
+    fn commit_within(
+        &self,
+        conn: &mut PostgresConnection,
+        bound: Duration,
+    ) -> Result<Result<(), Error>, OperationTimeout> {
+        end_within(conn, "COMMIT", bound)
+    }
+
     /// Sends the protocol's `Terminate` message and waits for the socket to close,
     /// returning the driver's error if that fails.
     fn close(&self, conn: PostgresConnection) -> Result<(), Error> {
         Ok(conn.into_client().close()?)
+    }
+
+    /// Closes a connection known or suspected to be broken without waiting for the
+    /// server: the driver's own close (and drop) waits for every answer still owed,
+    /// which a silent server never sends. A watched socket is made to fail at once; an
+    /// unwatched one (TLS) is closed on a thread of its own.
+    fn terminate(&self, conn: PostgresConnection) -> Result<(), Error> {
+        conn.abort();
+        Ok(())
     }
 
     /// Whether the driver already knows the connection is closed (`Client::is_closed`):
@@ -334,4 +382,17 @@ pub fn is_disconnect(error: &postgres::Error) -> bool {
         .source()
         .and_then(|source| source.downcast_ref::<std::io::Error>())
         .is_some_and(|io| io.kind() != std::io::ErrorKind::InvalidInput)
+}
+
+/// A reset of the sync connector within `bound`: an error after the bound passed is the
+/// bound's.
+fn end_within(
+    conn: &mut PostgresConnection,
+    statement: &str,
+    bound: Duration,
+) -> Result<Result<(), Error>, OperationTimeout> {
+    match conn.end_within(statement, bound) {
+        (Err(_), true) => Err(OperationTimeout::new(Operation::Reset, bound)),
+        (result, _) => Ok(result.map_err(Error::from)),
+    }
 }

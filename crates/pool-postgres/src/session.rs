@@ -20,12 +20,13 @@
 //! That is only done where the application asked for no TLS (see
 //! [`PostgresConnector`](crate::PostgresConnector)).
 
-use std::future::{self, Ready};
+use std::future::{self, Future, Ready};
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
 use postgres::Socket;
@@ -61,11 +62,56 @@ pub(crate) struct Session {
     last_executing: AtomicU64,
     /// `ReadyForQuery` messages received.
     answered: AtomicU64,
+    /// When a read that waits for the server gives up, in nanoseconds after `epoch`
+    /// (0: never); set around a bounded blocking reset ([`Session::bounded`]).
+    deadline: AtomicU64,
+    epoch: Option<Instant>,
+    /// Set by [`Session::abort`]: the socket fails every read and write from then on.
+    aborted: AtomicBool,
 }
 
 impl Session {
     pub(crate) fn new() -> Arc<Self> {
-        Arc::default()
+        Arc::new(Session { epoch: Some(Instant::now()), ..Session::default() })
+    }
+
+    /// Runs `f` with reads from the socket bounded by `bound`: a read still waiting for
+    /// the server at the deadline fails with an I/O error of kind `TimedOut`, which fails
+    /// the connection. Returns `f`'s outcome and whether the deadline passed.
+    pub(crate) fn bounded<R>(&self, bound: Duration, f: impl FnOnce() -> R) -> (R, bool) {
+        let Some(epoch) = self.epoch else { return (f(), false) };
+        let start = Instant::now();
+        let at = (start + bound).saturating_duration_since(epoch);
+        let nanos = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.deadline.store(nanos, Ordering::Release);
+        let out = f();
+        self.deadline.store(0, Ordering::Release);
+        (out, start.elapsed() >= bound)
+    }
+
+    /// Whether a socket is watched, so that [`abort`](Self::abort) and
+    /// [`bounded`](Self::bounded) reach it.
+    pub(crate) fn is_watched(&self) -> bool {
+        self.watched.load(Ordering::Acquire)
+    }
+
+    /// Makes the watched socket fail every read and write from now on, so that the
+    /// driver's connection ends at once instead of waiting for answers a silent server
+    /// may never send (the driver's close waits for the replies still owed).
+    pub(crate) fn abort(&self) {
+        self.aborted.store(true, Ordering::Release);
+    }
+
+    fn is_aborted(&self) -> bool {
+        self.aborted.load(Ordering::Acquire)
+    }
+
+    /// The deadline of a bounded call in progress, if any.
+    fn deadline(&self) -> Option<Instant> {
+        match self.deadline.load(Ordering::Acquire) {
+            0 => None,
+            nanos => self.epoch.and_then(|e| e.checked_add(Duration::from_nanos(nanos))),
+        }
     }
 
     /// Forgets what an earlier socket showed: a connect tries each host in turn, and
@@ -191,6 +237,8 @@ pub(crate) struct Tracked {
     writes: Framer,
     /// An `Execute` was written since the last `Sync`.
     executing: bool,
+    /// The timer of a bounded call's read (see [`Session::bounded`]), made on first use.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl Tracked {
@@ -202,6 +250,7 @@ impl Tracked {
             reads: Framer::new(true),
             writes: Framer::new(false),
             executing: false,
+            timer: None,
         }
     }
 
@@ -215,6 +264,24 @@ impl Tracked {
             Frame::Start(b'Q' | b'F') => session.sent(true),
             _ => {}
         });
+    }
+
+    /// A read that is waiting for the server during a bounded call: pending until
+    /// `deadline`, then a `TimedOut` error. The timer is the runtime's that polls the
+    /// socket (the blocking client's own, which has one).
+    fn wait_until(&mut self, deadline: Instant, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let deadline = tokio::time::Instant::from_std(deadline);
+        let timer = self.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() != deadline {
+            timer.as_mut().reset(deadline);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the server did not answer within the pool's bound",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
     }
 
     fn read(&mut self, bytes: &[u8]) {
@@ -235,9 +302,18 @@ impl AsyncRead for Tracked {
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let this = &mut *self;
+        if this.session.is_aborted() {
+            return Poll::Ready(Err(aborted()));
+        }
         let poll = Pin::new(&mut this.socket).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = poll {
-            this.read(&buf.filled()[before..]);
+        match poll {
+            Poll::Ready(Ok(())) => this.read(&buf.filled()[before..]),
+            Poll::Pending => {
+                if let Some(deadline) = this.session.deadline() {
+                    return this.wait_until(deadline, cx);
+                }
+            }
+            Poll::Ready(Err(_)) => {}
         }
         poll
     }
@@ -250,6 +326,9 @@ impl AsyncWrite for Tracked {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
+        if this.session.is_aborted() {
+            return Poll::Ready(Err(aborted()));
+        }
         let poll = Pin::new(&mut this.socket).poll_write(cx, buf);
         if let Poll::Ready(Ok(n)) = poll {
             this.written(&buf[..n]);
@@ -264,6 +343,11 @@ impl AsyncWrite for Tracked {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.socket).poll_shutdown(cx)
     }
+}
+
+/// The error of a read or write on an aborted socket.
+fn aborted() -> io::Error {
+    io::Error::new(io::ErrorKind::ConnectionAborted, "the pool closed the connection abruptly")
 }
 
 impl TlsStream for Tracked {

@@ -64,3 +64,60 @@ async fn the_async_connector_is_bounded_by_connect_timeout() {
     assert!(is_connect_timeout(&err), "{err}");
     assert_eq!(pool.status().overflow, -1, "the slot was freed");
 }
+
+/// The test server's address, or `None` after saying the test is skipped.
+fn server(test: &str) -> Option<(String, u16)> {
+    let url = pool_conformance::faults::server_url_or_skip(pool_conformance::POSTGRES_URL, test)?;
+    let config: pool_postgres::postgres::Config = url.parse().expect("the URL parses");
+    let host = match config.get_hosts().first() {
+        Some(pool_postgres::postgres::config::Host::Tcp(host)) => host.clone(),
+        _ => "127.0.0.1".to_owned(),
+    };
+    Some((host, config.get_ports().first().copied().unwrap_or(5432)))
+}
+
+/// The test server's URL pointed at `addr` (a fault proxy).
+fn via(addr: std::net::SocketAddr) -> String {
+    format!("postgres://postgres@{addr}/test")
+}
+
+// A server that goes silent on established connections: the blocking pre-ping and reset
+// on return give up at ping_timeout and reset_timeout (the driver's is_valid timer for
+// the ping, the watched socket's read deadline for the reset), with the sync connector.
+#[test]
+fn the_blocking_connector_bounds_ping_and_reset() {
+    let Some(server) = server("the_blocking_connector_bounds_ping_and_reset") else { return };
+    let (ping, reset) = pool_conformance::faults::silent_server_bounds_blocking_ping_and_reset(
+        server,
+        |addr| PostgresConnector::new(&via(addr)).expect("parses"),
+        |conn| conn.query_one("SELECT pg_backend_pid()", &[]).expect("a pid").get::<_, i32>(0),
+        |conn| Ok(conn.batch_execute("BEGIN")?),
+    );
+    println!("postgres: a silent pre-ping gave up after {ping:?}, a silent reset after {reset:?}");
+}
+
+// The same through the async connector's blocking calls (its futures, dropped at the
+// bound).
+#[test]
+fn the_async_connector_bounds_blocking_ping_and_reset() {
+    let Some(server) = server("the_async_connector_bounds_blocking_ping_and_reset") else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    let (ping, reset) = pool_conformance::faults::silent_server_bounds_blocking_ping_and_reset(
+        server,
+        |addr| {
+            AsyncPostgresConnector::new(&via(addr))
+                .expect("parses")
+                .with_runtime(rt.handle().clone())
+        },
+        |conn| {
+            let row = rt.block_on(conn.query_one("SELECT pg_backend_pid()", &[]));
+            row.expect("a pid").get::<_, i32>(0)
+        },
+        |conn| Ok(rt.block_on(conn.batch_execute("BEGIN"))?),
+    );
+    println!(
+        "tokio-postgres: a silent pre-ping gave up after {ping:?}, a silent reset after {reset:?}"
+    );
+}

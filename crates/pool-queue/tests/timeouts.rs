@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_core::{CheckoutError, Connector, Operation};
+use pool_core::{CheckoutError, Connector, Operation, OperationTimeout};
 use pool_queue::{QueueConfig, QueuePool};
 
 /// What hangs, and what was closed.
@@ -72,6 +72,33 @@ impl Connector for Stalling {
         Some(Ok(()))
     }
 
+    /// A hanging blocking ping waits out its bound, as a driver's socket timeout would,
+    /// and reports it.
+    fn ping_within(
+        &self,
+        conn: &mut u64,
+        bound: Duration,
+    ) -> Result<Option<Result<(), Failed>>, OperationTimeout> {
+        if self.0.hang_ping.load(Ordering::SeqCst) {
+            std::thread::sleep(bound);
+            return Err(OperationTimeout::new(Operation::Ping, bound));
+        }
+        Ok(self.ping(conn))
+    }
+
+    /// A hanging blocking rollback, likewise.
+    fn rollback_within(
+        &self,
+        conn: &mut u64,
+        bound: Duration,
+    ) -> Result<Result<(), Failed>, OperationTimeout> {
+        if self.0.hang_reset.load(Ordering::SeqCst) {
+            std::thread::sleep(bound);
+            return Err(OperationTimeout::new(Operation::Reset, bound));
+        }
+        Ok(self.rollback(conn))
+    }
+
     fn close(&self, _conn: u64) -> Result<(), Failed> {
         self.0.closed.fetch_add(1, Ordering::SeqCst);
         Ok(())
@@ -115,6 +142,12 @@ impl Connector for Stalling {
         }
     }
 }
+
+/// A listener that only makes the return take its observed path.
+#[derive(Debug)]
+struct Observer;
+
+impl pool_core::PoolListener<Stalling> for Observer {}
 
 fn pool(connector: &Stalling) -> QueuePool<Stalling> {
     QueuePool::builder(connector.clone())
@@ -233,6 +266,43 @@ async fn a_reset_that_never_answers_invalidates_the_connection() {
     connector.0.hang_reset.store(false, Ordering::SeqCst);
     let conn = pool.get_async().await.expect("a new connection");
     assert_ne!(*conn, first);
+}
+
+// The blocking front end: a pre-ping the connector gives up on at ping_timeout fails the
+// checkout with the ping's timeout and terminates the connection; a reset it gives up on
+// at reset_timeout terminates the connection instead of pooling it. Both on the return's
+// fast path (no listener) and its observed path (a listener).
+#[test]
+fn blocking_pings_and_resets_are_bounded_through_the_connector() {
+    for observed in [false, true] {
+        let connector = Stalling::default();
+        let mut builder = QueuePool::builder(connector.clone())
+            .strategy(QueueConfig::default().pool_size(1).max_overflow(0).timeout(HUNG))
+            .ping_timeout(BOUND)
+            .reset_timeout(BOUND)
+            .pre_ping(true);
+        if observed {
+            builder = builder.listener(Observer);
+        }
+        let pool = builder.build().expect("valid settings");
+        let first = *pool.get().expect("connects");
+        connector.0.hang_ping.store(true, Ordering::SeqCst);
+        let err = pool.get().expect_err("the ping hangs");
+        assert_eq!(operation_of(&err), Some(Operation::Ping), "{err}");
+        assert_eq!(connector.0.terminated.load(Ordering::SeqCst), 1, "the pinged connection");
+        assert_eq!(pool.status().checked_out, 0);
+        connector.0.hang_ping.store(false, Ordering::SeqCst);
+
+        let conn = pool.get().expect("a new connection");
+        let second = *conn;
+        assert_ne!(second, first);
+        connector.0.hang_reset.store(true, Ordering::SeqCst);
+        drop(conn);
+        assert_eq!(connector.0.terminated.load(Ordering::SeqCst), 2, "closed, not pooled");
+        assert_eq!(pool.status().checked_out, 0);
+        connector.0.hang_reset.store(false, Ordering::SeqCst);
+        assert_ne!(*pool.get().expect("a new connection"), second, "observed: {observed}");
+    }
 }
 
 #[test]

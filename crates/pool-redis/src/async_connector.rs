@@ -4,8 +4,9 @@
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
-use pool_core::{Connector, UrlError};
+use pool_core::{Connector, Operation, OperationTimeout, UrlError};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, RedisError};
 use tokio::runtime::Handle;
@@ -159,6 +160,17 @@ impl AsyncRedisConnector {
             .unwrap_or_else(|| Err(refused(CURRENT_THREAD)))
     }
 
+    /// [`wait`](Self::wait) within `bound`, for the `_within` methods.
+    fn wait_within<R>(
+        &self,
+        fut: impl Future<Output = Result<R, RedisError>>,
+        bound: Duration,
+        operation: Operation,
+    ) -> Result<Result<R, RedisError>, OperationTimeout> {
+        let refused = || refused(CURRENT_THREAD);
+        pool_core::rt::block_on_bounded(self.runtime.as_ref(), fut, bound, operation, refused)
+    }
+
     /// [`RedisConnector`](crate::RedisConnector)'s explanation of a refused password,
     /// asked for over an async connection.
     async fn explain_auth(&self, err: RedisError) -> RedisError {
@@ -209,6 +221,33 @@ impl Connector for AsyncRedisConnector {
     /// [`ping_async`](Connector::ping_async), waited for.
     fn ping(&self, conn: &mut MultiplexedConnection) -> Option<Result<(), RedisError>> {
         Some(self.wait(ping(conn)))
+    }
+
+    /// [`ping`](Connector::ping), given up after `bound`.
+    fn ping_within(
+        &self,
+        conn: &mut MultiplexedConnection,
+        bound: Duration,
+    ) -> Result<Option<Result<(), RedisError>>, OperationTimeout> {
+        self.wait_within(ping(conn), bound, Operation::Ping).map(Some)
+    }
+
+    /// [`rollback`](Connector::rollback), given up after `bound`.
+    fn rollback_within(
+        &self,
+        conn: &mut MultiplexedConnection,
+        bound: Duration,
+    ) -> Result<Result<(), RedisError>, OperationTimeout> {
+        self.wait_within(end_transaction(conn, "DISCARD"), bound, Operation::Reset)
+    }
+
+    /// [`commit`](Connector::commit), given up after `bound`.
+    fn commit_within(
+        &self,
+        conn: &mut MultiplexedConnection,
+        bound: Duration,
+    ) -> Result<Result<(), RedisError>, OperationTimeout> {
+        self.wait_within(end_transaction(conn, "EXEC"), bound, Operation::Reset)
     }
 
     /// Drops the connection: once its last clone is gone, the driver's I/O task ends and

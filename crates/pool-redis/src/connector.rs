@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{Connector, UrlError, UrlParts};
+use pool_core::{Connector, Operation, OperationTimeout, UrlError, UrlParts};
 use redis::{
     Client, Cmd, Connection, ConnectionLike, ErrorKind, Pipeline, RedisConnectionInfo, RedisError,
     Value,
@@ -128,6 +128,40 @@ impl Connector for RedisConnector {
         Some(redis::cmd("PING").exec(conn))
     }
 
+    /// `PING`, with the socket's read timeout set to `bound` for it.
+    ///
+    /// Like the two resets below, this clears a read timeout the application set on the
+    /// connection (`Connection::set_read_timeout`): the driver cannot tell what it was.
+    fn ping_within(
+        &self,
+        conn: &mut Connection,
+        bound: Duration,
+    ) -> Result<Option<Result<(), RedisError>>, OperationTimeout> {
+        within(conn, bound, Operation::Ping, |conn| redis::cmd("PING").exec(conn)).map(Some)
+    }
+
+    /// The reset, with the socket's read timeout set for it. The driver applies the
+    /// timeout to each of the two replies in turn (measured: a silent server fails the
+    /// reset after twice the timeout), so each gets half of `bound`.
+    fn rollback_within(
+        &self,
+        conn: &mut Connection,
+        bound: Duration,
+    ) -> Result<Result<(), RedisError>, OperationTimeout> {
+        let reset = |conn: &mut Connection| end_transaction(conn, "DISCARD");
+        within(conn, bound / 2, Operation::Reset, reset).map_err(|_| reset_timeout(bound))
+    }
+
+    /// The commit-mode reset, bounded likewise.
+    fn commit_within(
+        &self,
+        conn: &mut Connection,
+        bound: Duration,
+    ) -> Result<Result<(), RedisError>, OperationTimeout> {
+        let reset = |conn: &mut Connection| end_transaction(conn, "EXEC");
+        within(conn, bound / 2, Operation::Reset, reset).map_err(|_| reset_timeout(bound))
+    }
+
     /// Drops the connection, which closes the socket.
     fn close(&self, conn: Connection) -> Result<(), RedisError> {
         drop(conn);
@@ -168,6 +202,28 @@ impl RedisConnector {
             conn.set_write_timeout(None)?;
         }
         Ok(conn)
+    }
+}
+
+fn reset_timeout(bound: Duration) -> OperationTimeout {
+    OperationTimeout::new(Operation::Reset, bound)
+}
+
+/// Runs `f` with the socket's read timeout set to `bound`, then lifts it; a read that
+/// timed out is the bound's [`OperationTimeout`] (the connection, out of step, is then
+/// terminated by the pool).
+fn within<T>(
+    conn: &mut Connection,
+    bound: Duration,
+    operation: Operation,
+    f: impl FnOnce(&mut Connection) -> Result<T, RedisError>,
+) -> Result<Result<T, RedisError>, OperationTimeout> {
+    if let Err(err) = conn.set_read_timeout(Some(bound)) {
+        return Ok(Err(err));
+    }
+    match f(conn) {
+        Err(err) if err.is_timeout() => Err(OperationTimeout::new(operation, bound)),
+        result => Ok(result.and_then(|out| conn.set_read_timeout(None).map(|()| out))),
     }
 }
 

@@ -313,3 +313,18 @@ fn cut_connections_are_replaced() {
         ping,
     );
 }
+
+// Issue 11: a server that goes silent on established connections: the blocking pre-ping
+// and reset on return give up at ping_timeout and reset_timeout (a read timeout set on
+// the socket for the call).
+#[test]
+fn silent_server_bounds_ping_and_reset() {
+    let Some(url) = url("silent_server_bounds_ping_and_reset") else { return };
+    let (ping, reset) = faults::silent_server_bounds_blocking_ping_and_reset(
+        server_addr(&url),
+        |proxy| RedisConnector::new(&format!("redis://{proxy}/")).unwrap(),
+        client_id,
+        |conn| redis::cmd("MULTI").exec(conn),
+    );
+    println!("redis: a silent pre-ping gave up after {ping:?}, a silent reset after {reset:?}");
+}

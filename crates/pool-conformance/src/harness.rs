@@ -148,6 +148,16 @@ pub trait Harness: 'static {
         pool.get()
     }
 
+    /// [`get`](Self::get) waiting at most `wait` for a connection to come back:
+    /// [`Pool::get_timeout`] (zero: [`Pool::try_get`]); an async harness awaits
+    /// `get_async_timeout`.
+    fn get_within<C: Connector>(
+        pool: &Pool<C, Self::Strategy<C>>,
+        wait: Duration,
+    ) -> Checkout<C, Self::Strategy<C>> {
+        pool.get_timeout(wait)
+    }
+
     /// Whether this implementation can run on backend `B` (an async pool cannot drive a
     /// driver that blocks on a runtime of its own).
     fn runs_on<B: Backend>() -> Outcome {

@@ -165,6 +165,13 @@ macro_rules! async_row {
                 async_runtime().block_on(pool.get_async())
             }
 
+            fn get_within<C: Connector>(
+                pool: &pool_core::Pool<C, Self::Strategy<C>>,
+                wait: std::time::Duration,
+            ) -> crate::Checkout<C, Self::Strategy<C>> {
+                async_runtime().block_on(pool.get_async_timeout(wait))
+            }
+
             fn runs_on<B: crate::Backend>() -> crate::Outcome {
                 async_runs_on::<B>()
             }

@@ -451,6 +451,40 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     pub fn get(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
         let inner = &*self.inner;
         let entry = inner.strategy.acquire(&inner.core)?;
+        self.finish_get(entry)
+    }
+
+    /// [`get`](Self::get) without waiting for a connection to come back: an idle
+    /// connection, or a new one if the pool may open one, or at once
+    /// [`CheckoutError::Timeout`] (r2d2's `try_get`, which answers `None` instead).
+    ///
+    /// Connecting, pinging and listeners run as for `get`; only the wait is skipped.
+    pub fn try_get(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
+        self.get_timeout(Duration::ZERO)
+    }
+
+    /// [`get`](Self::get), waiting at most `timeout` for a connection to come back
+    /// instead of the strategy's own timeout (r2d2's `get_timeout`). Zero never waits,
+    /// as [`try_get`](Self::try_get).
+    ///
+    /// A strategy that never waits (NullPool, SingletonThreadPool, AssertionPool) ignores
+    /// it.
+    pub fn get_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
+        let inner = &*self.inner;
+        let entry = inner.strategy.acquire_within(&inner.core, timeout)?;
+        self.finish_get(entry)
+    }
+
+    /// The rest of a blocking checkout, once the strategy gave an entry.
+    #[inline]
+    fn finish_get(
+        &self,
+        entry: PoolEntry<C>,
+    ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
+        let inner = &*self.inner;
         let mut pending = Pending { inner, entry: Some(entry) };
         let core = &inner.core;
         if core.config.pre_ping || core.events.any() || !core.is_usable(pending.entry()) {
@@ -479,6 +513,41 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     {
         let inner = &*self.inner;
         let entry = inner.strategy.acquire_async(&inner.core).await?;
+        self.finish_get_async(entry).await
+    }
+
+    /// [`get_async`](Self::get_async) without waiting for a connection to come back, as
+    /// [`try_get`](Self::try_get).
+    pub async fn try_get_async(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>>
+    where
+        S: AsyncStrategy<C>,
+    {
+        self.get_async_timeout(Duration::ZERO).await
+    }
+
+    /// [`get_async`](Self::get_async), waiting at most `timeout` for a connection to come
+    /// back, as [`get_timeout`](Self::get_timeout).
+    pub async fn get_async_timeout(
+        &self,
+        timeout: Duration,
+    ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>>
+    where
+        S: AsyncStrategy<C>,
+    {
+        let inner = &*self.inner;
+        let entry = inner.strategy.acquire_async_within(&inner.core, timeout).await?;
+        self.finish_get_async(entry).await
+    }
+
+    /// The rest of an async checkout, once the strategy gave an entry.
+    async fn finish_get_async(
+        &self,
+        entry: PoolEntry<C>,
+    ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>>
+    where
+        S: AsyncStrategy<C>,
+    {
+        let inner = &*self.inner;
         let mut pending = Pending { inner, entry: Some(entry) };
         let core = &inner.core;
         if core.config.pre_ping || core.events.any() || !core.is_usable(pending.entry()) {

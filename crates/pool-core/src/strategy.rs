@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::time::Duration;
 
 use crate::error::{BuildError, CheckoutError};
 use crate::pool::Core;
@@ -34,6 +35,21 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
     ///
     /// The entry may be unconnected; the core connects it.
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>>;
+
+    /// [`acquire`](Strategy::acquire), waiting at most `wait` for a connection to come
+    /// back instead of the strategy's own timeout (zero: not at all), for
+    /// [`Pool::try_get`](crate::Pool::try_get) and
+    /// [`Pool::get_timeout`](crate::Pool::get_timeout).
+    ///
+    /// The default calls `acquire`: right for a strategy that never waits.
+    fn acquire_within(
+        &self,
+        core: &Core<C>,
+        wait: Duration,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let _ = wait;
+        self.acquire(core)
+    }
 
     /// Takes back an entry: keep it for the next caller, hand it to a waiter, or close it
     /// with [`Core::close_entry`].
@@ -111,6 +127,19 @@ pub trait AsyncStrategy<C: Connector>: Strategy<C> {
         &'a self,
         core: &'a Core<C>,
     ) -> impl Future<Output = Result<PoolEntry<C>, CheckoutError<C::Error>>> + Send + 'a;
+
+    /// [`acquire_async`](Self::acquire_async), waiting at most `wait` (zero: not at all)
+    /// instead of the strategy's own timeout, as [`Strategy::acquire_within`] does.
+    ///
+    /// The default calls `acquire_async`: right for a strategy that never waits.
+    fn acquire_async_within<'a>(
+        &'a self,
+        core: &'a Core<C>,
+        wait: Duration,
+    ) -> impl Future<Output = Result<PoolEntry<C>, CheckoutError<C::Error>>> + Send + 'a {
+        let _ = wait;
+        self.acquire_async(core)
+    }
 
     /// Runs the return of a connection checked out with `get_async` (reset, events,
     /// release), called when its handle is dropped.

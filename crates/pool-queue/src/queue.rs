@@ -170,13 +170,14 @@ impl<C: Connector> Queue<C> {
         &self,
         mut st: MutexGuard<'_, State<C>>,
         core: &Core<C>,
+        timeout: Option<Duration>,
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         if self.can_grow(&st) {
             st.total += 1;
             drop(st);
             return self.create(core);
         }
-        self.wait(st, core)
+        self.wait(st, core, timeout)
     }
 
     /// `release` when someone waits or the idle list is full.
@@ -286,13 +287,13 @@ impl<C: Connector> Queue<C> {
         )
     }
 
-    /// Waits in line for an entry or a slot, up to the timeout.
+    /// Waits in line for an entry or a slot, up to `timeout` (`None`: for ever).
     fn wait(
         &self,
         mut st: MutexGuard<'_, State<C>>,
         core: &Core<C>,
+        timeout: Option<Duration>,
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        let timeout = self.config.timeout;
         if timeout == Some(Duration::ZERO) {
             return Err(CheckoutError::Timeout(self.timeout_error(&st, core, Duration::ZERO)));
         }
@@ -339,7 +340,7 @@ impl<C: Connector> Queue<C> {
             }
             if timed_out {
                 st.waiters.retain(|w| !Arc::ptr_eq(w, &me));
-                let waited = self.config.timeout.unwrap_or_else(|| since.elapsed());
+                let waited = timeout.unwrap_or_else(|| since.elapsed());
                 return Err(CheckoutError::Timeout(self.timeout_error(&st, core, waited)));
             }
             // A spurious wake-up, or a newcomer took the entry first: wait on.
@@ -402,7 +403,19 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         if let Some(entry) = self.pop_idle(&mut st) {
             return Ok(entry);
         }
-        self.acquire_slow(st, core)
+        self.acquire_slow(st, core, self.config.timeout)
+    }
+
+    fn acquire_within(
+        &self,
+        core: &Core<C>,
+        wait: Duration,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let mut st = self.lock();
+        if let Some(entry) = self.pop_idle(&mut st) {
+            return Ok(entry);
+        }
+        self.acquire_slow(st, core, Some(wait))
     }
 
     #[inline]

@@ -23,7 +23,11 @@ enum Next<C: Connector> {
 
 impl<C: Connector> Queue<C> {
     /// The fast path and the decision to grow or queue, under one lock.
-    fn begin_async(&self, core: &Core<C>) -> Result<Next<C>, CheckoutError<C::Error>> {
+    fn begin_async(
+        &self,
+        core: &Core<C>,
+        timeout: Option<Duration>,
+    ) -> Result<Next<C>, CheckoutError<C::Error>> {
         let mut st = self.lock();
         if let Some(entry) = self.pop_idle(&mut st) {
             return Ok(Next::Take(entry));
@@ -32,7 +36,7 @@ impl<C: Connector> Queue<C> {
             st.total += 1;
             return Ok(Next::Create);
         }
-        if self.timeout() == Some(Duration::ZERO) {
+        if timeout == Some(Duration::ZERO) {
             return Err(CheckoutError::Timeout(self.timeout_error(&st, core, Duration::ZERO)));
         }
         let me = Waiter::task();
@@ -49,13 +53,32 @@ impl<C: Connector> Queue<C> {
         Ok(entry)
     }
 
+    /// An async checkout whose wait is bounded by `timeout` (`None`: for ever).
+    async fn acquire_async_bounded(
+        &self,
+        core: &Core<C>,
+        timeout: Option<Duration>,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        // Yield to the runtime here, holding nothing, when this task has used up its
+        // cooperative budget: a task that checks out and returns in a loop would
+        // otherwise never yield, or yield while holding a connection.
+        tokio::task::coop::consume_budget().await;
+        self.runtime.note_current();
+        match self.begin_async(core, timeout)? {
+            Next::Take(entry) => Ok(entry),
+            Next::Create => self.create_async(core).await,
+            Next::Wait(me) => self.acquire_waiting(core, me, timeout).await,
+        }
+    }
+
     async fn acquire_waiting(
         &self,
         core: &Core<C>,
         me: Arc<Waiter<C>>,
+        timeout: Option<Duration>,
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        let deadline = self.timeout().and_then(|t| me.since().checked_add(t));
-        let mut wait = Wait { queue: self, core, me: Some(me) };
+        let deadline = timeout.and_then(|t| me.since().checked_add(t));
+        let mut wait = Wait { queue: self, core, me: Some(me), timeout };
         let grant = match deadline {
             None => (&mut wait).await,
             Some(deadline) => match tokio::time::timeout_at(deadline.into(), &mut wait).await {
@@ -79,6 +102,8 @@ struct Wait<'a, C: Connector> {
     core: &'a Core<C>,
     /// `None` once the wait has ended.
     me: Option<Arc<Waiter<C>>>,
+    /// The bound of this wait, for the timeout error.
+    timeout: Option<Duration>,
 }
 
 impl<'a, C: Connector> Wait<'a, C> {
@@ -116,7 +141,7 @@ impl<'a, C: Connector> Wait<'a, C> {
             Err(st) => st,
         };
         st.waiters.retain(|w| !Arc::ptr_eq(w, &me));
-        let waited = self.queue.timeout().unwrap_or_else(|| me.since().elapsed());
+        let waited = self.timeout.unwrap_or_else(|| me.since().elapsed());
         Err(CheckoutError::Timeout(self.queue.timeout_error(&st, self.core, waited)))
     }
 }
@@ -171,16 +196,15 @@ impl<C: Connector> Drop for Wait<'_, C> {
 
 impl<C: Connector> AsyncStrategy<C> for Queue<C> {
     async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        // Yield to the runtime here, holding nothing, when this task has used up its
-        // cooperative budget: a task that checks out and returns in a loop would
-        // otherwise never yield, or yield while holding a connection.
-        tokio::task::coop::consume_budget().await;
-        self.runtime.note_current();
-        match self.begin_async(core)? {
-            Next::Take(entry) => Ok(entry),
-            Next::Create => self.create_async(core).await,
-            Next::Wait(me) => self.acquire_waiting(core, me).await,
-        }
+        self.acquire_async_bounded(core, self.timeout()).await
+    }
+
+    async fn acquire_async_within(
+        &self,
+        core: &Core<C>,
+        wait: Duration,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.acquire_async_bounded(core, Some(wait)).await
     }
 
     fn run_return(&self, task: ReturnTask) {

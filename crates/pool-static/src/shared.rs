@@ -133,14 +133,14 @@ impl<C: Connector> Static<C> {
         )
     }
 
-    /// Waits until the connection is free, up to the timeout. On success the caller
-    /// still holds the lock and must take the connection.
+    /// Waits until the connection is free, up to `timeout` (`None`: for ever). On
+    /// success the caller still holds the lock and must take the connection.
     fn wait_free(
         &self,
         st: &mut MutexGuard<'_, State<C>>,
         core: &Core<C>,
+        timeout: Option<Duration>,
     ) -> Result<(), CheckoutError<C::Error>> {
-        let timeout = self.config.timeout;
         if timeout == Some(Duration::ZERO) {
             return Err(CheckoutError::Timeout(Self::timeout_error(st, core, Duration::ZERO)));
         }
@@ -253,9 +253,31 @@ impl<C: Connector> Drop for TaskWait<'_, C> {
 
 impl<C: Connector> AsyncStrategy<C> for Static<C> {
     async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.acquire_async_bounded(core, self.config.timeout).await
+    }
+
+    async fn acquire_async_within(
+        &self,
+        core: &Core<C>,
+        wait: Duration,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.acquire_async_bounded(core, Some(wait)).await
+    }
+
+    fn run_return(&self, task: ReturnTask) {
+        self.runtime.run_return(task);
+    }
+}
+
+impl<C: Connector> Static<C> {
+    /// An async checkout whose wait is bounded by `timeout` (`None`: for ever).
+    async fn acquire_async_bounded(
+        &self,
+        core: &Core<C>,
+        timeout: Option<Duration>,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         self.runtime.note_current();
         let mut wait = TaskWait { pool: self, ticket: None };
-        let timeout = self.config.timeout;
         let waited = match timeout {
             None => {
                 (&mut wait).await;
@@ -284,10 +306,6 @@ impl<C: Connector> AsyncStrategy<C> for Static<C> {
             }
         }
     }
-
-    fn run_return(&self, task: ReturnTask) {
-        self.runtime.run_return(task);
-    }
 }
 
 struct FreeOnDrop<'a, C: Connector> {
@@ -306,6 +324,37 @@ impl<C: Connector> Drop for FreeOnDrop<'_, C> {
             drop(st);
             self.pool.freed.notify_one();
             wake.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
+impl<C: Connector> Static<C> {
+    /// A blocking checkout whose wait is bounded by `timeout` (`None`: for ever).
+    fn acquire_bounded(
+        &self,
+        core: &Core<C>,
+        timeout: Option<Duration>,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let me = thread::current().id();
+        let mut st = self.lock();
+        if st.holder == Holder::Thread(me) {
+            return Err(CheckoutError::Unavailable(
+                "the StaticPool connection is already checked out by this thread; \
+                 return it (drop the PooledConnection) before checking it out again"
+                    .to_owned(),
+            ));
+        }
+        if st.holder != Holder::Free {
+            self.wait_free(&mut st, core, timeout)?;
+        }
+        st.holder = Holder::Thread(me);
+        match self.take_idle(st) {
+            Ok(entry) => Ok(entry),
+            Err(mut free) => {
+                let entry = core.new_entry()?;
+                free.armed = false;
+                Ok(entry)
+            }
         }
     }
 }
@@ -332,27 +381,15 @@ impl<C: Connector> Strategy<C> for Static<C> {
     }
 
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        let me = thread::current().id();
-        let mut st = self.lock();
-        if st.holder == Holder::Thread(me) {
-            return Err(CheckoutError::Unavailable(
-                "the StaticPool connection is already checked out by this thread; \
-                 return it (drop the PooledConnection) before checking it out again"
-                    .to_owned(),
-            ));
-        }
-        if st.holder != Holder::Free {
-            self.wait_free(&mut st, core)?;
-        }
-        st.holder = Holder::Thread(me);
-        match self.take_idle(st) {
-            Ok(entry) => Ok(entry),
-            Err(mut free) => {
-                let entry = core.new_entry()?;
-                free.armed = false;
-                Ok(entry)
-            }
-        }
+        self.acquire_bounded(core, self.config.timeout)
+    }
+
+    fn acquire_within(
+        &self,
+        core: &Core<C>,
+        wait: Duration,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.acquire_bounded(core, Some(wait))
     }
 
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {

@@ -339,6 +339,9 @@ pub enum CheckoutError<E> {
     /// A connect or pre-ping did not finish within its bound (`connect_timeout`,
     /// `ping_timeout`); the slot was freed and a pinged connection invalidated.
     OperationTimeout(crate::OperationTimeout),
+    /// The pool was closed ([`Pool::close`](crate::Pool::close)): no checkout succeeds
+    /// any more, and callers that were waiting fail with this at once.
+    PoolClosed,
 }
 
 /// Shows the connector's error with its causes ([`ErrorChain`]): the driver's whole message.
@@ -358,6 +361,9 @@ impl<E: StdError + 'static> fmt::Display for CheckoutError<E> {
             ),
             CheckoutError::Unavailable(why) => f.write_str(why),
             CheckoutError::OperationTimeout(e) => e.fmt(f),
+            CheckoutError::PoolClosed => f.write_str(
+                "the pool is closed (Pool::close was called): build a new pool to check out again",
+            ),
         }
     }
 }

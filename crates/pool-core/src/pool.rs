@@ -3,7 +3,7 @@
 use std::error::Error as StdError;
 use std::fmt;
 use std::mem;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,8 @@ pub struct Core<C: Connector> {
     next_id: AtomicU64,
     last_connect_error: Mutex<Option<String>>,
     kind: &'static str,
+    /// Set by [`Pool::close`]: checkouts fail, returns are closed.
+    closed: AtomicBool,
 }
 
 impl<C: Connector> Core<C> {
@@ -450,6 +452,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     /// they were before the call.
     pub fn get(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
         let inner = &*self.inner;
+        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire(&inner.core)?;
         self.finish_get(entry)
     }
@@ -474,6 +477,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         timeout: Duration,
     ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
         let inner = &*self.inner;
+        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire_within(&inner.core, timeout)?;
         self.finish_get(entry)
     }
@@ -486,8 +490,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
         let inner = &*self.inner;
         let mut pending = Pending { inner, entry: Some(entry) };
-        let core = &inner.core;
-        if core.config.pre_ping || core.events.any() || !core.is_usable(pending.entry()) {
+        if inner.needs_checkout(pending.entry()) {
             inner.checkout_now(&mut pending)?;
         }
         Ok(self.hand_out(pending.take(), None))
@@ -512,8 +515,13 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         S: AsyncStrategy<C>,
     {
         let inner = &*self.inner;
+        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire_async(&inner.core).await?;
-        self.finish_get_async(entry).await
+        let mut pending = Pending { inner, entry: Some(entry) };
+        if inner.needs_checkout(pending.entry()) {
+            inner.checkout::<NonBlocking>(&mut pending).await?;
+        }
+        Ok(self.hand_out(pending.take(), Self::async_return()))
     }
 
     /// [`get_async`](Self::get_async) without waiting for a connection to come back, as
@@ -535,32 +543,28 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         S: AsyncStrategy<C>,
     {
         let inner = &*self.inner;
+        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire_async_within(&inner.core, timeout).await?;
-        self.finish_get_async(entry).await
+        let mut pending = Pending { inner, entry: Some(entry) };
+        if inner.needs_checkout(pending.entry()) {
+            inner.checkout::<NonBlocking>(&mut pending).await?;
+        }
+        Ok(self.hand_out(pending.take(), Self::async_return()))
     }
 
-    /// The rest of an async checkout, once the strategy gave an entry.
-    async fn finish_get_async(
-        &self,
-        entry: PoolEntry<C>,
-    ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>>
+    /// How a connection checked out with `get_async` returns: through the strategy's
+    /// [`run_return`](AsyncStrategy::run_return) when the connector's `_async` methods
+    /// do their own I/O; otherwise by the blocking path, the same steps without a task.
+    #[inline]
+    fn async_return() -> Option<crate::guard::RunReturn<C, S>>
     where
         S: AsyncStrategy<C>,
     {
-        let inner = &*self.inner;
-        let mut pending = Pending { inner, entry: Some(entry) };
-        let core = &inner.core;
-        if core.config.pre_ping || core.events.any() || !core.is_usable(pending.entry()) {
-            inner.checkout::<NonBlocking>(&mut pending).await?;
-        }
-        // A connector whose `_async` methods are the blocking ones returns by the blocking
-        // path: the same steps, without a task.
-        let run_return: Option<crate::guard::RunReturn<C, S>> = if C::ASYNC_IO {
+        if C::ASYNC_IO {
             Some(|pool, task| pool.inner.strategy.run_return(task))
         } else {
             None
-        };
-        Ok(self.hand_out(pending.take(), run_return))
+        }
     }
 
     #[inline]
@@ -602,6 +606,87 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     pub fn dispose(&self) {
         self.inner.strategy.dispose(&self.inner.core);
         tracing::info!(pool = %self.inner.core.name(), "Pool disposed. {}", self.status_line());
+    }
+
+    /// Closes the pool, waiting up to 30 s for the connections still checked out to come
+    /// back: [`close_within`](Self::close_within) with that bound.
+    ///
+    /// # Errors
+    ///
+    /// [`StillOpen`] when connections were still checked out at the bound.
+    pub fn close(&self) -> Result<(), StillOpen> {
+        self.close_within(CLOSE_WAIT)
+    }
+
+    /// Closes the pool for good (deadpool's `close`, HikariCP's `close`): every checkout
+    /// from now on, and every caller waiting now, fails at once with
+    /// [`CheckoutError::PoolClosed`]; the idle connections are closed now, and each
+    /// checked-out connection is closed when it comes back (a holder is never
+    /// interrupted). Returns once no connection is checked out, or after `wait`.
+    ///
+    /// Calling it again is harmless. [`recreate`](Self::recreate) still builds a new,
+    /// open pool with the same settings.
+    ///
+    /// # Errors
+    ///
+    /// [`StillOpen`] when connections were still checked out after `wait`; they are
+    /// closed when they come back all the same.
+    pub fn close_within(&self, wait: Duration) -> Result<(), StillOpen> {
+        let deadline = Instant::now().checked_add(wait);
+        self.inner.shut();
+        loop {
+            if let Some(done) = self.closed_by(deadline, wait) {
+                return done;
+            }
+            std::thread::sleep(CLOSE_POLL);
+        }
+    }
+
+    /// [`close`](Self::close) for async code: the same, waiting without blocking the task.
+    ///
+    /// # Errors
+    ///
+    /// [`StillOpen`] when connections were still checked out after 30 s.
+    pub async fn close_async(&self) -> Result<(), StillOpen> {
+        self.close_async_within(CLOSE_WAIT).await
+    }
+
+    /// [`close_within`](Self::close_within) for async code.
+    ///
+    /// # Errors
+    ///
+    /// [`StillOpen`] when connections were still checked out after `wait`.
+    pub async fn close_async_within(&self, wait: Duration) -> Result<(), StillOpen> {
+        let deadline = Instant::now().checked_add(wait);
+        self.inner.shut();
+        loop {
+            if let Some(done) = self.closed_by(deadline, wait) {
+                return done;
+            }
+            tokio::time::sleep(CLOSE_POLL).await;
+        }
+    }
+
+    /// Where a closing pool stands: `Ok` once nothing is checked out, [`StillOpen`] past
+    /// `deadline`, `None` while it should go on waiting.
+    fn closed_by(
+        &self,
+        deadline: Option<Instant>,
+        wait: Duration,
+    ) -> Option<Result<(), StillOpen>> {
+        let out = self.status().checked_out;
+        if out == 0 {
+            return Some(Ok(()));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Some(Err(StillOpen { checked_out: out, waited: wait }));
+        }
+        None
+    }
+
+    /// Whether [`close`](Self::close) was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.core.closed.load(Ordering::Acquire)
     }
 
     /// A new, empty pool with the same connector, settings and listeners
@@ -677,10 +762,41 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
             next_id: AtomicU64::new(1),
             last_connect_error: Mutex::new(None),
             kind: S::NAME,
+            closed: AtomicBool::new(false),
         };
         Pool { inner: Arc::new(Inner { core, strategy, strategy_config }) }
     }
 }
+
+/// How long [`Pool::close`] waits for checked-out connections.
+const CLOSE_WAIT: Duration = Duration::from_secs(30);
+/// How often a closing pool looks whether everything came back.
+const CLOSE_POLL: Duration = Duration::from_millis(5);
+
+/// [`Pool::close`] returned while connections were still checked out; each is closed
+/// when it comes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StillOpen {
+    /// Connections still checked out.
+    pub checked_out: usize,
+    /// How long the close waited for them.
+    pub waited: Duration,
+}
+
+impl fmt::Display for StillOpen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the pool is closed, but {} connection(s) were still checked out after {:.2} s; \
+             each is closed when its holder drops it",
+            self.checked_out,
+            self.waited.as_secs_f64()
+        )
+    }
+}
+
+impl StdError for StillOpen {}
 
 /// Why one pass of the checkout loop did not hand out the connection.
 enum Step<E> {
@@ -870,6 +986,32 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             }
         };
         self.after_reset(pending, failed);
+    }
+
+    /// Whether a checkout must go through the checkout path (pre-ping, listeners, a
+    /// connection to open or replace) rather than hand the entry out as it is.
+    #[inline]
+    fn needs_checkout(&self, entry: &PoolEntry<C>) -> bool {
+        let core = &self.core;
+        core.config.pre_ping || core.events.any() || !core.is_usable(entry)
+    }
+
+    /// Fails a checkout at once when the pool is closed.
+    #[inline]
+    fn refuse_if_closed(&self) -> Result<(), CheckoutError<C::Error>> {
+        if self.core.closed.load(Ordering::Relaxed) {
+            return Err(CheckoutError::PoolClosed);
+        }
+        Ok(())
+    }
+
+    /// Marks the pool closed and shuts the strategy down (see [`Pool::close_within`]).
+    fn shut(&self) {
+        let first = !self.core.closed.swap(true, Ordering::AcqRel);
+        self.strategy.close(&self.core);
+        if first {
+            tracing::info!(pool = %self.core.name(), "Pool closed. {}", self.strategy.status_line());
+        }
     }
 
     /// [`checkin`](Self::checkin) with the connector's blocking calls.
@@ -1069,7 +1211,12 @@ impl<C: Connector, S: Strategy<C>> Drop for ReleaseOnDrop<'_, C, S> {
     #[inline]
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
-            self.inner.strategy.release(&self.inner.core, entry);
+            let inner = self.inner;
+            inner.strategy.release(&inner.core, entry);
+            if inner.core.closed.load(Ordering::Relaxed) {
+                // Closed while it was out: close what came back.
+                inner.strategy.close(&inner.core);
+            }
         }
     }
 }

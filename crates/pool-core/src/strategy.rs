@@ -58,6 +58,19 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
     /// Closes the idle connections; checked-out ones are left to come back normally.
     fn dispose(&self, core: &Core<C>);
 
+    /// Shuts the strategy down for [`Pool::close`](crate::Pool::close): fails every
+    /// caller waiting for a connection with [`CheckoutError::PoolClosed`], closes the
+    /// idle connections, and from then on refuses to queue a caller. The core stops new
+    /// checkouts before they reach the strategy, and calls `close` again after each
+    /// connection that comes back, so a strategy that keeps what is returned closes it
+    /// then.
+    ///
+    /// The default calls [`dispose`](Strategy::dispose): right for a strategy whose
+    /// callers never wait.
+    fn close(&self, core: &Core<C>) {
+        self.dispose(core);
+    }
+
     /// The counts that describe the strategy right now.
     fn status(&self) -> PoolStatus;
 

@@ -41,6 +41,8 @@ pub(crate) struct State<C: Connector> {
     /// Waiters woken to compete for an idle entry that have not run yet; no more are
     /// woken than there are idle entries, so a burst of returns wakes no crowd.
     pub(crate) woken: usize,
+    /// Set by `close`: nothing is kept idle, no caller queues, freed slots are uncounted.
+    pub(crate) closed: bool,
 }
 
 /// One caller waiting for a connection: a parked thread (`Pool::get`) or a task
@@ -123,6 +125,8 @@ pub(crate) enum Grant<C: Connector> {
     Entry(PoolEntry<C>),
     /// A slot was freed and counted for you: open a new connection.
     Reserved,
+    /// The pool was closed while you waited.
+    Closed,
 }
 
 impl<C: Connector> Queue<C> {
@@ -142,8 +146,10 @@ impl<C: Connector> Queue<C> {
         self.max_total.is_none_or(|max| st.total < max)
     }
 
+    /// Whether a returned entry must not be kept idle: the idle list is at `pool_size`,
+    /// or the pool is closed.
     fn idle_full(&self, st: &State<C>) -> bool {
-        self.config.pool_size > 0 && st.idle.len() >= self.config.pool_size
+        st.closed || (self.config.pool_size > 0 && st.idle.len() >= self.config.pool_size)
     }
 
     /// Whether the next returned entry must go to the longest waiter: it has waited past
@@ -172,6 +178,9 @@ impl<C: Connector> Queue<C> {
         core: &Core<C>,
         timeout: Option<Duration>,
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        if st.closed {
+            return Err(CheckoutError::PoolClosed);
+        }
         if self.can_grow(&st) {
             st.total += 1;
             drop(st);
@@ -226,6 +235,10 @@ impl<C: Connector> Queue<C> {
 
     /// A slot is free: give it to the longest waiter, or uncount it.
     pub(crate) fn free_slot(&self, st: &mut State<C>) -> Option<Wakeup> {
+        if st.closed {
+            st.total -= 1;
+            return None;
+        }
         match Self::pop_waiter(st) {
             Some(waiter) => {
                 *waiter.grant.lock() = Some(Grant::Reserved);
@@ -355,6 +368,7 @@ impl<C: Connector> Queue<C> {
         match grant {
             Grant::Entry(entry) => Ok(entry),
             Grant::Reserved => self.create(core),
+            Grant::Closed => Err(CheckoutError::PoolClosed),
         }
     }
 }
@@ -393,6 +407,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
                 waiters: VecDeque::new(),
                 last_handoff: None,
                 woken: 0,
+                closed: false,
             }),
         })
     }
@@ -435,6 +450,34 @@ impl<C: Connector> Strategy<C> for Queue<C> {
             .lock()
             .idle
             .drain(..)
+            .map(|entry| (entry, Reservation { queue: self, armed: true }))
+            .collect();
+        for (mut entry, _slot) in drained {
+            core.close_entry(&mut entry);
+        }
+    }
+
+    fn close(&self, core: &Core<C>) {
+        let (drained, waiting) = {
+            let mut st = self.lock();
+            st.closed = true;
+            st.woken = 0;
+            let waiting: Vec<Wakeup> = st
+                .waiters
+                .drain(..)
+                .map(|waiter| {
+                    waiter.notified.store(false, Ordering::Relaxed);
+                    *waiter.grant.lock() = Some(Grant::Closed);
+                    waiter.wakeup()
+                })
+                .collect();
+            let drained: Vec<_> = st.idle.drain(..).collect();
+            (drained, waiting)
+        };
+        waiting.into_iter().for_each(Wakeup::wake);
+        // As in `dispose`: each entry's guard frees its slot, even if a listener panics.
+        let drained: Vec<_> = drained
+            .into_iter()
             .map(|entry| (entry, Reservation { queue: self, armed: true }))
             .collect();
         for (mut entry, _slot) in drained {

@@ -32,6 +32,9 @@ impl<C: Connector> Queue<C> {
         if let Some(entry) = self.pop_idle(&mut st) {
             return Ok(Next::Take(entry));
         }
+        if st.closed {
+            return Err(CheckoutError::PoolClosed);
+        }
         if self.can_grow(&st) {
             st.total += 1;
             return Ok(Next::Create);
@@ -89,6 +92,7 @@ impl<C: Connector> Queue<C> {
         match grant {
             Grant::Entry(entry) => Ok(entry),
             Grant::Reserved => self.create_async(core).await,
+            Grant::Closed => Err(CheckoutError::PoolClosed),
         }
     }
 }
@@ -184,6 +188,7 @@ impl<C: Connector> Drop for Wait<'_, C> {
                 return;
             }
             Some(Grant::Reserved) => queue.free_slot(&mut st),
+            Some(Grant::Closed) => None,
             None if was_notified => Queue::notify_one(&mut st),
             None => None,
         };
@@ -195,16 +200,21 @@ impl<C: Connector> Drop for Wait<'_, C> {
 }
 
 impl<C: Connector> AsyncStrategy<C> for Queue<C> {
-    async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        self.acquire_async_bounded(core, self.timeout()).await
+    // Plain functions returning the one future: an `async fn` here would wrap it in a
+    // second state machine on the hot path.
+    fn acquire_async<'a>(
+        &'a self,
+        core: &'a Core<C>,
+    ) -> impl Future<Output = Result<PoolEntry<C>, CheckoutError<C::Error>>> + Send + 'a {
+        self.acquire_async_bounded(core, self.timeout())
     }
 
-    async fn acquire_async_within(
-        &self,
-        core: &Core<C>,
+    fn acquire_async_within<'a>(
+        &'a self,
+        core: &'a Core<C>,
         wait: Duration,
-    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        self.acquire_async_bounded(core, Some(wait)).await
+    ) -> impl Future<Output = Result<PoolEntry<C>, CheckoutError<C::Error>>> + Send + 'a {
+        self.acquire_async_bounded(core, Some(wait))
     }
 
     fn run_return(&self, task: ReturnTask) {

@@ -64,6 +64,9 @@ struct State<C: Connector> {
     taken_at: Option<Arc<Backtrace>>,
     /// Numbers the first connects, to tell one from another across a `dispose`.
     next_connect: u64,
+    /// Set by `close`: what comes back is closed, and the checkout stays counted until
+    /// then (unlike `dispose`, which forgets it).
+    closed: bool,
 }
 
 /// The checkout the pool knows of.
@@ -202,7 +205,13 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
     fn build(config: &AssertionConfig) -> Result<Self, BuildError> {
         Ok(Assertion {
             config: config.clone(),
-            state: Mutex::new(State { idle: None, out: None, taken_at: None, next_connect: 0 }),
+            state: Mutex::new(State {
+                idle: None,
+                out: None,
+                taken_at: None,
+                next_connect: 0,
+                closed: false,
+            }),
             runtime: ReturnRuntime::new(),
         })
     }
@@ -219,6 +228,15 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
 
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
         let mut st = self.lock();
+        if st.closed {
+            if st.out == Some(Out::Record(entry.record().id())) {
+                st.out = None;
+                st.taken_at = None;
+            }
+            drop(st);
+            core.close_entry(&mut entry);
+            return;
+        }
         if st.out == Some(Out::Record(entry.record().id())) {
             debug_assert!(st.idle.is_none(), "an AssertionPool has one record");
             st.out = None;
@@ -241,6 +259,16 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         if let Some(mut entry) = idle {
             core.close_entry(&mut entry);
             self.keep_if_alone(entry);
+        }
+    }
+
+    fn close(&self, core: &Core<C>) {
+        let mut st = self.lock();
+        st.closed = true;
+        let idle = st.idle.take();
+        drop(st);
+        if let Some(mut entry) = idle {
+            core.close_entry(&mut entry);
         }
     }
 

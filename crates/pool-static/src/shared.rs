@@ -99,6 +99,8 @@ struct State<C: Connector> {
     next_ticket: u64,
     /// `dispose` ran while the connection was out: close it when it comes back.
     close_on_return: bool,
+    /// Set by `close`: every checkout and every waiter fails.
+    closed: bool,
 }
 
 /// Who has the connection.
@@ -148,6 +150,10 @@ impl<C: Connector> Static<C> {
         let deadline = timeout.and_then(|t| since.checked_add(t));
         st.waiting += 1;
         while st.holder != Holder::Free {
+            if st.closed {
+                st.waiting -= 1;
+                return Err(CheckoutError::PoolClosed);
+            }
             let timed_out = match deadline {
                 Some(deadline) => self.freed.wait_until(st, deadline).timed_out(),
                 None => {
@@ -213,16 +219,21 @@ impl<C: Connector> TaskWait<'_, C> {
     }
 }
 
+/// Ready with `true` once the task holds the connection, `false` if the pool was closed.
 impl<C: Connector> Future for TaskWait<'_, C> {
-    type Output = ();
+    type Output = bool;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<bool> {
         let pool = self.pool;
         let mut st = pool.lock();
+        if st.closed {
+            self.leave(&mut st);
+            return Poll::Ready(false);
+        }
         if st.holder == Holder::Free {
             st.holder = Holder::Task;
             self.leave(&mut st);
-            return Poll::Ready(());
+            return Poll::Ready(true);
         }
         match self.ticket {
             Some(ticket) => {
@@ -252,16 +263,19 @@ impl<C: Connector> Drop for TaskWait<'_, C> {
 }
 
 impl<C: Connector> AsyncStrategy<C> for Static<C> {
-    async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        self.acquire_async_bounded(core, self.config.timeout).await
+    fn acquire_async<'a>(
+        &'a self,
+        core: &'a Core<C>,
+    ) -> impl Future<Output = Result<PoolEntry<C>, CheckoutError<C::Error>>> + Send + 'a {
+        self.acquire_async_bounded(core, self.config.timeout)
     }
 
-    async fn acquire_async_within(
-        &self,
-        core: &Core<C>,
+    fn acquire_async_within<'a>(
+        &'a self,
+        core: &'a Core<C>,
         wait: Duration,
-    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        self.acquire_async_bounded(core, Some(wait)).await
+    ) -> impl Future<Output = Result<PoolEntry<C>, CheckoutError<C::Error>>> + Send + 'a {
+        self.acquire_async_bounded(core, Some(wait))
     }
 
     fn run_return(&self, task: ReturnTask) {
@@ -278,20 +292,16 @@ impl<C: Connector> Static<C> {
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         self.runtime.note_current();
         let mut wait = TaskWait { pool: self, ticket: None };
-        let waited = match timeout {
-            None => {
-                (&mut wait).await;
-                true
-            }
-            Some(t) => match Instant::now().checked_add(t) {
-                Some(deadline) => tokio::time::timeout_at(deadline.into(), &mut wait).await.is_ok(),
-                None => {
-                    (&mut wait).await;
-                    true
-                }
-            },
+        // `Some(true)`: this task holds the connection; `Some(false)`: the pool was
+        // closed; `None`: the timeout passed.
+        let waited = match timeout.and_then(|t| Instant::now().checked_add(t)) {
+            None => Some((&mut wait).await),
+            Some(deadline) => tokio::time::timeout_at(deadline.into(), &mut wait).await.ok(),
         };
-        if !waited {
+        if waited == Some(false) {
+            return Err(CheckoutError::PoolClosed);
+        }
+        if waited.is_none() {
             drop(wait);
             let st = self.lock();
             let t = timeout.unwrap_or_default();
@@ -337,6 +347,9 @@ impl<C: Connector> Static<C> {
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let me = thread::current().id();
         let mut st = self.lock();
+        if st.closed {
+            return Err(CheckoutError::PoolClosed);
+        }
         if st.holder == Holder::Thread(me) {
             return Err(CheckoutError::Unavailable(
                 "the StaticPool connection is already checked out by this thread; \
@@ -374,6 +387,7 @@ impl<C: Connector> Strategy<C> for Static<C> {
                 tasks: Vec::new(),
                 next_ticket: 0,
                 close_on_return: false,
+                closed: false,
             }),
             freed: Condvar::new(),
             runtime: ReturnRuntime::new(),
@@ -432,6 +446,17 @@ impl<C: Connector> Strategy<C> for Static<C> {
                 }
             }
         }
+    }
+
+    fn close(&self, core: &Core<C>) {
+        let tasks = {
+            let mut st = self.lock();
+            st.closed = true;
+            Self::freed_wakers(&st)
+        };
+        self.freed.notify_all();
+        tasks.into_iter().for_each(Waker::wake);
+        self.dispose(core);
     }
 
     fn status(&self) -> PoolStatus {

@@ -8,6 +8,7 @@
 pub mod affinity;
 pub mod base;
 pub mod checkout;
+pub mod close;
 pub mod concurrency;
 pub mod events;
 pub mod failures;

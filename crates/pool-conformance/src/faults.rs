@@ -85,11 +85,21 @@ impl FaultProxy {
     ///
     /// When `upstream` does not resolve or no port can be bound.
     pub fn start(upstream: impl ToSocketAddrs) -> io::Result<Self> {
+        FaultProxy::start_on(SocketAddr::from(([127, 0, 0, 1], 0)), upstream)
+    }
+
+    /// [`start`](Self::start) on `addr` (a port that refused connections until now: a
+    /// server that comes back).
+    ///
+    /// # Errors
+    ///
+    /// When `upstream` does not resolve or `addr` cannot be bound.
+    pub fn start_on(addr: SocketAddr, upstream: impl ToSocketAddrs) -> io::Result<Self> {
         let upstream = upstream
             .to_socket_addrs()?
             .next()
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no upstream address"))?;
-        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let listener = TcpListener::bind(addr)?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(ProxyShared {
             upstream,

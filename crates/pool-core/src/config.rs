@@ -119,6 +119,7 @@ pub struct PoolConfig {
     pub(crate) connect_timeout: Option<Duration>,
     pub(crate) ping_timeout: Option<Duration>,
     pub(crate) reset_timeout: Option<Duration>,
+    pub(crate) connect_retry: Option<Duration>,
 }
 
 /// The default bound of a connect (HikariCP's `connectionTimeout`).
@@ -139,6 +140,7 @@ impl Default for PoolConfig {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             ping_timeout: Some(DEFAULT_PING_TIMEOUT),
             reset_timeout: Some(DEFAULT_RESET_TIMEOUT),
+            connect_retry: None,
         }
     }
 }
@@ -168,12 +170,17 @@ impl PoolConfig {
     pub fn connect_timeout(&self) -> Option<Duration> {
         self.connect_timeout
     }
-    /// How long a pre-ping may take on the async front end (default 5 s).
+    /// How long a pre-ping may take (default 5 s).
     pub fn ping_timeout(&self) -> Option<Duration> {
         self.ping_timeout
     }
-    /// How long a reset on return may take on the async front end (default 30 s).
+    /// How long a reset on return may take (default 30 s).
     pub fn reset_timeout(&self) -> Option<Duration> {
         self.reset_timeout
+    }
+    /// How long a checkout keeps retrying a connect that fails with a disconnect
+    /// (default `None`: it fails at once, as SQLAlchemy's does).
+    pub fn connect_retry(&self) -> Option<Duration> {
+        self.connect_retry
     }
 }

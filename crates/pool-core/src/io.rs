@@ -40,6 +40,9 @@ pub(crate) trait Io: 'static {
         conn: &'a mut C::Connection,
         bound: Option<Duration>,
     ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a;
+
+    /// A pause of `period` (between connect attempts).
+    fn sleep(period: Duration) -> impl Future<Output = ()> + Send;
 }
 
 /// An operation's outcome, or the timeout that ended it.
@@ -87,6 +90,12 @@ impl Io for Blocking {
         bound: Option<Duration>,
     ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
         future::ready(commit_now(c, conn, bound))
+    }
+
+    /// Sleeps the calling thread, then is ready.
+    fn sleep(period: Duration) -> impl Future<Output = ()> + Send {
+        std::thread::sleep(period);
+        future::ready(())
     }
 }
 
@@ -149,6 +158,10 @@ impl Io for NonBlocking {
         bound: Option<Duration>,
     ) -> impl Future<Output = Timed<Result<(), C::Error>>> + Send + 'a {
         bounded(c.commit_async(conn), bound, Operation::Reset)
+    }
+
+    fn sleep(period: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(period)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::config::{Echo, PoolConfig, ResetOnReturn};
 use crate::error::{BoxError, BuildError, CheckoutError, ErrorChain, ListenerError};
 use crate::events::{Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
-use crate::io::{now, Blocking, Io, NonBlocking};
+use crate::io::{now, Blocking, Io, NonBlocking, Timed};
 use crate::record::{ConnectionRecord, EntryInner, PoolEntry};
 use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
 use crate::Connector;
@@ -125,7 +125,7 @@ impl<C: Connector> Core<C> {
         e.conn = None;
         e.record.opened_at = Some(Instant::now());
         e.record.generation = self.generation.load(Ordering::Acquire);
-        match I::connect(&self.connector, self.config.connect_timeout).await {
+        match self.connect_retrying::<I>().await {
             Err(timeout) => {
                 tracing::debug!(pool = %self.name(), "Error on connect(): {timeout}");
                 *self.last_connect_error.lock() = Some(timeout.to_string());
@@ -149,6 +149,44 @@ impl<C: Connector> Core<C> {
             self.events.on_new_connection(conn, &mut e.record).map_err(CheckoutError::Listener)?;
         }
         Ok(())
+    }
+
+    /// One connect, or with [`connect_retry`](Builder::connect_retry) set, attempts with
+    /// a backoff while they fail with a disconnect or time out, until the period ends;
+    /// the last attempt's outcome.
+    async fn connect_retrying<I: Io>(&self) -> Timed<Result<C::Connection, C::Error>> {
+        let bound = self.config.connect_timeout;
+        let Some(period) = self.config.connect_retry else {
+            return I::connect(&self.connector, bound).await;
+        };
+        let deadline = Instant::now().checked_add(period);
+        let mut backoff = RETRY_FIRST;
+        let mut attempt = 1;
+        loop {
+            let outcome = I::connect(&self.connector, bound).await;
+            let retryable = match &outcome {
+                Ok(Ok(_)) => false,
+                Ok(Err(err)) => self.connector.is_disconnect(err),
+                Err(_timeout) => true,
+            };
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            if !retryable || left.is_some_and(|left| left.is_zero()) {
+                return outcome;
+            }
+            let why = match &outcome {
+                Ok(Err(err)) => ErrorChain::new(err).to_string(),
+                Err(timeout) => timeout.to_string(),
+                Ok(Ok(_)) => unreachable!("a connection is not retried"),
+            };
+            tracing::info!(
+                pool = %self.name(),
+                "Connect attempt {attempt} failed, retrying in {backoff:?}: {why}"
+            );
+            *self.last_connect_error.lock() = Some(why);
+            I::sleep(left.map_or(backoff, |left| left.min(backoff))).await;
+            backoff = (backoff * 2).min(RETRY_MAX);
+            attempt += 1;
+        }
     }
 
     /// SQLAlchemy's `_ConnectionRecord.get_connection`: connect an empty record, replace a
@@ -768,6 +806,11 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     }
 }
 
+/// The first pause between connect attempts under `connect_retry`, doubled after each.
+const RETRY_FIRST: Duration = Duration::from_millis(10);
+/// The longest pause between connect attempts.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
 /// How long [`Pool::close`] waits for checked-out connections.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);
 /// How often a closing pool looks whether everything came back.
@@ -1303,6 +1346,21 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
         self
     }
 
+    /// Keeps a checkout retrying a connect that fails with a disconnect (a refused or
+    /// timed-out connect, a server starting up or shutting down) for up to `period`,
+    /// with a backoff from 10 ms doubling to 1 s, as r2d2 and bb8 retry until their
+    /// checkout timeout while a database restarts. Past it the checkout fails with the
+    /// last connect error. Other connect errors (a refused password, an unknown
+    /// database) fail at once.
+    ///
+    /// The default, `None`, fails at once (SQLAlchemy's behaviour). The blocking front
+    /// end sleeps between attempts on the caller's thread; `get_async` awaits tokio's
+    /// timer. Each attempt is bounded by [`connect_timeout`](Self::connect_timeout).
+    pub fn connect_retry(mut self, period: impl Into<Option<Duration>>) -> Self {
+        self.config.connect_retry = period.into();
+        self
+    }
+
     /// How long a pre-ping may take before the checkout fails with
     /// [`CheckoutError::OperationTimeout`] (default 5 s, HikariCP's
     /// `validationTimeout`); the connection is invalidated and its slot freed. `None`
@@ -1363,6 +1421,7 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
             ("connect_timeout", self.config.connect_timeout),
             ("ping_timeout", self.config.ping_timeout),
             ("reset_timeout", self.config.reset_timeout),
+            ("connect_retry", self.config.connect_retry),
         ] {
             if bound == Some(Duration::ZERO) {
                 return Err(BuildError::new(

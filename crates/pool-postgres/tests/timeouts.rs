@@ -121,3 +121,59 @@ fn the_async_connector_bounds_blocking_ping_and_reset() {
         "tokio-postgres: a silent pre-ping gave up after {ping:?}, a silent reset after {reset:?}"
     );
 }
+
+/// A loopback address nothing listens on (yet).
+fn free_addr() -> std::net::SocketAddr {
+    let probe = TcpListener::bind("127.0.0.1:0").expect("a local port");
+    probe.local_addr().expect("bound")
+}
+
+// Issue 12, part 7: a server that refuses connections for a while (a restart) and then
+// comes back; with connect_retry the checkout keeps trying and succeeds, through both
+// connectors and both front ends. Without it the first refusal fails the checkout.
+#[test]
+fn connect_retry_rides_out_a_server_that_comes_back() {
+    let Some(server) = server("connect_retry_rides_out_a_server_that_comes_back") else { return };
+    let outage = Duration::from_millis(300);
+    let rt = tokio::runtime::Runtime::new().expect("a runtime");
+    for (connector, front_end) in [("postgres", "blocking"), ("tokio-postgres", "async")] {
+        let addr = free_addr();
+        let url = via(addr);
+        let fails_at_once = QueuePool::builder(PostgresConnector::new(&url).expect("parses"))
+            .build()
+            .expect("valid settings");
+        assert!(matches!(fails_at_once.get(), Err(CheckoutError::Connect(_))), "nothing listens");
+
+        let asked = Instant::now();
+        let comes_back = std::thread::spawn({
+            let server = server.clone();
+            move || {
+                std::thread::sleep(outage);
+                pool_conformance::faults::FaultProxy::start_on(addr, server).expect("the port")
+            }
+        });
+        let got = if front_end == "blocking" {
+            let pool = QueuePool::builder(PostgresConnector::new(&url).expect("parses"))
+                .connect_retry(Duration::from_secs(20))
+                .build()
+                .expect("valid settings");
+            pool.get().map(|mut c| c.batch_execute("SELECT 1").map_err(|e| e.to_string()))
+        } else {
+            let connector = AsyncPostgresConnector::new(&url).expect("parses");
+            let pool = QueuePool::builder(connector)
+                .connect_retry(Duration::from_secs(20))
+                .build()
+                .expect("valid settings");
+            rt.block_on(async {
+                let c = pool.get_async().await?;
+                Ok(c.batch_execute("SELECT 1").await.map_err(|e| e.to_string()))
+            })
+        };
+        let took = asked.elapsed();
+        let _proxy = comes_back.join().expect("the proxy started");
+        got.expect("the checkout rode out the outage").expect("the connection works");
+        assert!(took >= outage, "{connector}: connected after {took:?}, during the outage");
+        assert!(took < HUNG, "{connector}: took {took:?}");
+        println!("{connector} ({front_end}): connected {took:?} after a {outage:?} outage");
+    }
+}

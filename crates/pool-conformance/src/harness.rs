@@ -99,6 +99,10 @@ pub struct Caps {
     /// Without it, that checkout waits like any other (StaticPool's async front end: a
     /// task has no thread of its own).
     pub refuses_holder: bool,
+    /// Judges its idle connections in `Pool::retain` (QueuePool, StaticPool); the
+    /// others keep everything (they keep no idle connection, or none apart from a
+    /// thread's or the one holder's).
+    pub retains: bool,
 }
 
 impl Caps {
@@ -114,6 +118,7 @@ impl Caps {
         thread_affine: false,
         dispose_keeps_record: false,
         refuses_holder: false,
+        retains: true,
     };
 
     /// No capability at all; harnesses start from this and switch on what they have.
@@ -128,6 +133,7 @@ impl Caps {
         thread_affine: false,
         dispose_keeps_record: false,
         refuses_holder: false,
+        retains: false,
     };
 }
 

@@ -77,6 +77,7 @@ impl Harness for StaticHarness {
             single_connection: true,
             bounded_wait: true,
             refuses_holder: true,
+            retains: true,
             ..Caps::NONE
         }
     }

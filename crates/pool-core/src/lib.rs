@@ -22,6 +22,6 @@ pub use crate::events::{PoolListener, ResetState};
 pub use crate::guard::{Nested, PooledConnection};
 pub use crate::pool::{Builder, Core, Pool, StillOpen};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
-pub use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
+pub use crate::strategy::{AsyncStrategy, Keep, PoolStatus, Strategy};
 pub use crate::timeouts::{Operation, OperationTimeout};
 pub use crate::url::{redact, UrlParts};

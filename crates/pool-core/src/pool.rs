@@ -86,6 +86,16 @@ impl<C: Connector> Core<C> {
         }
     }
 
+    /// Whether `keep` keeps this idle entry ([`Strategy::retain`]): an entry without a
+    /// connection is always kept (it connects at its next checkout).
+    pub fn keeps(&self, entry: &mut PoolEntry<C>, keep: &mut crate::strategy::Keep<'_, C>) -> bool {
+        let e = &mut *entry.inner;
+        match e.conn.as_mut() {
+            Some(conn) => keep(conn, &e.record),
+            None => true,
+        }
+    }
+
     /// Closes the entry's connection, if any, gracefully (the `close` event fires); the
     /// record can connect again.
     pub fn close_entry(&self, entry: &mut PoolEntry<C>) {
@@ -644,6 +654,25 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     pub fn dispose(&self) {
         self.inner.strategy.dispose(&self.inner.core);
         tracing::info!(pool = %self.inner.core.name(), "Pool disposed. {}", self.status_line());
+    }
+
+    /// Closes the idle connections that `keep` rejects (deadpool's `retain`), given each
+    /// connection and its record (its age in [`ConnectionRecord::opened_at`], its
+    /// [`info`](ConnectionRecord::info)); returns how many were closed. Checked-out
+    /// connections are not looked at.
+    ///
+    /// `keep` runs outside the pool's lock, on this thread; meanwhile the connections it
+    /// judges are out of the pool. A pool that keeps no idle connection (NullPool) closes
+    /// nothing.
+    pub fn retain(
+        &self,
+        mut keep: impl FnMut(&mut C::Connection, &ConnectionRecord<C>) -> bool,
+    ) -> usize {
+        let closed = self.inner.strategy.retain(&self.inner.core, &mut keep);
+        if closed > 0 {
+            tracing::info!(pool = %self.inner.core.name(), "Pool retain closed {closed} idle connection(s)");
+        }
+        closed
     }
 
     /// Closes the pool, waiting up to 30 s for the connections still checked out to come

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::error::{BuildError, CheckoutError};
 use crate::pool::Core;
-use crate::record::PoolEntry;
+use crate::record::{ConnectionRecord, PoolEntry};
 use crate::Connector;
 
 /// Where idle connections wait and how callers wait for them: all a pool strategy does.
@@ -71,12 +71,28 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
         self.dispose(core);
     }
 
+    /// Closes the idle connections that `keep` rejects, for
+    /// [`Pool::retain`](crate::Pool::retain); returns how many it closed.
+    ///
+    /// Call `keep` outside the strategy's lock (it is the application's code), through
+    /// [`Core::keeps`]. The default keeps everything: right for a strategy that keeps no
+    /// idle connection.
+    fn retain(&self, core: &Core<C>, keep: &mut Keep<'_, C>) -> usize {
+        let _ = (core, keep);
+        0
+    }
+
     /// The counts that describe the strategy right now.
     fn status(&self) -> PoolStatus;
 
     /// The status as one line, in SQLAlchemy's words for this pool type.
     fn status_line(&self) -> String;
 }
+
+/// The predicate of [`Pool::retain`](crate::Pool::retain): whether to keep an idle
+/// connection, given it and its record.
+pub type Keep<'a, C> =
+    dyn FnMut(&mut <C as Connector>::Connection, &ConnectionRecord<C>) -> bool + 'a;
 
 /// Counts that describe a pool at one moment.
 ///

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use pool_core::rt::{ReturnRuntime, ReturnTask};
 use pool_core::{
-    AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy,
-    TimeoutError,
+    AsyncStrategy, BuildError, CheckoutError, Connector, Core, Keep, PoolEntry, PoolStatus,
+    Strategy, TimeoutError,
 };
 
 use crate::config::StaticConfig;
@@ -318,6 +318,27 @@ impl<C: Connector> Static<C> {
     }
 }
 
+/// An entry `retain` is judging: unless taken, it goes back to the pool on drop (kept,
+/// or the predicate panicked).
+struct PutBack<'a, C: Connector> {
+    pool: &'a Static<C>,
+    entry: Option<PoolEntry<C>>,
+}
+
+impl<C: Connector> Drop for PutBack<'_, C> {
+    fn drop(&mut self) {
+        if let Some(entry) = self.entry.take() {
+            let mut st = self.pool.lock();
+            st.idle = Some(entry);
+            st.holder = Holder::Free;
+            let wake = Static::freed_wakers(&st);
+            drop(st);
+            self.pool.freed.notify_one();
+            wake.into_iter().for_each(Waker::wake);
+        }
+    }
+}
+
 struct FreeOnDrop<'a, C: Connector> {
     pool: &'a Static<C>,
     armed: bool,
@@ -446,6 +467,25 @@ impl<C: Connector> Strategy<C> for Static<C> {
                 }
             }
         }
+    }
+
+    fn retain(&self, core: &Core<C>, keep: &mut Keep<'_, C>) -> usize {
+        let mut st = self.lock();
+        if st.holder != Holder::Free {
+            return 0;
+        }
+        let Some(entry) = st.idle.take() else { return 0 };
+        // Judged outside the lock (the application's code); checkouts wait meanwhile.
+        st.holder = Holder::Closing;
+        drop(st);
+        let mut judged = PutBack { pool: self, entry: Some(entry) };
+        if core.keeps(judged.entry.as_mut().expect("set above"), keep) {
+            return 0; // `judged` puts it back
+        }
+        let mut entry = judged.entry.take().expect("still there");
+        let _free = FreeOnDrop { pool: self, armed: true };
+        core.close_entry(&mut entry);
+        1
     }
 
     fn close(&self, core: &Core<C>) {

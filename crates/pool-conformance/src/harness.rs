@@ -99,9 +99,10 @@ pub struct Caps {
     /// Without it, that checkout waits like any other (StaticPool's async front end: a
     /// task has no thread of its own).
     pub refuses_holder: bool,
-    /// Judges its idle connections in `Pool::retain` (QueuePool, StaticPool); the
-    /// others keep everything (they keep no idle connection, or none apart from a
-    /// thread's or the one holder's).
+    /// Judges its idle connections in `Pool::retain` and takes connections made elsewhere
+    /// in `Pool::add` (QueuePool, StaticPool); the others keep everything and take
+    /// nothing (they keep no idle connection, or none apart from a thread's or the one
+    /// holder's).
     pub retains: bool,
 }
 

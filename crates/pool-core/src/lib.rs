@@ -20,7 +20,7 @@ pub use crate::error::{
 };
 pub use crate::events::{PoolListener, ResetState};
 pub use crate::guard::{Nested, PooledConnection};
-pub use crate::pool::{Builder, Core, Pool, StillOpen};
+pub use crate::pool::{AddError, Builder, Core, Pool, StillOpen};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::strategy::{AsyncStrategy, Keep, PoolStatus, Strategy};
 pub use crate::timeouts::{Operation, OperationTimeout};

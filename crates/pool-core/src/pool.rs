@@ -675,6 +675,45 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         closed
     }
 
+    /// Adds a connection opened elsewhere to the pool (bb8's `add`), as if the pool had
+    /// opened it: a new record, the `connect` listeners (and `first_connect` on the first
+    /// connection), then idle or to the longest waiter.
+    ///
+    /// # Errors
+    ///
+    /// [`AddError::Full`] with the connection when the pool has no room for one more
+    /// (at its limit, its idle list full, or closed); [`AddError::Refused`] when a
+    /// `connect` listener refused it, which then closed it. A strategy that keeps no idle
+    /// connection (NullPool, SingletonThreadPool, AssertionPool) is always full.
+    pub fn add(&self, conn: C::Connection) -> Result<(), AddError<C>> {
+        let inner = &*self.inner;
+        let core = &inner.core;
+        if inner.refuse_if_closed().is_err() {
+            return Err(AddError::Full(conn));
+        }
+        let mut entry = core.empty_entry();
+        {
+            let e = &mut *entry.inner;
+            e.record.opened_at = Some(Instant::now());
+            e.record.generation = core.generation.load(Ordering::Acquire);
+            e.record.fresh = true;
+            let conn = e.conn.insert(conn);
+            if core.events.any() {
+                if let Err(refused) = core.events.on_new_connection(conn, &mut e.record) {
+                    core.close_connection(&mut entry, true, true);
+                    return Err(AddError::Refused(refused));
+                }
+            }
+        }
+        match inner.strategy.add(core, entry) {
+            Ok(()) => Ok(()),
+            Err(mut entry) => {
+                let conn = entry.inner.conn.take().expect("added with its connection");
+                Err(AddError::Full(conn))
+            }
+        }
+    }
+
     /// Closes the pool, waiting up to 30 s for the connections still checked out to come
     /// back: [`close_within`](Self::close_within) with that bound.
     ///
@@ -839,6 +878,45 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
 const RETRY_FIRST: Duration = Duration::from_millis(10);
 /// The longest pause between connect attempts.
 const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Why [`Pool::add`] did not take a connection.
+#[non_exhaustive]
+pub enum AddError<C: Connector> {
+    /// The pool has no room for it; here it is back.
+    Full(C::Connection),
+    /// A `connect` listener refused it; it was closed.
+    Refused(ListenerError),
+}
+
+impl<C: Connector> fmt::Debug for AddError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddError::Full(_) => f.write_str("Full(..)"),
+            AddError::Refused(e) => f.debug_tuple("Refused").field(e).finish(),
+        }
+    }
+}
+
+impl<C: Connector> fmt::Display for AddError<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddError::Full(_) => f.write_str(
+                "the pool has no room for another connection (at its limit, its idle list \
+                 full, or closed); the connection was given back",
+            ),
+            AddError::Refused(e) => write!(f, "a connect listener refused the connection: {e}"),
+        }
+    }
+}
+
+impl<C: Connector> StdError for AddError<C> {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            AddError::Refused(e) => Some(e),
+            AddError::Full(_) => None,
+        }
+    }
+}
 
 /// How long [`Pool::close`] waits for checked-out connections.
 const CLOSE_WAIT: Duration = Duration::from_secs(30);

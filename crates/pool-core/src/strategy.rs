@@ -82,6 +82,16 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
         0
     }
 
+    /// Takes in an entry holding a connection made elsewhere, for
+    /// [`Pool::add`](crate::Pool::add): keep it idle or hand it to a waiter if the
+    /// strategy has room for one more connection, else give it back.
+    ///
+    /// The default gives it back: right for a strategy that keeps no idle connection.
+    fn add(&self, core: &Core<C>, entry: PoolEntry<C>) -> Result<(), PoolEntry<C>> {
+        let _ = core;
+        Err(entry)
+    }
+
     /// The counts that describe the strategy right now.
     fn status(&self) -> PoolStatus;
 

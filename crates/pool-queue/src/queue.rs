@@ -474,6 +474,19 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         }
     }
 
+    fn add(&self, core: &Core<C>, entry: PoolEntry<C>) -> Result<(), PoolEntry<C>> {
+        let mut st = self.lock();
+        let room = self.can_grow(&st) && !(self.idle_full(&st) && st.waiters.is_empty());
+        if !room {
+            return Err(entry);
+        }
+        // Counted, then placed as a return would be: idle, or to the longest waiter.
+        st.total += 1;
+        drop(st);
+        self.release(core, entry);
+        Ok(())
+    }
+
     fn retain(&self, core: &Core<C>, keep: &mut Keep<'_, C>) -> usize {
         // Judged outside the lock (the predicate is the application's code); meanwhile
         // the entries are out of the idle list, still counted in `total`.

@@ -469,6 +469,16 @@ impl<C: Connector> Strategy<C> for Static<C> {
         }
     }
 
+    /// Takes the connection only when the pool has none (never connected, or disposed).
+    fn add(&self, _core: &Core<C>, entry: PoolEntry<C>) -> Result<(), PoolEntry<C>> {
+        let mut st = self.lock();
+        if st.closed || st.holder != Holder::Free || st.idle.is_some() {
+            return Err(entry);
+        }
+        st.idle = Some(entry);
+        Ok(())
+    }
+
     fn retain(&self, core: &Core<C>, keep: &mut Keep<'_, C>) -> usize {
         let mut st = self.lock();
         if st.holder != Holder::Free {

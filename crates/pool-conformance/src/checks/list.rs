@@ -123,6 +123,7 @@ define_checks! {$
     close::close_waits_for_holders,
     close::close_fails_waiters,
     prune::retain_closes_rejected_idle,
+    prune::add_takes_a_connection_made_elsewhere,
     concurrency::no_early_timeout_under_contention,
     concurrency::waiters_served_after_invalidate,
     concurrency::longest_waiter_served_first,

@@ -1,7 +1,8 @@
-//! Pruning (issue 12, part 5): `Pool::retain` closes the idle connections its predicate
-//! rejects and keeps the others, never touching a checked-out one.
+//! Pruning and adding (issue 12, part 5): `Pool::retain` closes the idle connections its
+//! predicate rejects and keeps the others, never touching a checked-out one; `Pool::add`
+//! takes a connection made elsewhere when there is room, and gives it back otherwise.
 
-use pool_core::PooledConnection;
+use pool_core::{AddError, Connector, PooledConnection};
 
 use super::needs;
 use crate::{pool, Backend, Call, Harness, Identified, Outcome, Spec};
@@ -45,5 +46,38 @@ pub fn retain_closes_rejected_idle<H: Harness, B: Backend>(backend: &B) -> Outco
     assert_ne!(fresh.conn_id(), id, "a new connection replaces the closed one");
     drop(fresh);
     assert_eq!(p.status().checked_out, 0);
+    Ok(())
+}
+
+// bb8's `add` test: a connection made outside the pool joins it and is handed out; a
+// pool at its limit gives the connection back.
+/// `add` takes a connection made elsewhere when there is room, else gives it back.
+pub fn add_takes_a_connection_made_elsewhere<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    let p = pool::<H, B>(backend, Spec::sized(1, Some(0)));
+    let made = p.connector().connect().expect("a connection made outside the pool");
+    let id = made.conn_id();
+    if !H::caps().retains {
+        match p.add(made) {
+            Err(AddError::Full(back)) => p.connector().close(back).expect("closed by its maker"),
+            other => panic!("a pool that keeps no idle connection took one: {other:?}"),
+        }
+        return Err(crate::Skip::because("takes no connection (caps().retains)"));
+    }
+    p.add(made).expect("room for one");
+    let c = H::get(&p).expect("checkout");
+    assert_eq!(c.conn_id(), id, "the added connection is handed out");
+    let second = p.connector().connect().expect("another connection");
+    let second_id = second.conn_id();
+    match p.add(second) {
+        Err(AddError::Full(back)) => {
+            assert_eq!(back.conn_id(), second_id, "given back");
+            p.connector().close(back).expect("closed by its maker");
+        }
+        other => panic!("a pool at its limit took a connection: {other:?}"),
+    }
+    drop(c);
+    assert_eq!(p.status().checked_out, 0);
+    p.close_within(std::time::Duration::from_secs(10)).expect("nothing out");
+    assert_eq!(backend.log().calls_for(id).last(), Some(&Call::Close(id)), "closed with the pool");
     Ok(())
 }

@@ -22,7 +22,6 @@ use crate::config::QueueConfig;
 /// Use it through the [`QueuePool`](crate::QueuePool) alias.
 pub struct Queue<C: Connector> {
     config: QueueConfig,
-    max_total: Option<usize>,
     state: Mutex<State<C>>,
     /// The runtime of the first async checkout: where returns made outside any runtime
     /// run their async reset.
@@ -43,6 +42,10 @@ pub(crate) struct State<C: Connector> {
     pub(crate) woken: usize,
     /// Set by `close`: nothing is kept idle, no caller queues, freed slots are uncounted.
     pub(crate) closed: bool,
+    /// The idle list's bound (`pool_size`; 0: no bound), changed by `resize`.
+    pool_size: usize,
+    /// The most entries in existence (`None`: no limit), changed by `resize`.
+    max_total: Option<usize>,
 }
 
 /// One caller waiting for a connection: a parked thread (`Pool::get`) or a task
@@ -143,13 +146,13 @@ impl<C: Connector> Queue<C> {
     }
 
     pub(crate) fn can_grow(&self, st: &State<C>) -> bool {
-        self.max_total.is_none_or(|max| st.total < max)
+        st.max_total.is_none_or(|max| st.total < max)
     }
 
     /// Whether a returned entry must not be kept idle: the idle list is at `pool_size`,
     /// or the pool is closed.
     fn idle_full(&self, st: &State<C>) -> bool {
-        st.closed || (self.config.pool_size > 0 && st.idle.len() >= self.config.pool_size)
+        st.closed || (st.pool_size > 0 && st.idle.len() >= st.pool_size)
     }
 
     /// Whether the next returned entry must go to the longest waiter: it has waited past
@@ -235,7 +238,8 @@ impl<C: Connector> Queue<C> {
 
     /// A slot is free: give it to the longest waiter, or uncount it.
     pub(crate) fn free_slot(&self, st: &mut State<C>) -> Option<Wakeup> {
-        if st.closed {
+        // Closed, or shrunk below what is open: the slot is gone, not handed on.
+        if st.closed || st.max_total.is_some_and(|max| st.total > max) {
             st.total -= 1;
             return None;
         }
@@ -288,11 +292,11 @@ impl<C: Connector> Queue<C> {
     }
 
     fn status_of(&self, st: &State<C>) -> PoolStatus {
-        let size = self.config.pool_size;
+        let size = st.pool_size;
         let overflow = if size == 0 { 0 } else { st.total as isize - size as isize };
         PoolStatus::new(
             size,
-            self.config.max_total(),
+            st.max_total,
             st.idle.len(),
             overflow,
             st.total - st.idle.len(),
@@ -416,7 +420,6 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         config.validate()?;
         Ok(Queue {
             config: config.clone(),
-            max_total: config.max_total(),
             runtime: ReturnRuntime::new(),
             state: Mutex::new(State {
                 idle: VecDeque::with_capacity(config.pool_size),
@@ -425,6 +428,8 @@ impl<C: Connector> Strategy<C> for Queue<C> {
                 last_handoff: None,
                 woken: 0,
                 closed: false,
+                pool_size: config.pool_size,
+                max_total: config.max_total(),
             }),
         })
     }
@@ -559,9 +564,58 @@ impl<C: Connector> fmt::Debug for Queue<C> {
 }
 
 impl<C: Connector> Queue<C> {
-    /// The configured pool size (SQLAlchemy's `size()`).
+    /// The pool size (SQLAlchemy's `size()`): the configured one, or the last
+    /// [`resize`](Self::resize)'s.
     pub fn size(&self) -> usize {
-        self.config.pool_size
+        self.lock().pool_size
+    }
+
+    /// Changes `pool_size` and `max_overflow` at run time (deadpool's `resize`); the
+    /// [`Resize`](crate::Resize) trait calls it as `pool.resize(..)`.
+    ///
+    /// Growing lets callers that wait open connections at once. Shrinking closes idle
+    /// connections beyond the new sizes now, least recently used first, and never takes a
+    /// connection from its holder: one returned while the pool is over its new limit is
+    /// closed instead of kept, until the pool fits.
+    ///
+    /// # Errors
+    ///
+    /// The [`BuildError`] the sizes would get at build (`pool_size` plus `max_overflow`
+    /// must fit in a `usize`); nothing changes then.
+    pub fn resize(
+        &self,
+        core: &Core<C>,
+        pool_size: usize,
+        max_overflow: crate::Overflow,
+    ) -> Result<(), BuildError> {
+        let sizes = QueueConfig { pool_size, max_overflow, ..self.config.clone() };
+        sizes.validate()?;
+        let (excess, granted) = {
+            let mut st = self.lock();
+            st.pool_size = pool_size;
+            st.max_total = sizes.max_total();
+            let over_idle =
+                if pool_size == 0 { 0 } else { st.idle.len().saturating_sub(pool_size) };
+            let over_total = st.max_total.map_or(0, |max| st.total.saturating_sub(max));
+            let n = over_idle.max(over_total).min(st.idle.len());
+            // The least recently used end: the front under LIFO and FIFO alike.
+            let excess: Vec<_> = st.idle.drain(..n).collect();
+            let mut granted = Vec::new();
+            while !st.waiters.is_empty() && self.can_grow(&st) && !st.closed {
+                st.total += 1;
+                let waiter = Self::pop_waiter(&mut st).expect("not empty");
+                *waiter.grant.lock() = Some(Grant::Reserved);
+                granted.push(waiter.wakeup());
+            }
+            (excess, granted)
+        };
+        granted.into_iter().for_each(Wakeup::wake);
+        let excess: Vec<_> =
+            excess.into_iter().map(|e| (e, Reservation { queue: self, armed: true })).collect();
+        for (mut entry, _slot) in excess {
+            core.close_entry(&mut entry);
+        }
+        Ok(())
     }
 
     /// The configured timeout (SQLAlchemy's `timeout()`); `None` waits forever.

@@ -500,7 +500,6 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     /// they were before the call.
     pub fn get(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
         let inner = &*self.inner;
-        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire(&inner.core)?;
         self.finish_get(entry)
     }
@@ -525,7 +524,6 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         timeout: Duration,
     ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
         let inner = &*self.inner;
-        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire_within(&inner.core, timeout)?;
         self.finish_get(entry)
     }
@@ -563,7 +561,6 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         S: AsyncStrategy<C>,
     {
         let inner = &*self.inner;
-        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire_async(&inner.core).await?;
         let mut pending = Pending { inner, entry: Some(entry) };
         if inner.needs_checkout(pending.entry()) {
@@ -591,7 +588,6 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         S: AsyncStrategy<C>,
     {
         let inner = &*self.inner;
-        inner.refuse_if_closed()?;
         let entry = inner.strategy.acquire_async_within(&inner.core, timeout).await?;
         let mut pending = Pending { inner, entry: Some(entry) };
         if inner.needs_checkout(pending.entry()) {
@@ -688,7 +684,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     pub fn add(&self, conn: C::Connection) -> Result<(), AddError<C>> {
         let inner = &*self.inner;
         let core = &inner.core;
-        if inner.refuse_if_closed().is_err() {
+        if self.is_closed() {
             return Err(AddError::Full(conn));
         }
         let mut entry = core.empty_entry();
@@ -1146,15 +1142,6 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         core.config.pre_ping || core.events.any() || !core.is_usable(entry)
     }
 
-    /// Fails a checkout at once when the pool is closed.
-    #[inline]
-    fn refuse_if_closed(&self) -> Result<(), CheckoutError<C::Error>> {
-        if self.core.closed.load(Ordering::Relaxed) {
-            return Err(CheckoutError::PoolClosed);
-        }
-        Ok(())
-    }
-
     /// Marks the pool closed and shuts the strategy down (see [`Pool::close_within`]).
     fn shut(&self) {
         let first = !self.core.closed.swap(true, Ordering::AcqRel);
@@ -1361,12 +1348,7 @@ impl<C: Connector, S: Strategy<C>> Drop for ReleaseOnDrop<'_, C, S> {
     #[inline]
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
-            let inner = self.inner;
-            inner.strategy.release(&inner.core, entry);
-            if inner.core.closed.load(Ordering::Relaxed) {
-                // Closed while it was out: close what came back.
-                inner.strategy.close(&inner.core);
-            }
+            self.inner.strategy.release(&self.inner.core, entry);
         }
     }
 }

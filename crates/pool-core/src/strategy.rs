@@ -59,17 +59,12 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
     fn dispose(&self, core: &Core<C>);
 
     /// Shuts the strategy down for [`Pool::close`](crate::Pool::close): fails every
-    /// caller waiting for a connection with [`CheckoutError::PoolClosed`], closes the
-    /// idle connections, and from then on refuses to queue a caller. The core stops new
-    /// checkouts before they reach the strategy, and calls `close` again after each
-    /// connection that comes back, so a strategy that keeps what is returned closes it
-    /// then.
-    ///
-    /// The default calls [`dispose`](Strategy::dispose): right for a strategy whose
-    /// callers never wait.
-    fn close(&self, core: &Core<C>) {
-        self.dispose(core);
-    }
+    /// caller waiting for a connection with [`CheckoutError::PoolClosed`] and closes the
+    /// idle connections. From then on [`acquire`](Strategy::acquire) (and the async
+    /// acquire) fails at once with `PoolClosed`, and [`release`](Strategy::release)
+    /// closes what comes back. The core leaves all of it to the strategy, so that a
+    /// checkout and a return of an open pool pay nothing for it.
+    fn close(&self, core: &Core<C>);
 
     /// Closes the idle connections that `keep` rejects, for
     /// [`Pool::retain`](crate::Pool::retain); returns how many it closed.

@@ -2,7 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use pool_core::rt::{ReturnRuntime, ReturnTask};
 use pool_core::{AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry};
@@ -57,6 +57,8 @@ pub struct NullConfig;
 pub struct Null<C> {
     /// Entries handed out by `acquire` and not yet given back to `release`.
     checked_out: AtomicUsize,
+    /// Set by `close`: every checkout fails (a return is closed anyway).
+    closed: AtomicBool,
     /// Where async returns made outside a runtime run.
     runtime: ReturnRuntime,
     _connector: PhantomData<fn() -> C>,
@@ -66,6 +68,13 @@ impl<C> Null<C> {
     /// Connections checked out and not yet returned (the only count a NullPool has).
     pub fn checkedout(&self) -> usize {
         self.checked_out.load(Ordering::Acquire)
+    }
+
+    fn refuse_if_closed<E>(&self) -> Result<(), CheckoutError<E>> {
+        match self.closed.load(Ordering::Acquire) {
+            true => Err(CheckoutError::PoolClosed),
+            false => Ok(()),
+        }
     }
 }
 
@@ -87,12 +96,14 @@ impl<C: Connector> Strategy<C> for Null<C> {
     fn build(_config: &NullConfig) -> Result<Self, BuildError> {
         Ok(Null {
             checked_out: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
             runtime: ReturnRuntime::new(),
             _connector: PhantomData,
         })
     }
 
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        self.refuse_if_closed()?;
         let entry = core.new_entry()?;
         self.checked_out.fetch_add(1, Ordering::AcqRel);
         Ok(entry)
@@ -105,6 +116,12 @@ impl<C: Connector> Strategy<C> for Null<C> {
     }
 
     fn dispose(&self, _core: &Core<C>) {}
+
+    /// Refuses every checkout from now on; nothing is idle, and each connection out is
+    /// closed when it comes back, as always here.
+    fn close(&self, _core: &Core<C>) {
+        self.closed.store(true, Ordering::Release);
+    }
 
     fn status(&self) -> PoolStatus {
         PoolStatus::new(0, None, 0, 0, self.checkedout(), 0)
@@ -120,6 +137,7 @@ impl<C: Connector> Strategy<C> for Null<C> {
 impl<C: Connector> AsyncStrategy<C> for Null<C> {
     async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         self.runtime.note_current();
+        self.refuse_if_closed()?;
         let entry = core.new_entry_async().await?;
         self.checked_out.fetch_add(1, Ordering::AcqRel);
         Ok(entry)

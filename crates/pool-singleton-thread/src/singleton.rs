@@ -52,6 +52,8 @@ struct State<C: Connector> {
     abandoned: Vec<u64>,
     /// Threads that will tell this pool when they end.
     hooked: HashSet<ThreadId>,
+    /// Set by `close`: checkouts fail, returns are closed.
+    closed: bool,
 }
 
 enum Slot<C: Connector> {
@@ -140,6 +142,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
                 orphans: Vec::new(),
                 abandoned: Vec::new(),
                 hooked: HashSet::new(),
+                closed: false,
             })),
         })
     }
@@ -147,6 +150,9 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let me = thread::current().id();
         let mut st = self.shared.lock();
+        if st.closed {
+            return Err(CheckoutError::PoolClosed);
+        }
         match st.threads.remove(&me) {
             Some(Slot::Idle(entry)) => {
                 st.threads.insert(me, Slot::Out(entry.record().id()));
@@ -189,7 +195,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
             .iter()
             .find(|(_, s)| matches!(s, Slot::Out(r) if *r == record))
             .map(|(t, _)| *t);
-        let over = st.kept() > self.config.pool_size;
+        let over = st.closed || st.kept() > self.config.pool_size;
         match owner {
             Some(thread) if !over => {
                 st.threads.insert(thread, Slot::Idle(entry));
@@ -201,7 +207,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
             None => {
                 // Its thread ended while it was out: adopt it as an orphan if there is room.
                 st.abandoned.retain(|r| *r != record);
-                if st.kept() < self.config.pool_size {
+                if !st.closed && st.kept() < self.config.pool_size {
                     st.orphans.push(entry);
                     return;
                 }
@@ -209,6 +215,13 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
         }
         drop(st);
         core.close_entry(&mut entry);
+    }
+
+    /// Refuses every checkout from now on, closes the kept connections that are idle,
+    /// and each one out when it comes back.
+    fn close(&self, core: &Core<C>) {
+        self.shared.lock().closed = true;
+        self.dispose(core);
     }
 
     fn dispose(&self, core: &Core<C>) {

@@ -123,6 +123,9 @@ impl<C: Connector> Assertion<C> {
         // only if the backtrace is ever shown.
         let here = self.config.store_traceback.then(|| Arc::new(Backtrace::force_capture()));
         let mut st = self.lock();
+        if st.closed {
+            return Err(CheckoutError::PoolClosed);
+        }
         if st.out.is_some() {
             let taken_at = st.taken_at.clone();
             drop(st);

@@ -120,6 +120,10 @@ pub struct PoolConfig {
     pub(crate) ping_timeout: Option<Duration>,
     pub(crate) reset_timeout: Option<Duration>,
     pub(crate) connect_retry: Option<Duration>,
+    pub(crate) min_idle: usize,
+    pub(crate) idle_timeout: Option<Duration>,
+    pub(crate) max_lifetime: Option<Duration>,
+    pub(crate) keepalive: Option<Duration>,
 }
 
 /// The default bound of a connect (HikariCP's `connectionTimeout`).
@@ -141,6 +145,10 @@ impl Default for PoolConfig {
             ping_timeout: Some(DEFAULT_PING_TIMEOUT),
             reset_timeout: Some(DEFAULT_RESET_TIMEOUT),
             connect_retry: None,
+            min_idle: 0,
+            idle_timeout: None,
+            max_lifetime: None,
+            keepalive: None,
         }
     }
 }
@@ -182,5 +190,33 @@ impl PoolConfig {
     /// (default `None`: it fails at once, as SQLAlchemy's does).
     pub fn connect_retry(&self) -> Option<Duration> {
         self.connect_retry
+    }
+    /// How many idle connections the pool keeps open (default 0).
+    pub fn min_idle(&self) -> usize {
+        self.min_idle
+    }
+    /// How long a connection may stay idle before it is closed (default `None`).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+    /// How long a connection may live, less up to 2.5 % of jitter (default `None`).
+    pub fn max_lifetime(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+    /// How long a connection may stay idle before it is pinged (default `None`).
+    pub fn keepalive(&self) -> Option<Duration> {
+        self.keepalive
+    }
+    /// Whether any setting needs the background maintenance.
+    pub(crate) fn maintained(&self) -> bool {
+        self.min_idle > 0
+            || self.idle_timeout.is_some()
+            || self.max_lifetime.is_some()
+            || self.keepalive.is_some()
+    }
+    /// Whether a return must note when the connection became idle, or check its
+    /// lifetime.
+    pub(crate) fn watches_returns(&self) -> bool {
+        self.idle_timeout.is_some() || self.max_lifetime.is_some() || self.keepalive.is_some()
     }
 }

@@ -1,11 +1,13 @@
 #![doc = include_str!("../README.md")]
 
+mod builder;
 mod config;
 mod connector;
 mod error;
 mod events;
 mod guard;
 mod io;
+mod maintain;
 mod pool;
 mod record;
 pub mod rt;
@@ -13,6 +15,7 @@ mod strategy;
 mod timeouts;
 mod url;
 
+pub use crate::builder::{Builder, WarmError};
 pub use crate::config::{Echo, PoolConfig, ResetOnReturn};
 pub use crate::connector::Connector;
 pub use crate::error::{
@@ -20,8 +23,8 @@ pub use crate::error::{
 };
 pub use crate::events::{PoolListener, ResetState};
 pub use crate::guard::{Nested, PooledConnection};
-pub use crate::pool::{AddError, Builder, Core, Pool, StillOpen};
+pub use crate::pool::{AddError, Core, Pool, StillOpen};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
-pub use crate::strategy::{AsyncStrategy, Keep, PoolStatus, Strategy};
+pub use crate::strategy::{AsyncStrategy, Keep, Pick, PoolStatus, Strategy};
 pub use crate::timeouts::{Operation, OperationTimeout};
 pub use crate::url::{redact, UrlParts};

@@ -9,11 +9,13 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
+use crate::builder::Builder;
 use crate::config::{Echo, PoolConfig, ResetOnReturn};
 use crate::error::{BoxError, BuildError, CheckoutError, ErrorChain, ListenerError};
 use crate::events::{Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
 use crate::io::{now, Blocking, Io, NonBlocking, Timed};
+use crate::maintain::{self, Held, Signal};
 use crate::record::{ConnectionRecord, EntryInner, PoolEntry};
 use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
 use crate::Connector;
@@ -36,6 +38,13 @@ pub struct Core<C: Connector> {
     kind: &'static str,
     /// Set by [`Pool::close`]: checkouts fail, returns are closed.
     closed: AtomicBool,
+    /// The maintenance worker's signal, when a maintenance setting is on.
+    pub(crate) signal: Option<Arc<Signal>>,
+    /// `min_idle` is set: a checkout pokes the worker.
+    fill_after_checkout: bool,
+    /// `idle_timeout`, `keepalive` or `max_lifetime` is set: a return notes when the
+    /// connection became idle, or closes it past its lifetime.
+    watch_returns: bool,
 }
 
 impl<C: Connector> Core<C> {
@@ -72,7 +81,7 @@ impl<C: Connector> Core<C> {
         self.open_entry::<NonBlocking>().await
     }
 
-    async fn open_entry<I: Io>(&self) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+    pub(crate) async fn open_entry<I: Io>(&self) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let mut opening = Opening { core: self, entry: Some(self.empty_entry()) };
         let result = self.connect::<I>(opening.entry.as_mut().expect("set above")).await;
         let mut entry = opening.entry.take().expect("still there");
@@ -88,7 +97,7 @@ impl<C: Connector> Core<C> {
 
     /// Whether `keep` keeps this idle entry ([`Strategy::retain`]): an entry without a
     /// connection is always kept (it connects at its next checkout).
-    pub fn keeps(&self, entry: &mut PoolEntry<C>, keep: &mut crate::strategy::Keep<'_, C>) -> bool {
+    fn keeps(&self, entry: &mut PoolEntry<C>, keep: &mut crate::strategy::Keep<'_, C>) -> bool {
         let e = &mut *entry.inner;
         match e.conn.as_mut() {
             Some(conn) => keep(conn, &e.record),
@@ -127,13 +136,15 @@ impl<C: Connector> Core<C> {
     }
 
     /// SQLAlchemy's `_ConnectionRecord.__connect`.
-    async fn connect<I: Io>(
+    pub(crate) async fn connect<I: Io>(
         &self,
         entry: &mut PoolEntry<C>,
     ) -> Result<(), CheckoutError<C::Error>> {
         let e = &mut *entry.inner;
         e.conn = None;
-        e.record.opened_at = Some(Instant::now());
+        let opened = Instant::now();
+        e.record.opened_at = Some(opened);
+        e.record.expires_at = maintain::expiry(&self.config, opened);
         e.record.generation = self.generation.load(Ordering::Acquire);
         match self.connect_retrying::<I>().await {
             Err(timeout) => {
@@ -214,6 +225,9 @@ impl<C: Connector> Core<C> {
         let stale = if self.recycle_due(&e.record) {
             tracing::info!(pool = %self.name(), "Connection {id} exceeded timeout; recycling");
             true
+        } else if expired(&e.record) {
+            tracing::info!(pool = %self.name(), "Connection {id} reached its max_lifetime; replacing");
+            true
         } else if e.record.generation < self.generation.load(Ordering::Acquire) {
             tracing::info!(
                 pool = %self.name(),
@@ -246,6 +260,7 @@ impl<C: Connector> Core<C> {
             && !e.record.soft_invalidated
             && e.record.generation >= self.generation.load(Ordering::Acquire)
             && !self.recycle_due(&e.record)
+            && !expired(&e.record)
     }
 
     /// Whether the connection is older than `recycle`; reads the clock only when
@@ -259,7 +274,12 @@ impl<C: Connector> Core<C> {
     }
 
     /// SQLAlchemy's `__close`: drop the finalizers, fire `close`, close or terminate.
-    fn close_connection(&self, entry: &mut PoolEntry<C>, terminate: bool, with_events: bool) {
+    pub(crate) fn close_connection(
+        &self,
+        entry: &mut PoolEntry<C>,
+        terminate: bool,
+        with_events: bool,
+    ) {
         let e = &mut *entry.inner;
         let Some(conn) = e.conn.as_mut() else { return };
         e.record.finalizers.clear();
@@ -318,6 +338,7 @@ impl<C: Connector> Core<C> {
             e.record.soft_invalidated = true;
         } else {
             self.close_connection(entry, true, with_events);
+            self.poke();
         }
     }
 
@@ -382,6 +403,54 @@ impl<C: Connector> Core<C> {
     pub(crate) fn echo_debug(&self) -> bool {
         self.config.echo == Echo::Debug
     }
+
+    /// Asks the maintenance worker, if any, for a sweep: a connection was closed.
+    pub(crate) fn poke(&self) {
+        if let Some(signal) = &self.signal {
+            signal.poke();
+        }
+    }
+
+    /// A core that closes connections as this one does (same connector, settings and
+    /// listeners), for the idle connections of a dropped pool.
+    fn orphan(&self) -> Core<C> {
+        Core::new(
+            Arc::clone(&self.connector),
+            self.config.clone(),
+            self.events.snapshot().iter().cloned().collect(),
+            self.kind,
+            None,
+        )
+    }
+
+    fn new(
+        connector: Arc<C>,
+        config: PoolConfig,
+        listeners: Vec<Arc<dyn PoolListener<C>>>,
+        kind: &'static str,
+        signal: Option<Arc<Signal>>,
+    ) -> Self {
+        Core {
+            fill_after_checkout: signal.is_some() && config.min_idle > 0,
+            watch_returns: config.watches_returns(),
+            connector,
+            config,
+            events: Events::new(listeners),
+            generation: AtomicU64::new(0),
+            next_id: AtomicU64::new(1),
+            last_connect_error: Mutex::new(None),
+            kind,
+            closed: AtomicBool::new(false),
+            signal,
+        }
+    }
+}
+
+/// Whether the connection is past its `max_lifetime`; reads the clock only when that is
+/// set.
+#[inline]
+fn expired<C: Connector>(record: &ConnectionRecord<C>) -> bool {
+    record.expires_at.is_some_and(|at| Instant::now() >= at)
 }
 
 impl<C: Connector> fmt::Debug for Core<C> {
@@ -475,12 +544,7 @@ impl<C: Connector, S: Strategy<C>> fmt::Debug for Pool<C, S> {
 impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     /// Starts configuring a pool over `connector`.
     pub fn builder(connector: C) -> Builder<C, S> {
-        Builder {
-            connector: Arc::new(connector),
-            config: PoolConfig::default(),
-            strategy: S::Config::default(),
-            listeners: Vec::new(),
-        }
+        Builder::new(connector)
     }
 
     /// A pool with every setting at its default.
@@ -618,6 +682,9 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         spawn: Option<crate::guard::RunReturn<C, S>>,
     ) -> PooledConnection<C, S> {
         let inner = &*self.inner;
+        if inner.core.fill_after_checkout {
+            inner.core.poke();
+        }
         let echo = inner.core.echo_debug();
         if echo {
             tracing::debug!(pool = %inner.core.name(), "Connection {} checked out from pool", entry.inner.record.id);
@@ -649,6 +716,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     /// come back they are pooled as usual.
     pub fn dispose(&self) {
         self.inner.strategy.dispose(&self.inner.core);
+        self.inner.core.poke();
         tracing::info!(pool = %self.inner.core.name(), "Pool disposed. {}", self.status_line());
     }
 
@@ -664,11 +732,46 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         &self,
         mut keep: impl FnMut(&mut C::Connection, &ConnectionRecord<C>) -> bool,
     ) -> usize {
-        let closed = self.inner.strategy.retain(&self.inner.core, &mut keep);
+        let inner = &*self.inner;
+        let core = &inner.core;
+        // Judged outside the lock (the predicate is the application's code); meanwhile
+        // the entries are out of the pool, still counted.
+        let judged = inner.strategy.take_idle(&mut |idle| vec![true; idle.len()]);
+        let mut judging = Judging { inner, left: judged.into_iter(), current: None };
+        let mut closed = 0;
+        for entry in judging.left.by_ref() {
+            let kept = core.keeps(judging.current.insert(entry), &mut keep);
+            let entry = judging.current.take().expect("set just above");
+            let held = Held { inner, entry: Some(entry) };
+            if kept {
+                held.keep();
+            } else {
+                held.close();
+                closed += 1;
+            }
+        }
         if closed > 0 {
-            tracing::info!(pool = %self.inner.core.name(), "Pool retain closed {closed} idle connection(s)");
+            tracing::info!(pool = %core.name(), "Pool retain closed {closed} idle connection(s)");
+            core.poke();
         }
         closed
+    }
+
+    /// Opens `min_idle` connections (at least one) into the pool, for
+    /// [`Builder::build_warm`]; a strategy that keeps none opens one and closes it.
+    pub(crate) async fn warm<I: Io>(&self) -> Result<(), CheckoutError<C::Error>> {
+        let inner = &*self.inner;
+        let target = inner.core.config.min_idle.max(1);
+        let mut opened = 0;
+        while opened < target && inner.strategy.reserve() {
+            maintain::fill_one::<I, C, S>(inner).await?;
+            opened += 1;
+        }
+        if opened == 0 {
+            let mut entry = inner.core.open_entry::<I>().await?;
+            inner.core.close_entry(&mut entry);
+        }
+        Ok(())
     }
 
     /// Adds a connection opened elsewhere to the pool (bb8's `add`), as if the pool had
@@ -690,7 +793,11 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         let mut entry = core.empty_entry();
         {
             let e = &mut *entry.inner;
-            e.record.opened_at = Some(Instant::now());
+            let opened = Instant::now();
+            e.record.opened_at = Some(opened);
+            e.record.expires_at = maintain::expiry(&core.config, opened);
+            e.record.idle_since = Some(opened);
+            e.record.alive_at = Some(opened);
             e.record.generation = core.generation.load(Ordering::Acquire);
             e.record.fresh = true;
             let conn = e.conn.insert(conn);
@@ -799,13 +906,17 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         let core = &self.inner.core;
         let strategy = S::build(&self.inner.strategy_config)
             .expect("a configuration that built once builds again");
-        Pool::assemble(
+        let pool = Pool::assemble(
             Arc::clone(&core.connector),
             core.config.clone(),
             strategy,
             self.inner.strategy_config.clone(),
             core.events.snapshot().iter().cloned().collect(),
-        )
+        );
+        if let Err(err) = maintain::start(&pool.inner) {
+            tracing::error!(pool = %core.name(), "Could not start the recreated pool's maintenance: {err}");
+        }
+        pool
     }
 
     /// Invalidates every connection opened so far: each is replaced at its next checkout
@@ -849,23 +960,16 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         Arc::ptr_eq(&self.inner, &other.inner)
     }
 
-    fn assemble(
+    pub(crate) fn assemble(
         connector: Arc<C>,
         config: PoolConfig,
         strategy: S,
         strategy_config: S::Config,
         listeners: Vec<Arc<dyn PoolListener<C>>>,
     ) -> Self {
-        let core = Core {
-            connector,
-            config,
-            events: Events::new(listeners),
-            generation: AtomicU64::new(0),
-            next_id: AtomicU64::new(1),
-            last_connect_error: Mutex::new(None),
-            kind: S::NAME,
-            closed: AtomicBool::new(false),
-        };
+        let signal =
+            if strategy.idle_capacity().is_some() { maintain::signal_for(&config) } else { None };
+        let core = Core::new(connector, config, listeners, S::NAME, signal);
         Pool { inner: Arc::new(Inner { core, strategy, strategy_config }) }
     }
 }
@@ -1145,6 +1249,9 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     /// Marks the pool closed and shuts the strategy down (see [`Pool::close_within`]).
     fn shut(&self) {
         let first = !self.core.closed.swap(true, Ordering::AcqRel);
+        if let Some(signal) = &self.core.signal {
+            signal.stop();
+        }
         self.strategy.close(&self.core);
         if first {
             tracing::info!(pool = %self.core.name(), "Pool closed. {}", self.strategy.status_line());
@@ -1238,6 +1345,28 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         if !e.record.finalizers.is_empty() || (with_events && self.core.events.any()) {
             self.before_checkin(e, with_events);
         }
+        if self.core.watch_returns {
+            self.note_return(release);
+        }
+    }
+
+    /// A return under `idle_timeout`, `keepalive` or `max_lifetime`: a connection past
+    /// its lifetime is closed and its slot freed; any other is idle from now.
+    #[cold]
+    #[inline(never)]
+    fn note_return(&self, mut release: ReleaseOnDrop<'_, C, S>) {
+        let entry = release.entry();
+        let now = Instant::now();
+        if entry.is_connected() && entry.inner.record.expires_at.is_some_and(|at| now >= at) {
+            let id = entry.inner.record.id;
+            tracing::info!(pool = %self.core.name(), "Connection {id} reached its max_lifetime; closing");
+            let held = Held { inner: self, entry: release.entry.take() };
+            held.close();
+            return;
+        }
+        let record = &mut entry.inner.record;
+        record.idle_since = Some(now);
+        record.alive_at = Some(now);
     }
 
     /// The finalizers and the `checkin` listeners of a return.
@@ -1328,6 +1457,41 @@ impl fmt::Display for Interrupted {
 
 impl StdError for Interrupted {}
 
+/// The idle entries `retain` took out to judge; if the predicate panics, the one being
+/// judged and those not judged yet go back to the pool, as kept.
+struct Judging<'a, C: Connector, S: Strategy<C>> {
+    inner: &'a Inner<C, S>,
+    left: std::vec::IntoIter<PoolEntry<C>>,
+    current: Option<PoolEntry<C>>,
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for Judging<'_, C, S> {
+    fn drop(&mut self) {
+        for entry in self.current.take().into_iter().chain(self.left.by_ref()) {
+            self.inner.strategy.release(&self.inner.core, entry);
+        }
+    }
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for Inner<C, S> {
+    /// The last handle is gone (no connection is checked out, since each holds one):
+    /// stop the maintenance and close the idle connections, gracefully, without
+    /// blocking the dropping thread on a server ([`maintain::close_orphans`]).
+    fn drop(&mut self) {
+        if let Some(signal) = &self.core.signal {
+            signal.stop();
+        }
+        if self.strategy.idle_capacity().is_none() {
+            return;
+        }
+        let idle =
+            self.strategy.take_idle(&mut |idle| idle.iter().map(PoolEntry::is_connected).collect());
+        if !idle.is_empty() {
+            maintain::close_orphans(self.core.orphan(), idle);
+        }
+    }
+}
+
 /// Gives an entry back to the strategy when dropped, whatever happened before.
 pub(crate) struct ReleaseOnDrop<'a, C: Connector, S: Strategy<C>> {
     inner: &'a Inner<C, S>,
@@ -1350,179 +1514,5 @@ impl<C: Connector, S: Strategy<C>> Drop for ReleaseOnDrop<'_, C, S> {
         if let Some(entry) = self.entry.take() {
             self.inner.strategy.release(&self.inner.core, entry);
         }
-    }
-}
-
-/// Configures and builds a [`Pool`].
-///
-/// ```
-/// # use pool_core::{Builder, Connector, ResetOnReturn};
-/// # fn configure<C: Connector, S: pool_core::Strategy<C>>(b: Builder<C, S>) -> Builder<C, S> {
-/// b.pre_ping(true)
-///     .recycle(std::time::Duration::from_secs(3600))
-///     .reset_on_return(ResetOnReturn::Rollback)
-///     .logging_name("orders")
-/// # }
-/// ```
-pub struct Builder<C: Connector, S: Strategy<C>> {
-    connector: Arc<C>,
-    config: PoolConfig,
-    strategy: S::Config,
-    listeners: Vec<Arc<dyn PoolListener<C>>>,
-}
-
-impl<C: Connector, S: Strategy<C>> fmt::Debug for Builder<C, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Builder")
-            .field("config", &self.config)
-            .field("strategy", &self.strategy)
-            .field("listeners", &self.listeners.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<C: Connector, S: Strategy<C>> Builder<C, S> {
-    /// Replace connections older than this at checkout (SQLAlchemy's `recycle`); the age
-    /// counts from when the connection was opened, not from its last use.
-    pub fn recycle(mut self, age: Duration) -> Self {
-        self.config.recycle = Some(age);
-        self
-    }
-
-    /// Never recycle by age (the default; SQLAlchemy's `recycle=-1`).
-    pub fn no_recycle(mut self) -> Self {
-        self.config.recycle = None;
-        self
-    }
-
-    /// Ping pooled connections at checkout (SQLAlchemy's `pre_ping`); connections opened
-    /// by the checkout itself are not pinged.
-    pub fn pre_ping(mut self, on: bool) -> Self {
-        self.config.pre_ping = on;
-        self
-    }
-
-    /// What to do with a connection when it is returned (default: roll back).
-    pub fn reset_on_return(mut self, mode: impl Into<ResetOnReturn>) -> Self {
-        self.config.reset_on_return = mode.into();
-        self
-    }
-
-    /// The name that tags this pool's log lines.
-    pub fn logging_name(mut self, name: impl Into<String>) -> Self {
-        self.config.logging_name = Some(name.into());
-        self
-    }
-
-    /// How much the pool logs about itself.
-    pub fn echo(mut self, echo: Echo) -> Self {
-        self.config.echo = echo;
-        self
-    }
-
-    /// How long opening a connection may take before the checkout fails with
-    /// [`CheckoutError::OperationTimeout`] and frees its slot (default 30 s, HikariCP's
-    /// `connectionTimeout`); `None` waits as long as the connector does.
-    ///
-    /// This bounds each connect, where the strategy's own timeout (QueuePool's
-    /// `timeout`) bounds the wait for a free slot. The async front end stops awaiting
-    /// the connect at the bound. The blocking front end runs the connect on a thread of
-    /// its own and stops waiting for it at the bound; a connection that arrives later is
-    /// closed on that thread. A [`LOCAL`](Connector::LOCAL) connector (SQLite) connects
-    /// on the caller's thread.
-    pub fn connect_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
-        self.config.connect_timeout = bound.into();
-        self
-    }
-
-    /// Keeps a checkout retrying a connect that fails with a disconnect (a refused or
-    /// timed-out connect, a server starting up or shutting down) for up to `period`,
-    /// with a backoff from 10 ms doubling to 1 s, as r2d2 and bb8 retry until their
-    /// checkout timeout while a database restarts. Past it the checkout fails with the
-    /// last connect error. Other connect errors (a refused password, an unknown
-    /// database) fail at once.
-    ///
-    /// The default, `None`, fails at once (SQLAlchemy's behaviour). The blocking front
-    /// end sleeps between attempts on the caller's thread; `get_async` awaits tokio's
-    /// timer. Each attempt is bounded by [`connect_timeout`](Self::connect_timeout).
-    pub fn connect_retry(mut self, period: impl Into<Option<Duration>>) -> Self {
-        self.config.connect_retry = period.into();
-        self
-    }
-
-    /// How long a pre-ping may take before the checkout fails with
-    /// [`CheckoutError::OperationTimeout`] (default 5 s, HikariCP's
-    /// `validationTimeout`); the connection is invalidated and its slot freed. `None`
-    /// waits as long as the ping does.
-    ///
-    /// `get_async` stops awaiting the ping at the bound. The blocking `get` pings on the
-    /// calling thread through [`Connector::ping_within`], which bounds the call where the
-    /// connector's driver can (every connector of this workspace but the sync
-    /// `MySqlConnector`, whose driver fixes its timeouts at connect; see its docs).
-    pub fn ping_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
-        self.config.ping_timeout = bound.into();
-        self
-    }
-
-    /// How long the reset on return may take (default 30 s); past it the connection is
-    /// invalidated (closed with `terminate`) instead of pooled, and its slot freed.
-    /// `None` waits as long as the rollback or commit does.
-    ///
-    /// An async return stops awaiting the reset at the bound. A blocking return resets
-    /// on the dropping thread through [`Connector::rollback_within`] or
-    /// [`Connector::commit_within`], bounded where the connector's driver can (as for
-    /// [`ping_timeout`](Self::ping_timeout)).
-    pub fn reset_timeout(mut self, bound: impl Into<Option<Duration>>) -> Self {
-        self.config.reset_timeout = bound.into();
-        self
-    }
-
-    /// Registers a listener (after those registered before it).
-    pub fn listener(mut self, listener: impl PoolListener<C>) -> Self {
-        self.listeners.push(Arc::new(listener));
-        self
-    }
-
-    /// The strategy's own settings.
-    pub fn strategy(mut self, config: S::Config) -> Self {
-        self.strategy = config;
-        self
-    }
-
-    /// Changes the strategy's settings in place.
-    pub fn configure(mut self, f: impl FnOnce(&mut S::Config)) -> Self {
-        f(&mut self.strategy);
-        self
-    }
-
-    /// Builds the pool, refusing invalid settings with a message that says what to
-    /// change. No connection is opened.
-    pub fn build(self) -> Result<Pool<C, S>, BuildError> {
-        if let Some(name) = &self.config.logging_name {
-            if name.trim().is_empty() {
-                return Err(BuildError::new(
-                    "logging_name",
-                    "logging_name is empty; give the pool a name or leave logging_name unset",
-                ));
-            }
-        }
-        for (setting, bound) in [
-            ("connect_timeout", self.config.connect_timeout),
-            ("ping_timeout", self.config.ping_timeout),
-            ("reset_timeout", self.config.reset_timeout),
-            ("connect_retry", self.config.connect_retry),
-        ] {
-            if bound == Some(Duration::ZERO) {
-                return Err(BuildError::new(
-                    setting,
-                    format!(
-                        "{setting} is zero, which would fail every operation it bounds; \
-                         give it a positive duration, or None for no bound"
-                    ),
-                ));
-            }
-        }
-        let strategy = S::build(&self.strategy)?;
-        Ok(Pool::assemble(self.connector, self.config, strategy, self.strategy, self.listeners))
     }
 }

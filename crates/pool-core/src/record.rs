@@ -114,6 +114,14 @@ pub(crate) type Finalizer<C> =
 pub struct ConnectionRecord<C: Connector> {
     pub(crate) id: u64,
     pub(crate) opened_at: Option<Instant>,
+    /// When the connection reaches its `max_lifetime` (jitter included).
+    pub(crate) expires_at: Option<Instant>,
+    /// When the connection last came back to the pool (kept only under `idle_timeout`
+    /// or `keepalive`).
+    pub(crate) idle_since: Option<Instant>,
+    /// When the connection was last known to work while idle: its return, or its last
+    /// keepalive ping.
+    pub(crate) alive_at: Option<Instant>,
     pub(crate) generation: u64,
     pub(crate) soft_invalidated: bool,
     pub(crate) fresh: bool,
@@ -127,6 +135,9 @@ impl<C: Connector> ConnectionRecord<C> {
         ConnectionRecord {
             id,
             opened_at: None,
+            expires_at: None,
+            idle_since: None,
+            alive_at: None,
             generation: 0,
             soft_invalidated: false,
             fresh: false,
@@ -145,6 +156,17 @@ impl<C: Connector> ConnectionRecord<C> {
     /// clock; `None` when the record has never connected.
     pub fn opened_at(&self) -> Option<Instant> {
         self.opened_at
+    }
+
+    /// When the connection reaches its `max_lifetime` (less its jitter), if that is set.
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.expires_at
+    }
+
+    /// When the connection last came back to the pool; kept only when `idle_timeout` or
+    /// `keepalive` is set (`None` otherwise, and before its first return).
+    pub fn idle_since(&self) -> Option<Instant> {
+        self.idle_since
     }
 
     /// The pool generation the current connection belongs to; connections of older

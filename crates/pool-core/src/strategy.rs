@@ -66,15 +66,46 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
     /// checkout and a return of an open pool pay nothing for it.
     fn close(&self, core: &Core<C>);
 
-    /// Closes the idle connections that `keep` rejects, for
-    /// [`Pool::retain`](crate::Pool::retain); returns how many it closed.
+    /// How many idle connections the strategy can keep for the core to look after: the
+    /// background maintenance (`min_idle`, `idle_timeout`, `max_lifetime`, `keepalive`),
+    /// [`Pool::retain`](crate::Pool::retain), and closing idle connections when the pool
+    /// is dropped. `Some(usize::MAX)` when nothing bounds it.
     ///
-    /// Call `keep` outside the strategy's lock (it is the application's code), through
-    /// [`Core::keeps`]. The default keeps everything: right for a strategy that keeps no
-    /// idle connection.
-    fn retain(&self, core: &Core<C>, keep: &mut Keep<'_, C>) -> usize {
-        let _ = (core, keep);
-        0
+    /// The default, `None`, says the strategy keeps none the core may take (NullPool
+    /// keeps none; SingletonThreadPool's belong to threads): the builder then refuses the
+    /// maintenance settings, and `retain` closes nothing. A strategy that answers `Some`
+    /// implements [`take_idle`](Self::take_idle), [`forget`](Self::forget) and
+    /// [`reserve`](Self::reserve).
+    fn idle_capacity(&self) -> Option<usize> {
+        None
+    }
+
+    /// Takes out of the pool the idle entries `pick` chooses.
+    ///
+    /// Call `pick` once, under the strategy's lock, with the idle entries least recently
+    /// used first; it returns, for each, whether to take it. It only reads records (no
+    /// I/O, no application code). The entries taken stay counted, as if checked out,
+    /// until the core gives each back with [`release`](Self::release) or, having closed
+    /// it, with [`forget`](Self::forget).
+    fn take_idle(&self, pick: &mut Pick<'_, C>) -> Vec<PoolEntry<C>> {
+        let _ = pick;
+        Vec::new()
+    }
+
+    /// Frees the slot of an entry the core closed for good (one taken with
+    /// [`take_idle`](Self::take_idle), one past its `max_lifetime` on return, or one
+    /// opened for [`reserve`](Self::reserve) whose connect failed), as `release` frees
+    /// the slot of a connection it closes: a caller waiting for a slot may take it.
+    fn forget(&self, core: &Core<C>, entry: PoolEntry<C>) {
+        let _ = (core, entry);
+    }
+
+    /// Counts a slot for one more idle connection, for `min_idle`, if the strategy may
+    /// open one more and keep it idle (below its limits, not closed); the core then opens
+    /// a connection in it and gives it to [`release`](Self::release), or to
+    /// [`forget`](Self::forget) if the connect fails.
+    fn reserve(&self) -> bool {
+        false
     }
 
     /// Takes in an entry holding a connection made elsewhere, for
@@ -98,6 +129,10 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
 /// connection, given it and its record.
 pub type Keep<'a, C> =
     dyn FnMut(&mut <C as Connector>::Connection, &ConnectionRecord<C>) -> bool + 'a;
+
+/// What [`Strategy::take_idle`] asks: given the idle entries, least recently used
+/// first, which to take.
+pub type Pick<'a, C> = dyn FnMut(&[PoolEntry<C>]) -> Vec<bool> + 'a;
 
 /// Counts that describe a pool at one moment.
 ///

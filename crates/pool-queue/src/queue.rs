@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 use pool_core::rt::ReturnRuntime;
 use pool_core::{
-    BuildError, CheckoutError, Connector, Core, Keep, PoolEntry, PoolStatus, Strategy, TimeoutError,
+    BuildError, CheckoutError, Connector, Core, Pick, PoolEntry, PoolStatus, Strategy, TimeoutError,
 };
 
 use crate::config::QueueConfig;
@@ -377,23 +377,6 @@ impl<C: Connector> Queue<C> {
     }
 }
 
-/// The idle entries `retain` took out to judge; if the predicate panics, the one being
-/// judged and those not judged yet go back to the pool, as kept.
-struct Judging<'a, C: Connector> {
-    queue: &'a Queue<C>,
-    core: &'a Core<C>,
-    left: std::vec::IntoIter<PoolEntry<C>>,
-    current: Option<PoolEntry<C>>,
-}
-
-impl<C: Connector> Drop for Judging<'_, C> {
-    fn drop(&mut self) {
-        for entry in self.current.take().into_iter().chain(self.left.by_ref()) {
-            self.queue.release(self.core, entry);
-        }
-    }
-}
-
 /// A counted slot whose connect has not finished; freed on drop unless disarmed.
 pub(crate) struct Reservation<'a, C: Connector> {
     pub(crate) queue: &'a Queue<C>,
@@ -492,25 +475,47 @@ impl<C: Connector> Strategy<C> for Queue<C> {
         Ok(())
     }
 
-    fn retain(&self, core: &Core<C>, keep: &mut Keep<'_, C>) -> usize {
-        // Judged outside the lock (the predicate is the application's code); meanwhile
-        // the entries are out of the idle list, still counted in `total`.
-        let judged: Vec<_> = self.lock().idle.drain(..).collect();
-        let mut judging = Judging { queue: self, core, left: judged.into_iter(), current: None };
-        let mut closed = 0;
-        for entry in judging.left.by_ref() {
-            let kept = core.keeps(judging.current.insert(entry), keep);
-            let mut entry = judging.current.take().expect("set just above");
-            if kept {
-                // Back as a return would come back: to the idle list or a waiter.
-                self.release(core, entry);
+    fn idle_capacity(&self) -> Option<usize> {
+        let size = self.lock().pool_size;
+        Some(if size == 0 { usize::MAX } else { size })
+    }
+
+    fn take_idle(&self, pick: &mut Pick<'_, C>) -> Vec<PoolEntry<C>> {
+        let mut st = self.lock();
+        // The front is the least recently used end, under FIFO and LIFO alike.
+        let chosen = pick(st.idle.make_contiguous());
+        if !chosen.contains(&true) {
+            return Vec::new();
+        }
+        let mut taken = Vec::new();
+        let mut chosen = chosen.into_iter();
+        let mut kept = VecDeque::with_capacity(st.idle.capacity());
+        for entry in st.idle.drain(..) {
+            if chosen.next().unwrap_or(false) {
+                taken.push(entry);
             } else {
-                let _slot = Reservation { queue: self, armed: true };
-                core.close_entry(&mut entry);
-                closed += 1;
+                kept.push_back(entry);
             }
         }
-        closed
+        st.idle = kept;
+        taken
+    }
+
+    fn forget(&self, _core: &Core<C>, entry: PoolEntry<C>) {
+        drop(entry);
+        let wake = self.free_slot(&mut self.lock());
+        if let Some(w) = wake {
+            w.wake();
+        }
+    }
+
+    fn reserve(&self) -> bool {
+        let mut st = self.lock();
+        if st.closed || !self.can_grow(&st) || self.idle_full(&st) {
+            return false;
+        }
+        st.total += 1;
+        true
     }
 
     fn close(&self, core: &Core<C>) {

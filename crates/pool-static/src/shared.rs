@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use pool_core::rt::{ReturnRuntime, ReturnTask};
 use pool_core::{
-    AsyncStrategy, BuildError, CheckoutError, Connector, Core, Keep, PoolEntry, PoolStatus,
+    AsyncStrategy, BuildError, CheckoutError, Connector, Core, Pick, PoolEntry, PoolStatus,
     Strategy, TimeoutError,
 };
 
@@ -318,27 +318,6 @@ impl<C: Connector> Static<C> {
     }
 }
 
-/// An entry `retain` is judging: unless taken, it goes back to the pool on drop (kept,
-/// or the predicate panicked).
-struct PutBack<'a, C: Connector> {
-    pool: &'a Static<C>,
-    entry: Option<PoolEntry<C>>,
-}
-
-impl<C: Connector> Drop for PutBack<'_, C> {
-    fn drop(&mut self) {
-        if let Some(entry) = self.entry.take() {
-            let mut st = self.pool.lock();
-            st.idle = Some(entry);
-            st.holder = Holder::Free;
-            let wake = Static::freed_wakers(&st);
-            drop(st);
-            self.pool.freed.notify_one();
-            wake.into_iter().for_each(Waker::wake);
-        }
-    }
-}
-
 struct FreeOnDrop<'a, C: Connector> {
     pool: &'a Static<C>,
     armed: bool,
@@ -429,7 +408,9 @@ impl<C: Connector> Strategy<C> for Static<C> {
 
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
         let mut st = self.lock();
-        if !mem::take(&mut st.close_on_return) {
+        // Closed while the maintenance held it (a keepalive ping): close it too.
+        let close_it = mem::take(&mut st.close_on_return) || st.closed;
+        if !close_it {
             debug_assert!(st.idle.is_none(), "a StaticPool has one record");
             st.idle = Some(entry);
             st.holder = Holder::Free;
@@ -479,23 +460,42 @@ impl<C: Connector> Strategy<C> for Static<C> {
         Ok(())
     }
 
-    fn retain(&self, core: &Core<C>, keep: &mut Keep<'_, C>) -> usize {
+    fn idle_capacity(&self) -> Option<usize> {
+        Some(1)
+    }
+
+    /// Takes the connection while it is idle; checkouts wait until it is back.
+    fn take_idle(&self, pick: &mut Pick<'_, C>) -> Vec<PoolEntry<C>> {
         let mut st = self.lock();
         if st.holder != Holder::Free {
-            return 0;
+            return Vec::new();
         }
-        let Some(entry) = st.idle.take() else { return 0 };
-        // Judged outside the lock (the application's code); checkouts wait meanwhile.
+        let Some(entry) = st.idle.take() else { return Vec::new() };
+        let idle = [entry];
+        let take = pick(&idle) == [true];
+        let [entry] = idle;
+        if !take {
+            st.idle = Some(entry);
+            return Vec::new();
+        }
         st.holder = Holder::Closing;
-        drop(st);
-        let mut judged = PutBack { pool: self, entry: Some(entry) };
-        if core.keeps(judged.entry.as_mut().expect("set above"), keep) {
-            return 0; // `judged` puts it back
+        vec![entry]
+    }
+
+    /// The connection is closed: the next checkout opens a new one.
+    fn forget(&self, _core: &Core<C>, entry: PoolEntry<C>) {
+        drop(entry);
+        drop(FreeOnDrop { pool: self, armed: true });
+    }
+
+    /// The pool has no connection and no holder: hold it while the core opens one.
+    fn reserve(&self) -> bool {
+        let mut st = self.lock();
+        if st.closed || st.holder != Holder::Free || st.idle.is_some() {
+            return false;
         }
-        let mut entry = judged.entry.take().expect("still there");
-        let _free = FreeOnDrop { pool: self, armed: true };
-        core.close_entry(&mut entry);
-        1
+        st.holder = Holder::Closing;
+        true
     }
 
     fn close(&self, core: &Core<C>) {

@@ -75,6 +75,7 @@ struct ScriptState {
     connect_delay: Mutex<Option<Duration>>,
     dead: Mutex<HashSet<u64>>,
     broken: Mutex<HashSet<u64>>,
+    connect_attempts: AtomicUsize,
 }
 
 /// The controls of a [`ScriptedConnector`]: its call log and the faults it injects.
@@ -104,6 +105,11 @@ impl Script {
     /// The next `n` connects fail with "connect failed".
     pub fn fail_connects(&self, n: usize) {
         self.state.fail_connects.set(n);
+    }
+
+    /// Every connect tried so far, failed ones included.
+    pub fn connect_attempts(&self) -> usize {
+        self.state.connect_attempts.load(Ordering::SeqCst)
     }
 
     /// The next `n` connects panic.
@@ -220,6 +226,7 @@ impl Connector for ScriptedConnector {
 
     fn connect(&self) -> Result<ScriptedConnection, ScriptedError> {
         let state = &self.script.state;
+        state.connect_attempts.fetch_add(1, Ordering::SeqCst);
         let delay = *state.connect_delay.lock();
         if let Some(delay) = delay {
             std::thread::sleep(delay);

@@ -220,18 +220,17 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
     /// connector does its own async I/O ([`Connector::ASYNC_IO`]) and one is running,
     /// otherwise a thread. It ends when the pool is closed or dropped.
     pub fn build(self) -> Result<Pool<C, S>, BuildError> {
+        let pool = self.assemble()?;
+        start_maintenance(&pool)?;
+        Ok(pool)
+    }
+
+    /// The pool, its settings checked, its maintenance not started yet.
+    fn assemble(self) -> Result<Pool<C, S>, BuildError> {
         self.check()?;
         let strategy = S::build(&self.strategy)?;
         check_maintenance::<C, S>(&self.config, strategy.idle_capacity())?;
-        let pool =
-            Pool::assemble(self.connector, self.config, strategy, self.strategy, self.listeners);
-        crate::maintain::start(&pool.inner).map_err(|err| {
-            BuildError::new(
-                "min_idle",
-                format!("could not start the pool's maintenance thread: {err}"),
-            )
-        })?;
-        Ok(pool)
+        Ok(Pool::assemble(self.connector, self.config, strategy, self.strategy, self.listeners))
     }
 
     /// [`build`](Self::build), then opens [`min_idle`](Self::min_idle) connections (at
@@ -244,8 +243,9 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
     /// [`WarmError::Build`] for a refused setting; [`WarmError::Connect`] with the
     /// first failed connect's error, whole (the pool is dropped).
     pub fn build_warm(self) -> Result<Pool<C, S>, WarmError<C::Error>> {
-        let pool = self.build().map_err(WarmError::Build)?;
+        let pool = self.assemble().map_err(WarmError::Build)?;
         crate::io::now(pool.warm::<crate::io::Blocking>()).map_err(WarmError::Connect)?;
+        start_maintenance(&pool).map_err(WarmError::Build)?;
         Ok(pool)
     }
 
@@ -256,8 +256,9 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
     ///
     /// As [`build_warm`](Self::build_warm).
     pub async fn build_warm_async(self) -> Result<Pool<C, S>, WarmError<C::Error>> {
-        let pool = self.build().map_err(WarmError::Build)?;
+        let pool = self.assemble().map_err(WarmError::Build)?;
         pool.warm::<crate::io::NonBlocking>().await.map_err(WarmError::Connect)?;
+        start_maintenance(&pool).map_err(WarmError::Build)?;
         Ok(pool)
     }
 
@@ -292,6 +293,13 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
         }
         Ok(())
     }
+}
+
+/// Starts the pool's maintenance worker, if its settings need one.
+fn start_maintenance<C: Connector, S: Strategy<C>>(pool: &Pool<C, S>) -> Result<(), BuildError> {
+    crate::maintain::start(&pool.inner).map_err(|err| {
+        BuildError::new("min_idle", format!("could not start the pool's maintenance thread: {err}"))
+    })
 }
 
 /// Refuses maintenance settings the strategy cannot honour.

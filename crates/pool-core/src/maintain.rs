@@ -221,7 +221,7 @@ pub(crate) fn start<C: Connector, S: Strategy<C>>(
         }
     }
     std::thread::Builder::new()
-        .name(format!("sqlpool-maintain:{}", pool.core.name()))
+        .name(format!("sqlpool:{}", pool.core.name()))
         .spawn(move || run_thread(weak, worker))?;
     Ok(())
 }
@@ -377,8 +377,9 @@ async fn sweep<I: Io, C: Connector, S: Strategy<C>>(inner: &Inner<C, S>, may_fil
     let taken = inner.strategy.take_idle(&mut |idle| plan.pick(idle));
     let mut open = plan.kept_open;
     let mut fill = Fill::Done;
-    for (entry, verdict) in taken.into_iter().zip(plan.verdicts) {
-        let mut held = Held { inner, entry: Some(entry) };
+    // Guarded at once: if a listener panics, those not handled yet are closed too.
+    let taken: Vec<_> = taken.into_iter().map(|entry| Held { inner, entry: Some(entry) }).collect();
+    for (mut held, verdict) in taken.into_iter().zip(plan.verdicts) {
         let id = held.entry().inner.record.id;
         match verdict {
             Verdict::Expired => {

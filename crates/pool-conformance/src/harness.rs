@@ -99,10 +99,12 @@ pub struct Caps {
     /// Without it, that checkout waits like any other (StaticPool's async front end: a
     /// task has no thread of its own).
     pub refuses_holder: bool,
-    /// Judges its idle connections in `Pool::retain` and takes connections made elsewhere
-    /// in `Pool::add` (QueuePool, StaticPool); the others keep everything and take
-    /// nothing (they keep no idle connection, or none apart from a thread's or the one
-    /// holder's).
+    /// Keeps idle connections the core looks after (`Strategy::idle_capacity`): judges
+    /// them in `Pool::retain`, takes connections made elsewhere in `Pool::add`, runs the
+    /// maintenance (`min_idle`, `idle_timeout`, `max_lifetime`, `keepalive`) and closes
+    /// them when dropped (QueuePool, StaticPool); the others keep everything, take
+    /// nothing and refuse the maintenance settings (they keep no idle connection, or
+    /// none apart from a thread's or the one holder's).
     pub retains: bool,
 }
 

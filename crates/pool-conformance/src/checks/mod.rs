@@ -12,6 +12,7 @@ pub mod close;
 pub mod concurrency;
 pub mod events;
 pub mod failures;
+pub mod maintain;
 pub mod prune;
 pub mod python;
 pub mod queue;

@@ -470,8 +470,17 @@ pub fn build<H: Harness, B: Backend>(
     spec: Spec,
     configure: impl FnOnce(BuilderOf<H, B>) -> BuilderOf<H, B>,
 ) -> PoolOf<H, B> {
+    try_build::<H, B>(backend, spec, configure).expect("the suite's configurations are valid")
+}
+
+/// [`build`], returning the builder's refusal instead of panicking on it.
+pub fn try_build<H: Harness, B: Backend>(
+    backend: &B,
+    spec: Spec,
+    configure: impl FnOnce(BuilderOf<H, B>) -> BuilderOf<H, B>,
+) -> Result<PoolOf<H, B>, pool_core::BuildError> {
     let builder = Pool::builder(backend.connector()).strategy(H::config::<B::Connector>(&spec));
-    configure(builder).build().expect("the suite's configurations are valid")
+    configure(builder).build()
 }
 
 /// Builds the pool of harness `H` on `backend` with default settings.

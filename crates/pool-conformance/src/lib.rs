@@ -12,9 +12,9 @@ mod scripted;
 mod servers;
 
 pub use crate::harness::{
-    build, pool, Backend, BackendKind, BuilderOf, Caps, Checkout, DeadpoolSqliteBackend, Event,
-    EventLog, Harness, Identified, Outcome, PoolOf, R2d2SqliteBackend, Reason, ScriptedBackend,
-    Skip, Spec, SqliteBackend,
+    build, pool, try_build, Backend, BackendKind, BuilderOf, Caps, Checkout, DeadpoolSqliteBackend,
+    Event, EventLog, Harness, Identified, Outcome, PoolOf, R2d2SqliteBackend, Reason,
+    ScriptedBackend, Skip, Spec, SqliteBackend,
 };
 pub use crate::log::{Call, CallLog, Numbered, Recorded};
 pub use crate::noop::NoopConnector;

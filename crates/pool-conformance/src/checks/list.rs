@@ -124,6 +124,7 @@ define_checks! {$
     maintain::max_lifetime_closes_old_connections,
     maintain::keepalive_pings_idle,
     maintain::drop_closes_idle,
+    maintain::maintenance_refused_without_idle,
     close::close_closes_idle_and_refuses_checkouts,
     close::close_waits_for_holders,
     close::close_fails_waiters,

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use pool_core::PooledConnection;
 
 use super::needs;
-use crate::{build, Backend, Call, Harness, Identified, Outcome, Spec};
+use crate::{build, try_build, Backend, Call, Harness, Identified, Outcome, Spec};
 
 /// Waits up to 10 s for `cond`.
 fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
@@ -129,5 +129,26 @@ pub fn drop_closes_idle<H: Harness, B: Backend>(backend: &B) -> Outcome {
     let closes = backend.log().calls_for(id).iter().filter(|c| c.is_close()).count();
     assert_eq!(closes, 1, "{:?}", backend.log().calls_for(id));
     assert_eq!(backend.log().calls_for(id).last(), Some(&Call::Close(id)), "gracefully");
+    Ok(())
+}
+
+// Where the settings have no meaning the builder says so, instead of ignoring them.
+/// A strategy that keeps no idle connection refuses the maintenance settings at build.
+pub fn maintenance_refused_without_idle<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    needs::<H>(|c| !c.retains, "looks after idle connections (caps().retains)")?;
+    let second = Duration::from_secs(1);
+    let spec = || Spec::sized(2, Some(0));
+    let refused = [
+        ("min_idle", try_build::<H, B>(backend, spec(), |b| b.min_idle(1)).err()),
+        ("idle_timeout", try_build::<H, B>(backend, spec(), |b| b.idle_timeout(second)).err()),
+        ("max_lifetime", try_build::<H, B>(backend, spec(), |b| b.max_lifetime(second)).err()),
+        ("keepalive", try_build::<H, B>(backend, spec(), |b| b.keepalive(second)).err()),
+    ];
+    for (setting, err) in refused {
+        let err = err.unwrap_or_else(|| panic!("{setting} was accepted"));
+        assert_eq!(err.setting(), setting);
+        let shown = err.to_string();
+        assert!(shown.contains("has no meaning for it") && shown.contains("leave"), "{shown}");
+    }
     Ok(())
 }

@@ -7,6 +7,7 @@ mod harness;
 pub mod harnesses;
 mod log;
 mod noop;
+pub mod observe;
 pub mod peers;
 mod scripted;
 mod servers;

@@ -12,6 +12,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use pool_conformance::faults::{self, PostgresSessions};
+use pool_conformance::observe::{eventually, maintenance_threads};
 use pool_conformance::POSTGRES_URL;
 use pool_core::WarmError;
 use pool_postgres::{AsyncPostgresConnector, PostgresConnector};
@@ -19,26 +20,6 @@ use pool_queue::{QueueConfig, QueuePool};
 
 fn url(test: &str) -> Option<String> {
     faults::server_url_or_skip(POSTGRES_URL, test)
-}
-
-/// Waits up to 15 s for `cond`.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !cond() {
-        assert!(Instant::now() < deadline, "not within 15 s: {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The maintenance threads named for the pool `name` (Linux keeps 15 bytes of a name).
-fn worker_threads(name: &str) -> usize {
-    let wanted = format!("sqlpool:{name}");
-    let wanted = &wanted[..wanted.len().min(15)];
-    std::fs::read_dir("/proc/self/task")
-        .expect("Linux")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == wanted)
-        .count()
 }
 
 #[test]
@@ -55,7 +36,7 @@ fn min_idle_keepalive_and_refill_against_the_server() {
         .build_warm()
         .expect("the server is up");
     assert_eq!(sessions.count(), 3, "build_warm returns with min_idle sessions open");
-    assert_eq!(worker_threads("pg-keep"), 1, "a blocking connector's worker is a thread");
+    assert_eq!(maintenance_threads("pg-keep"), 1, "a blocking connector's worker is a thread");
 
     assert_eq!(sessions.kill(), 3);
     // The keepalive finds each dead session, invalidates it, and the fill reopens it,
@@ -88,8 +69,11 @@ fn idle_timeout_and_max_lifetime_on_an_async_connector_run_as_a_task() {
     let Some(url) = url("idle_timeout_and_max_lifetime_on_an_async_connector_run_as_a_task") else {
         return;
     };
-    let rt =
-        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     let app = "pool-maint-async";
     let sessions = PostgresSessions::new(&url, app);
     let connector = AsyncPostgresConnector::new(&url)
@@ -108,7 +92,7 @@ fn idle_timeout_and_max_lifetime_on_an_async_connector_run_as_a_task() {
                 .await
         })
         .expect("the server is up");
-    assert_eq!(worker_threads("pg-async"), 0, "the worker is a task on the runtime");
+    assert_eq!(maintenance_threads("pg-async"), 0, "the worker is a task on the runtime");
     assert_eq!(sessions.count(), 1);
 
     let held = rt.block_on(futures_join(&pool));

@@ -11,20 +11,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use pool_conformance::observe::{eventually, maintenance_threads};
 use pool_conformance::{Call, Script, ScriptedConnector};
 use pool_core::{Builder, ConnectionRecord, PoolListener, PooledConnection, WarmError};
 use pool_queue::{Queue, QueueConfig, QueuePool};
 
 type Pool = QueuePool<ScriptedConnector>;
-
-/// Waits up to 10 s for `cond`, looking every 5 ms.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "not within 10 s: {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
 
 fn builder(
     script: &Script,
@@ -40,17 +32,6 @@ fn closes(script: &Script) -> usize {
     script.log().count(|c| matches!(c, Call::Close(_)))
 }
 
-/// The maintenance threads of the pool named `name` that are alive.
-fn workers(name: &str) -> usize {
-    let wanted = format!("sqlpool:{name}");
-    let wanted = &wanted[..wanted.len().min(15)];
-    std::fs::read_dir("/proc/self/task")
-        .expect("Linux")
-        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
-        .filter(|comm| comm.trim_end() == wanted)
-        .count()
-}
-
 /// Opens `n` connections and returns them, so that `n` are idle.
 fn open_idle(pool: &Pool, n: usize) {
     let held: Vec<_> = (0..n).map(|_| pool.get().expect("checkout")).collect();
@@ -62,25 +43,25 @@ fn no_setting_no_worker_and_dropping_a_pool_ends_its_worker() {
     let script = Script::new();
     let plain = builder(&script, "mt-plain", 5).build().expect("valid");
     thread::sleep(Duration::from_millis(50));
-    assert_eq!(workers("mt-plain"), 0, "no maintenance setting, no thread");
+    assert_eq!(maintenance_threads("mt-plain"), 0, "no maintenance setting, no thread");
     drop(plain);
 
     let pool = builder(&script, "mt-life", 5)
         .idle_timeout(Duration::from_secs(60))
         .build()
         .expect("valid");
-    eventually("one worker per pool", || workers("mt-life") == 1);
+    eventually("one worker per pool", || maintenance_threads("mt-life") == 1);
     let clone = pool.clone();
     drop(pool);
     thread::sleep(Duration::from_millis(50));
-    assert_eq!(workers("mt-life"), 1, "a handle is left");
+    assert_eq!(maintenance_threads("mt-life"), 1, "a handle is left");
     drop(clone);
-    eventually("the worker of a dropped pool ends", || workers("mt-life") == 0);
+    eventually("the worker of a dropped pool ends", || maintenance_threads("mt-life") == 0);
 
     let closed = builder(&script, "mt-closed", 5).min_idle(1).build().expect("valid");
     eventually("the fill", || closed.status().idle == 1);
     closed.close().expect("nothing checked out");
-    eventually("the worker of a closed pool ends", || workers("mt-closed") == 0);
+    eventually("the worker of a closed pool ends", || maintenance_threads("mt-closed") == 0);
     assert_eq!(closed.status().idle, 0, "close closed the idle connection; nothing refilled it");
 }
 
@@ -391,7 +372,7 @@ fn the_worker_serves_many_pools_independently() {
     for (i, pool) in pools.iter().enumerate() {
         eventually("each pool's own min_idle", || pool.status().idle == i);
         eventually("a worker where a setting is on", || {
-            workers(&format!("mt-m{i}")) == usize::from(i > 0)
+            maintenance_threads(&format!("mt-m{i}")) == usize::from(i > 0)
         });
     }
 }

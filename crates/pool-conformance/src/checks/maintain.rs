@@ -13,16 +13,8 @@ use std::time::{Duration, Instant};
 use pool_core::PooledConnection;
 
 use super::needs;
+use crate::observe::eventually;
 use crate::{build, try_build, Backend, Call, Harness, Identified, Outcome, Spec};
-
-/// Waits up to 10 s for `cond`.
-fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !cond() {
-        assert!(Instant::now() < deadline, "not within 10 s: {what}");
-        thread::sleep(Duration::from_millis(5));
-    }
-}
 
 fn needs_maintenance<H: Harness>() -> Outcome {
     needs::<H>(|c| c.retains, "keeps no idle connection the core looks after (caps().retains)")

@@ -3,8 +3,11 @@
 //!
 //! - `features (no-op connection)`: checkout and return of a no-op connection with
 //!   nothing on (no reset, no pre-ping, no recycle, no listener), then with reset on
-//!   return (a rollback the connection answers at once), pre-ping, recycle, and one
-//!   listener that handles every event (each event has one listener to call).
+//!   return (a rollback the connection answers at once), pre-ping, recycle, one
+//!   listener that handles every event (each event has one listener to call), and the
+//!   maintenance settings: `max_lifetime` (a clock read at checkout and return),
+//!   `idle_timeout` with `keepalive` (a clock read at return), `min_idle` (a poke of the
+//!   worker at checkout, one atomic load while it is awake).
 //! - `features (SQLite)`: an in-memory SQLite connection with a table. `SELECT 1` per
 //!   checkout with nothing on, then with a pre-ping (SQLite's is a `SELECT 1` too) and
 //!   with reset on return when no transaction is open (a call to
@@ -132,6 +135,15 @@ fn noop(c: &mut Criterion) {
         ("pre_ping", base().pre_ping(true).build()),
         ("recycle (1 h)", base().recycle(Duration::from_secs(3600)).build()),
         ("one listener per event", base().listener(EveryEvent::default()).build()),
+        ("max_lifetime (1 h)", base().max_lifetime(Duration::from_secs(3600)).build()),
+        (
+            "idle_timeout + keepalive (10 min)",
+            base()
+                .idle_timeout(Duration::from_secs(600))
+                .keepalive(Duration::from_secs(600))
+                .build(),
+        ),
+        ("min_idle (2)", base().min_idle(2).build()),
     ];
     for (name, pool) in rows {
         let pool = pool.expect("valid");

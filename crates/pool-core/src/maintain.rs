@@ -383,7 +383,7 @@ async fn sweep<I: Io, C: Connector, S: Strategy<C>>(inner: &Inner<C, S>, may_fil
         let id = held.entry().inner.record.id;
         match verdict {
             Verdict::Expired => {
-                tracing::info!(pool = %core.name(), "Connection {id} reached its max_lifetime; closing");
+                tracing::debug!(pool = %core.name(), "Connection {id} reached its max_lifetime; closing");
                 held.close();
             }
             Verdict::IdleTooLong => {

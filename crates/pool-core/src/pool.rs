@@ -226,7 +226,7 @@ impl<C: Connector> Core<C> {
             tracing::info!(pool = %self.name(), "Connection {id} exceeded timeout; recycling");
             true
         } else if expired(&e.record) {
-            tracing::info!(pool = %self.name(), "Connection {id} reached its max_lifetime; replacing");
+            tracing::debug!(pool = %self.name(), "Connection {id} reached its max_lifetime; replacing");
             true
         } else if e.record.generation < self.generation.load(Ordering::Acquire) {
             tracing::info!(
@@ -1359,7 +1359,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         let now = Instant::now();
         if entry.is_connected() && entry.inner.record.expires_at.is_some_and(|at| now >= at) {
             let id = entry.inner.record.id;
-            tracing::info!(pool = %self.core.name(), "Connection {id} reached its max_lifetime; closing");
+            tracing::debug!(pool = %self.core.name(), "Connection {id} reached its max_lifetime; closing");
             let held = Held { inner: self, entry: release.entry.take() };
             held.close();
             return;

@@ -69,11 +69,8 @@ fn idle_timeout_and_max_lifetime_on_an_async_connector_run_as_a_task() {
     let Some(url) = url("idle_timeout_and_max_lifetime_on_an_async_connector_run_as_a_task") else {
         return;
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let app = "pool-maint-async";
     let sessions = PostgresSessions::new(&url, app);
     let connector = AsyncPostgresConnector::new(&url)

@@ -12,6 +12,12 @@ use super::{rate, time, Report};
 /// figure that issue 11 had to keep within 5 %.
 const BLOCKING_BEFORE_ISSUE_11: f64 = 233.0;
 
+/// Instructions per uncontended QueuePool get+drop, blocking and async, when issue 12's
+/// life-cycle work began (callgrind, commit 516ac5a): what the maintenance had to keep
+/// within 5 % with its settings off.
+const BEFORE_ISSUE_12: [(&str, &str, f64); 2] =
+    [("queue", "get+drop", 233.0), ("queue-async", "`get_async`+drop", 398.0)];
+
 /// Starts a target table under `title`; the returned function adds one target's row.
 fn table<'m>(md: &'m mut String, title: &str) -> impl FnMut(&str, String, Option<bool>) + 'm {
     let _ = writeln!(md, "## {title}\n");
@@ -251,6 +257,29 @@ impl Report<'_> {
                 Some(n <= BLOCKING_BEFORE_ISSUE_11 * 1.05),
             ),
             None => line(target, "not counted (valgrind not installed)".into(), None),
+        }
+    }
+
+    /// Issue 12's target: the uncontended checkout and return cost what they did before
+    /// the life-cycle work, with its settings off (in instructions, which repeat where
+    /// times do not). Group 5 shows each setting's price when on.
+    pub(super) fn targets_of_issue_12(&self, md: &mut String) {
+        let mut line = table(md, "Targets of issue 12");
+        for (key, what, before) in BEFORE_ISSUE_12 {
+            let target = format!(
+                "QueuePool {what} with no maintenance setting within 5 % of its instructions before issue 12"
+            );
+            match self.instructions.as_ref().and_then(|i| i[key].as_f64()) {
+                Some(n) => line(
+                    &target,
+                    format!(
+                        "{n:.0} vs {before:.0} instructions per op: {:+.1} %",
+                        (n / before - 1.0) * 100.0
+                    ),
+                    Some(n <= before * 1.05),
+                ),
+                None => line(&target, "not counted (valgrind not installed)".into(), None),
+            }
         }
     }
 }

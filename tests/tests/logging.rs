@@ -155,3 +155,39 @@ fn reset_on_return_logs_at_debug() {
         });
     }
 }
+
+#[test]
+fn a_database_that_goes_away_and_comes_back_is_logged_once_each_way() {
+    let capture = Capture::default();
+    tracing::subscriber::with_default(capture.clone(), || {
+        let script = Script::new();
+        let pool = QueuePool::builder(script.connector())
+            .logging_name("away")
+            .strategy(pool_queue::QueueConfig::default().pool_size(3).max_overflow(0))
+            .build()
+            .unwrap();
+        drop(pool.get().expect("the database answers"));
+        pool.dispose();
+        script.shutdown(true);
+        for _ in 0..3 {
+            assert!(pool.get().is_err(), "the database is gone");
+        }
+        script.shutdown(false);
+        drop(pool.get().expect("back"));
+        drop(pool.get().expect("still back"));
+    });
+    let warnings = capture.messages_at(Level::WARN);
+    assert_eq!(warnings.len(), 1, "one warning for three failures: {warnings:?}");
+    assert!(
+        warnings[0].starts_with("The database stopped accepting connections (it had for ")
+            && warnings[0].ends_with("connects fail: connect failed"),
+        "{warnings:?}"
+    );
+    let back: Vec<_> = capture
+        .messages_at(Level::INFO)
+        .into_iter()
+        .filter(|m| m.starts_with("Connected again"))
+        .collect();
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert!(back[0].starts_with("Connected again after 3 failed connect(s) over "), "{back:?}");
+}

@@ -243,7 +243,13 @@ impl StdError for ListenerError {
 ///
 /// Its message keeps SQLAlchemy's text (`QueuePool limit of size 5 overflow 10 reached,
 /// connection timed out, timeout 30.00`) and adds what helps find the cause: how many
-/// connections are checked out, how many callers wait, and the last connect error.
+/// connections are open, idle and checked out, how many other callers wait, and the last
+/// connect error if one failed during this wait:
+///
+/// ```text
+/// QueuePool limit of size 2 overflow 0 reached, connection timed out, timeout 0.10 (2 open: 0 idle, 2 checked out; 0 other callers waiting)
+/// ```
+///
 /// A pool that times out usually has leaked connections or idle transactions, rarely too
 /// small a size.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,11 +263,19 @@ pub struct TimeoutError {
     pub overflow: isize,
     /// How long the caller waited.
     pub timeout: Duration,
-    /// Connections checked out at the moment of the timeout.
+    /// Connections open at the moment of the timeout: idle, checked out, or being
+    /// opened.
+    pub open: usize,
+    /// Idle connections at the moment of the timeout (usually 0: a caller that waits
+    /// found none).
+    pub idle: usize,
+    /// Connections checked out at the moment of the timeout (those being opened count
+    /// here too).
     pub checked_out: usize,
     /// Other callers waiting at the moment of the timeout.
     pub waiting: usize,
-    /// The last error a connect attempt of this pool returned, if any.
+    /// The last error a connect attempt of this pool returned, if one failed while this
+    /// caller waited (an older failure is left out: it says nothing about this wait).
     pub last_connect_error: Option<String>,
 }
 
@@ -279,6 +293,8 @@ impl TimeoutError {
             pool_size: status.pool_size,
             overflow: status.overflow,
             timeout,
+            open: status.idle + status.checked_out,
+            idle: status.idle,
             checked_out: status.checked_out,
             waiting: status.waiting,
             last_connect_error,
@@ -291,16 +307,18 @@ impl fmt::Display for TimeoutError {
         write!(
             f,
             "{} limit of size {} overflow {} reached, connection timed out, timeout {:.2} \
-             ({} checked out, {} waiting",
+             ({} open: {} idle, {} checked out; {} other callers waiting",
             self.pool,
             self.pool_size,
             self.overflow,
             self.timeout.as_secs_f64(),
+            self.open,
+            self.idle,
             self.checked_out,
             self.waiting
         )?;
         if let Some(last) = &self.last_connect_error {
-            write!(f, "; last connect error: {last}")?;
+            write!(f, "; a connect failed during the wait: {last}")?;
         }
         f.write_str(")")
     }

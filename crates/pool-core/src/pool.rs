@@ -34,7 +34,10 @@ pub struct Core<C: Connector> {
     pub(crate) events: Events<C>,
     generation: AtomicU64,
     next_id: AtomicU64,
-    last_connect_error: Mutex<Option<String>>,
+    /// The last failed connect's message, and when it failed.
+    last_connect_error: Mutex<Option<(Instant, String)>>,
+    /// Whether the database is answering: the last connect's outcome, and since when.
+    reachable: Mutex<Reachable>,
     kind: &'static str,
     /// Set by [`Pool::close`]: checkouts fail, returns are closed.
     closed: AtomicBool,
@@ -113,7 +116,53 @@ impl<C: Connector> Core<C> {
 
     /// The message of the last failed connect, if any connect of this pool failed.
     pub fn last_connect_error(&self) -> Option<String> {
-        self.last_connect_error.lock().clone()
+        self.last_connect_error.lock().as_ref().map(|(_, shown)| shown.clone())
+    }
+
+    /// The message of the last failed connect if it failed `within` the time before now:
+    /// what a timeout names (with the time it waited), so that an old failure does not
+    /// send its reader to the wrong place.
+    pub fn connect_error_within(&self, within: Duration) -> Option<String> {
+        let since = Instant::now().checked_sub(within);
+        let last = self.last_connect_error.lock();
+        last.as_ref().filter(|(at, _)| since.is_none_or(|s| *at >= s)).map(|(_, m)| m.clone())
+    }
+
+    /// Logs the moments the database stops and starts answering this pool's connects: a
+    /// warning at the first failure after a success ("went away", with how long it had
+    /// been answering), and a line when a connect succeeds again (with how long it was
+    /// gone and how many connects failed). One line each way, however many fail between.
+    fn note_reachable(&self, ok: bool, shown: &str) {
+        let now = Instant::now();
+        let mut r = self.reachable.lock();
+        match (ok, r.up) {
+            (true, Some(true)) => {}
+            (true, seen) => {
+                if seen == Some(false) {
+                    tracing::info!(
+                        pool = %self.name(),
+                        "Connected again after {} failed connect(s) over {:.1} s",
+                        r.failures,
+                        now.duration_since(r.since).as_secs_f64()
+                    );
+                }
+                *r = Reachable { up: Some(true), since: now, failures: 0 };
+            }
+            (false, Some(true)) => {
+                tracing::warn!(
+                    pool = %self.name(),
+                    "The database stopped accepting connections (it had for {:.1} s); connects fail: {shown}",
+                    now.duration_since(r.since).as_secs_f64()
+                );
+                *r = Reachable { up: Some(false), since: now, failures: 1 };
+            }
+            (false, None) => *r = Reachable { up: Some(false), since: now, failures: 1 },
+            (false, Some(false)) => r.failures += 1,
+        }
+    }
+
+    fn note_connect_error(&self, shown: String) {
+        *self.last_connect_error.lock() = Some((Instant::now(), shown));
     }
 
     /// The current pool generation; connections opened in an older one are replaced at
@@ -149,7 +198,8 @@ impl<C: Connector> Core<C> {
         match self.connect_retrying::<I>().await {
             Err(timeout) => {
                 tracing::debug!(pool = %self.name(), "Error on connect(): {timeout}");
-                *self.last_connect_error.lock() = Some(timeout.to_string());
+                self.note_connect_error(timeout.to_string());
+                self.note_reachable(false, &timeout.to_string());
                 return Err(CheckoutError::OperationTimeout(timeout));
             }
             Ok(Ok(conn)) => {
@@ -157,11 +207,13 @@ impl<C: Connector> Core<C> {
                 e.record.fresh = true;
                 e.record.soft_invalidated = false;
                 tracing::debug!(pool = %self.name(), "Created new connection {}", e.record.id);
+                self.note_reachable(true, "");
             }
             Ok(Err(err)) => {
                 let shown = ErrorChain::new(&err).to_string();
                 tracing::debug!(pool = %self.name(), "Error on connect(): {shown}");
-                *self.last_connect_error.lock() = Some(shown);
+                self.note_reachable(false, &shown);
+                self.note_connect_error(shown);
                 return Err(CheckoutError::Connect(err));
             }
         }
@@ -203,7 +255,7 @@ impl<C: Connector> Core<C> {
                 pool = %self.name(),
                 "Connect attempt {attempt} failed, retrying in {backoff:?}: {why}"
             );
-            *self.last_connect_error.lock() = Some(why);
+            self.note_connect_error(why);
             I::sleep(left.map_or(backoff, |left| left.min(backoff))).await;
             backoff = (backoff * 2).min(RETRY_MAX);
             attempt += 1;
@@ -439,11 +491,22 @@ impl<C: Connector> Core<C> {
             generation: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             last_connect_error: Mutex::new(None),
+            reachable: Mutex::new(Reachable { up: None, since: Instant::now(), failures: 0 }),
             kind,
             closed: AtomicBool::new(false),
             signal,
         }
     }
+}
+
+/// What the pool last saw of its database's connects (for [`Core::note_reachable`]).
+struct Reachable {
+    /// The last connect's outcome; `None` before the first.
+    up: Option<bool>,
+    /// When that outcome began.
+    since: Instant,
+    /// Connects failed since it went away.
+    failures: u64,
 }
 
 /// Whether the connection is past its `max_lifetime`; reads the clock only when that is

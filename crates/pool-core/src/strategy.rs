@@ -144,7 +144,26 @@ pub type Pick<'a, C> = dyn FnMut(&[PoolEntry<C>]) -> Vec<bool> + 'a;
 /// | `NullPool` | 0 | `None` | 0 |
 /// | `SingletonThreadPool` | `pool_size` | `None` (one per thread) | kept connections beyond `pool_size` |
 /// | `StaticPool`, `AssertionPool` | 1 | `Some(1)` | 0 |
-/// | deadpool's `AsyncPool` | `max_size` | `Some(max_size)` | 0 |
+///
+/// How each connection is counted, at the moment of the call (the counts are read
+/// under the strategy's lock, so they are consistent with one another):
+///
+/// - A checkout whose connect is in flight counts as **checked out** (it holds a
+///   slot), not as waiting: deadpool counts such a caller in `waiting` and bb8 in
+///   `pending`. So do connections the maintenance worker is opening for `min_idle`,
+///   pinging for `keepalive`, or that `retain` is judging.
+/// - `waiting` counts only callers parked for a connection or a slot (QueuePool,
+///   StaticPool); a caller retrying a failed connect under `connect_retry` is checked
+///   out, not waiting.
+/// - `idle` counts records in the pool, including one whose connection was invalidated
+///   and that reconnects at its next checkout (SQLAlchemy keeps the record); such a
+///   record holds no server session.
+/// - A connection being reset after its holder dropped it is still checked out until
+///   the reset ends (an async return runs as a task).
+/// - After [`close`](crate::Pool::close), `idle` is 0 and `checked_out` falls as holders
+///   return.
+/// - A detached connection is no longer counted: its record goes back to the pool at
+///   once, idle and without a connection, as SQLAlchemy's does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct PoolStatus {

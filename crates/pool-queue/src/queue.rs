@@ -287,7 +287,7 @@ impl<C: Connector> Queue<C> {
             <Self as Strategy<C>>::NAME,
             &self.status_of(st),
             waited,
-            core.last_connect_error(),
+            core.connect_error_within(waited),
         )
     }
 

@@ -131,7 +131,7 @@ impl<C: Connector> Static<C> {
             <Self as Strategy<C>>::NAME,
             &Self::status_of(st),
             timeout,
-            core.last_connect_error(),
+            core.connect_error_within(timeout),
         )
     }
 

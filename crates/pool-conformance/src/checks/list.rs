@@ -87,7 +87,7 @@ define_checks! {$
     failures::failures_invalidate_listener_panic,
     failures::failures_close_listener_panic,
     failures::failures_timeout_message,
-    failures::failures_timeout_last_connect_error,
+    failures::failures_timeout_names_only_recent_connect_error,
     failures::failures_close_errors_swallowed,
     // -- queue, concurrency (helper C) --
     affinity::nested_hold_returns_nothing,

@@ -50,7 +50,7 @@ pub fn idle_timeout_closes_idle<H: Harness, B: Backend>(backend: &B) -> Outcome 
     needs_maintenance::<H>()?;
     let log = backend.log();
     let p = build::<H, B>(backend, Spec::sized(2, Some(0)), |b| {
-        b.idle_timeout(Duration::from_millis(100))
+        b.idle_timeout(Duration::from_millis(40))
     });
     let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
@@ -69,7 +69,7 @@ pub fn idle_timeout_closes_idle<H: Harness, B: Backend>(backend: &B) -> Outcome 
 pub fn max_lifetime_closes_old_connections<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_maintenance::<H>()?;
     let p = build::<H, B>(backend, Spec::sized(2, Some(0)), |b| {
-        b.max_lifetime(Duration::from_millis(200))
+        b.max_lifetime(Duration::from_millis(80))
     });
     let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
@@ -95,7 +95,7 @@ pub fn keepalive_pings_idle<H: Harness, B: Backend>(backend: &B) -> Outcome {
     needs_maintenance::<H>()?;
     // One connection: a checkout that meets a keepalive under way waits for it.
     let p =
-        build::<H, B>(backend, Spec::sized(1, Some(0)), |b| b.keepalive(Duration::from_millis(50)));
+        build::<H, B>(backend, Spec::sized(1, Some(0)), |b| b.keepalive(Duration::from_millis(25)));
     let c = H::get(&p).expect("checkout");
     let id = c.conn_id();
     drop(c);

@@ -7,6 +7,8 @@ use std::mem;
 use std::ops::{Deref, DerefMut};
 use std::pin::Pin;
 
+use tracing::Instrument;
+
 use crate::events::ResetState;
 use crate::io::{now, Blocking, Io, NonBlocking};
 use crate::pool::{Inner, Pool, ReleaseOnDrop};
@@ -259,6 +261,48 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     }
 
     fn check_in(&mut self, state: ResetState) {
+        if crate::pool::tracing_debug() {
+            return self.check_in_traced(state);
+        }
+        self.check_in_untraced(state);
+    }
+
+    /// [`check_in`](Self::check_in) inside a `return` span (the pool's name, the record),
+    /// for when a subscriber records debug spans. Every return then takes the general
+    /// path, whose reset opens a `reset` span.
+    #[cold]
+    #[inline(never)]
+    fn check_in_traced(&mut self, state: ResetState) {
+        let record = match &self.held {
+            Held::Pooled(entry) => Some(entry.inner.record.id),
+            _ => None,
+        };
+        let span =
+            tracing::debug_span!("return", pool = %self.pool.inner.core.name(), conn = record);
+        let _in = span.enter();
+        let held = mem::replace(&mut self.held, Held::Returned);
+        if matches!(held, Held::Returned) {
+            return;
+        }
+        let echo = self.echo;
+        match self.spawn {
+            None => now(give_back::<Blocking, C, S>(&self.pool.inner, held, state, echo)),
+            Some(run_return) => {
+                let pool = self.pool.clone();
+                let task =
+                    Box::pin(
+                        async move {
+                            give_back::<NonBlocking, C, S>(&pool.inner, held, state, echo).await
+                        }
+                        .instrument(span.clone()),
+                    );
+                run_return(&self.pool, task);
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn check_in_untraced(&mut self, state: ResetState) {
         let held = mem::replace(&mut self.held, Held::Returned);
         if matches!(held, Held::Returned) {
             return;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+use tracing::Instrument;
 
 use crate::builder::Builder;
 use crate::config::{Echo, PoolConfig, ResetOnReturn};
@@ -195,7 +196,8 @@ impl<C: Connector> Core<C> {
         e.record.opened_at = Some(opened);
         e.record.expires_at = maintain::expiry(&self.config, opened);
         e.record.generation = self.generation.load(Ordering::Acquire);
-        match self.connect_retrying::<I>().await {
+        let span = tracing::debug_span!("connect", record = e.record.id);
+        match self.connect_retrying::<I>().instrument(span).await {
             Err(timeout) => {
                 tracing::debug!(pool = %self.name(), "Error on connect(): {timeout}");
                 self.note_connect_error(timeout.to_string());
@@ -408,12 +410,18 @@ impl<C: Connector> Core<C> {
                 l.reset(conn, record.as_deref_mut(), state)?;
             }
         }
-        match self.reset_action(ConnId(record.as_deref().map(|r| r.id)), state) {
+        match self.reset_action(ConnId(record.as_deref().map(|r| r.id)), state, true) {
             ResetAction::Rollback => {
-                I::rollback(&*self.connector, conn, self.config.reset_timeout).await??
+                let span = tracing::debug_span!("reset", action = "rollback");
+                I::rollback(&*self.connector, conn, self.config.reset_timeout)
+                    .instrument(span)
+                    .await??
             }
             ResetAction::Commit => {
-                I::commit(&*self.connector, conn, self.config.reset_timeout).await??
+                let span = tracing::debug_span!("reset", action = "commit");
+                I::commit(&*self.connector, conn, self.config.reset_timeout)
+                    .instrument(span)
+                    .await??
             }
             ResetAction::Nothing => {}
         }
@@ -422,14 +430,15 @@ impl<C: Connector> Core<C> {
 
     /// What reset on return does to this connection now (and the log line saying so).
     #[inline]
-    fn reset_action(&self, id: ConnId, state: ResetState) -> ResetAction {
+    /// `log`: whether debug logging may be on (the untraced return knows it is off).
+    fn reset_action(&self, id: ConnId, state: ResetState, log: bool) -> ResetAction {
         let action = match self.config.reset_on_return {
             ResetOnReturn::Rollback if state.transaction_was_reset => ResetAction::Nothing,
             ResetOnReturn::Rollback => ResetAction::Rollback,
             ResetOnReturn::Commit => ResetAction::Commit,
             ResetOnReturn::Nothing => return ResetAction::Nothing,
         };
-        if tracing::level_filters::LevelFilter::current() >= tracing::Level::DEBUG {
+        if log && tracing_debug() {
             self.log_reset(id, action);
         }
         action
@@ -507,6 +516,18 @@ struct Reachable {
     since: Instant,
     /// Connects failed since it went away.
     failures: u64,
+}
+
+/// Whether a subscriber records debug spans and events now (one atomic load): the
+/// checkout and return paths open their spans only then.
+#[inline(always)]
+pub(crate) fn tracing_debug() -> bool {
+    tracing::level_filters::LevelFilter::current() >= tracing::level_filters::LevelFilter::DEBUG
+}
+
+/// The span of one checkout: the pool's name, and the record it hands out.
+fn checkout_span<C: Connector>(core: &Core<C>) -> tracing::Span {
+    tracing::debug_span!("checkout", pool = %core.name(), conn = tracing::field::Empty)
 }
 
 /// Whether the connection is past its `max_lifetime`; reads the clock only when that is
@@ -626,9 +647,34 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     /// On every error the entry goes back to the strategy, so the pool's counts are as
     /// they were before the call.
     pub fn get(&self) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
+        if tracing_debug() {
+            return self.get_traced(None);
+        }
         let inner = &*self.inner;
         let entry = inner.strategy.acquire(&inner.core)?;
         self.finish_get(entry)
+    }
+
+    /// A blocking checkout inside a `checkout` span (with `wait`: `get_timeout`'s), for
+    /// when a subscriber records debug spans.
+    #[cold]
+    #[inline(never)]
+    fn get_traced(
+        &self,
+        wait: Option<Duration>,
+    ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
+        let inner = &*self.inner;
+        let span = checkout_span(&inner.core);
+        let _in = span.enter();
+        let entry = match wait {
+            None => inner.strategy.acquire(&inner.core),
+            Some(wait) => inner.strategy.acquire_within(&inner.core, wait),
+        }?;
+        let conn = self.finish_get(entry)?;
+        if let Some(record) = PooledConnection::record(&conn) {
+            span.record("conn", record.id());
+        }
+        Ok(conn)
     }
 
     /// [`get`](Self::get) without waiting for a connection to come back: an idle
@@ -650,6 +696,9 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         &self,
         timeout: Duration,
     ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>> {
+        if tracing_debug() {
+            return self.get_traced(Some(timeout));
+        }
         let inner = &*self.inner;
         let entry = inner.strategy.acquire_within(&inner.core, timeout)?;
         self.finish_get(entry)
@@ -687,6 +736,9 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     where
         S: AsyncStrategy<C>,
     {
+        if tracing_debug() {
+            return Box::pin(self.get_async_traced(None)).await;
+        }
         let inner = &*self.inner;
         let entry = inner.strategy.acquire_async(&inner.core).await?;
         let mut pending = Pending { inner, entry: Some(entry) };
@@ -714,6 +766,9 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     where
         S: AsyncStrategy<C>,
     {
+        if tracing_debug() {
+            return Box::pin(self.get_async_traced(Some(timeout))).await;
+        }
         let inner = &*self.inner;
         let entry = inner.strategy.acquire_async_within(&inner.core, timeout).await?;
         let mut pending = Pending { inner, entry: Some(entry) };
@@ -721,6 +776,35 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
             inner.checkout::<NonBlocking>(&mut pending).await?;
         }
         Ok(self.hand_out(pending.take(), Self::async_return()))
+    }
+
+    /// An async checkout inside a `checkout` span, for when a subscriber records debug
+    /// spans (boxed by the caller, so the untraced future stays small).
+    async fn get_async_traced(
+        &self,
+        wait: Option<Duration>,
+    ) -> Result<PooledConnection<C, S>, CheckoutError<C::Error>>
+    where
+        S: AsyncStrategy<C>,
+    {
+        let inner = &*self.inner;
+        let span = checkout_span(&inner.core);
+        let checkout = async {
+            let entry = match wait {
+                None => inner.strategy.acquire_async(&inner.core).await,
+                Some(wait) => inner.strategy.acquire_async_within(&inner.core, wait).await,
+            }?;
+            let mut pending = Pending { inner, entry: Some(entry) };
+            if inner.needs_checkout(pending.entry()) {
+                inner.checkout::<NonBlocking>(&mut pending).await?;
+            }
+            Ok(self.hand_out(pending.take(), Self::async_return()))
+        };
+        let conn = checkout.instrument(span.clone()).await?;
+        if let Some(record) = PooledConnection::record(&conn) {
+            span.record("conn", record.id());
+        }
+        Ok(conn)
     }
 
     /// How a connection checked out with `get_async` returns: through the strategy's
@@ -1222,7 +1306,11 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                 tracing::debug!(pool = %core.name(), "Connection {id} is fresh, skipping pre-ping");
             } else {
                 tracing::debug!(pool = %core.name(), "Pool pre-ping on connection {id}");
-                match I::ping(&*core.connector, conn, core.config.ping_timeout).await {
+                let span = tracing::debug_span!("pre_ping", record = id);
+                match I::ping(&*core.connector, conn, core.config.ping_timeout)
+                    .instrument(span)
+                    .await
+                {
                     Err(timeout) => {
                         tracing::info!(
                             pool = %core.name(),
@@ -1339,7 +1427,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                 }
                 let connector = &*self.core.connector;
                 let bound = self.core.config.reset_timeout;
-                let reset = match self.core.reset_action(ConnId(Some(e.record.id)), state) {
+                // Reached only when debug logging is off (`PooledConnection::check_in`).
+                let reset = match self.core.reset_action(ConnId(Some(e.record.id)), state, false) {
                     ResetAction::Rollback => crate::io::rollback_now(connector, conn, bound),
                     ResetAction::Commit => crate::io::commit_now(connector, conn, bound),
                     ResetAction::Nothing => Ok(Ok(())),

@@ -314,6 +314,7 @@ impl<C: Connector> Queue<C> {
         if timeout == Some(Duration::ZERO) {
             return Err(CheckoutError::Timeout(self.timeout_error(&st, core, Duration::ZERO)));
         }
+        let _span = tracing::debug_span!("wait").entered();
         let me = Waiter::new(Owner::Thread(thread::current()));
         let since = me.since;
         let deadline = timeout.and_then(|t| since.checked_add(t));

@@ -11,6 +11,7 @@ use std::time::Duration;
 use parking_lot::MutexGuard;
 use pool_core::rt::ReturnTask;
 use pool_core::{AsyncStrategy, CheckoutError, Connector, Core, PoolEntry};
+use tracing::Instrument;
 
 use crate::queue::{Grant, Queue, Reservation, State, Waiter};
 
@@ -70,7 +71,10 @@ impl<C: Connector> Queue<C> {
         match self.begin_async(core, timeout)? {
             Next::Take(entry) => Ok(entry),
             Next::Create => self.create_async(core).await,
-            Next::Wait(me) => self.acquire_waiting(core, me, timeout).await,
+            Next::Wait(me) => {
+                let span = tracing::debug_span!("wait");
+                self.acquire_waiting(core, me, timeout).instrument(span).await
+            }
         }
     }
 

@@ -146,6 +146,7 @@ impl<C: Connector> Static<C> {
         if timeout == Some(Duration::ZERO) {
             return Err(CheckoutError::Timeout(Self::timeout_error(st, core, Duration::ZERO)));
         }
+        let _span = tracing::debug_span!("wait").entered();
         let since = Instant::now();
         let deadline = timeout.and_then(|t| since.checked_add(t));
         st.waiting += 1;

@@ -193,6 +193,19 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
         self
     }
 
+    /// Reports a connection checked out for longer than `d` as a possible leak
+    /// (HikariCP's `leakDetectionThreshold`): once, as a `tracing` warning with the
+    /// backtrace of its checkout, and again, at info, if it comes back. `Pool::leaks`
+    /// lists those held past `d` now. Default `None`.
+    ///
+    /// With it set, every checkout captures a backtrace (a stack walk, some
+    /// microseconds; symbols are resolved only when a report shows it) and the pool's
+    /// maintenance worker runs, on every strategy.
+    pub fn leak_threshold(mut self, d: impl Into<Option<Duration>>) -> Self {
+        self.config.leak_threshold = d.into();
+        self
+    }
+
     /// Registers a listener (after those registered before it).
     pub fn listener(mut self, listener: impl PoolListener<C>) -> Self {
         self.listeners.push(Arc::new(listener));
@@ -280,6 +293,7 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
             ("idle_timeout", self.config.idle_timeout),
             ("max_lifetime", self.config.max_lifetime),
             ("keepalive", self.config.keepalive),
+            ("leak_threshold", self.config.leak_threshold),
         ] {
             if bound == Some(Duration::ZERO) {
                 return Err(BuildError::new(

@@ -124,6 +124,7 @@ pub struct PoolConfig {
     pub(crate) idle_timeout: Option<Duration>,
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) keepalive: Option<Duration>,
+    pub(crate) leak_threshold: Option<Duration>,
 }
 
 /// The default bound of a connect (HikariCP's `connectionTimeout`).
@@ -149,6 +150,7 @@ impl Default for PoolConfig {
             idle_timeout: None,
             max_lifetime: None,
             keepalive: None,
+            leak_threshold: None,
         }
     }
 }
@@ -207,16 +209,25 @@ impl PoolConfig {
     pub fn keepalive(&self) -> Option<Duration> {
         self.keepalive
     }
+    /// How long a connection may stay checked out before it is reported as a possible
+    /// leak (default `None`).
+    pub fn leak_threshold(&self) -> Option<Duration> {
+        self.leak_threshold
+    }
     /// Whether any setting needs the background maintenance.
     pub(crate) fn maintained(&self) -> bool {
         self.min_idle > 0
             || self.idle_timeout.is_some()
             || self.max_lifetime.is_some()
             || self.keepalive.is_some()
+            || self.leak_threshold.is_some()
     }
     /// Whether a return must note when the connection became idle, or check its
     /// lifetime.
     pub(crate) fn watches_returns(&self) -> bool {
-        self.idle_timeout.is_some() || self.max_lifetime.is_some() || self.keepalive.is_some()
+        self.idle_timeout.is_some()
+            || self.max_lifetime.is_some()
+            || self.keepalive.is_some()
+            || self.leak_threshold.is_some()
     }
 }

@@ -161,6 +161,9 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
             unreachable!("checked above")
         };
         let inner = &*this.pool.inner;
+        if let Some(leases) = &inner.core.leases {
+            leases.end(entry.inner.record.id, inner.core.name());
+        }
         let mut release = ReleaseOnDrop::new(inner, entry);
         let e = &mut *release.entry().inner;
         let mut conn = e.conn.take().expect("a checked-out entry has a connection");

@@ -7,6 +7,7 @@ mod error;
 mod events;
 mod guard;
 mod io;
+mod leaks;
 mod maintain;
 mod pool;
 mod record;
@@ -23,6 +24,7 @@ pub use crate::error::{
 };
 pub use crate::events::{PoolListener, ResetState};
 pub use crate::guard::{Nested, PooledConnection};
+pub use crate::leaks::Leak;
 pub use crate::pool::{AddError, Core, Pool, StillOpen};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::strategy::{AsyncStrategy, Keep, Pick, PoolStatus, Strategy};

@@ -436,12 +436,21 @@ async fn sweep<I: Io, C: Connector, S: Strategy<C>>(inner: &Inner<C, S>, may_fil
             }
         }
     }
-    // A connection returned after this sweep is due no sooner than a full period away.
-    let period = [config.idle_timeout, config.keepalive, config.max_lifetime.map(lifetime_floor)]
-        .into_iter()
-        .flatten()
-        .min();
-    Swept { next: earliest(plan.next, period.map(|p| Instant::now() + p)), fill }
+    // Connections held too long are reported; the next one falls due then.
+    let leaks_due = core.leases.as_ref().and_then(|leases| leases.scan(core.name()));
+    // A connection returned (or checked out) after this sweep is due no sooner than a
+    // full period away.
+    let period = [
+        config.idle_timeout,
+        config.keepalive,
+        config.max_lifetime.map(lifetime_floor),
+        config.leak_threshold,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let next = earliest(earliest(plan.next, leaks_due), period.map(|p| Instant::now() + p));
+    Swept { next, fill }
 }
 
 /// Opens one connection in a slot [`Strategy::reserve`] counted, and gives it to the

@@ -16,6 +16,7 @@ use crate::error::{BoxError, BuildError, CheckoutError, ErrorChain, ListenerErro
 use crate::events::{Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
 use crate::io::{now, Blocking, Io, NonBlocking, Timed};
+use crate::leaks::{Leak, Leases};
 use crate::maintain::{self, Held, Signal};
 use crate::record::{ConnectionRecord, EntryInner, PoolEntry};
 use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
@@ -44,8 +45,11 @@ pub struct Core<C: Connector> {
     closed: AtomicBool,
     /// The maintenance worker's signal, when a maintenance setting is on.
     pub(crate) signal: Option<Arc<Signal>>,
-    /// `min_idle` is set: a checkout pokes the worker.
-    fill_after_checkout: bool,
+    /// `min_idle` or `leak_threshold` is set: a checkout pokes the worker or records a
+    /// lease ([`Core::after_checkout`]).
+    watch_checkouts: bool,
+    /// `leak_threshold` is set: the checked-out connections.
+    pub(crate) leases: Option<Leases>,
     /// `idle_timeout`, `keepalive` or `max_lifetime` is set: a return notes when the
     /// connection became idle, or closes it past its lifetime.
     watch_returns: bool,
@@ -465,6 +469,19 @@ impl<C: Connector> Core<C> {
         self.config.echo == Echo::Debug
     }
 
+    /// A checkout under `min_idle` (poke the worker) or `leak_threshold` (record the
+    /// lease).
+    #[cold]
+    #[inline(never)]
+    fn after_checkout(&self, record: u64) {
+        if let Some(leases) = &self.leases {
+            leases.begin(record);
+        }
+        if self.config.min_idle > 0 {
+            self.poke();
+        }
+    }
+
     /// Asks the maintenance worker, if any, for a sweep: a connection was closed.
     pub(crate) fn poke(&self) {
         if let Some(signal) = &self.signal {
@@ -492,7 +509,9 @@ impl<C: Connector> Core<C> {
         signal: Option<Arc<Signal>>,
     ) -> Self {
         Core {
-            fill_after_checkout: signal.is_some() && config.min_idle > 0,
+            watch_checkouts: config.leak_threshold.is_some()
+                || (signal.is_some() && config.min_idle > 0),
+            leases: config.leak_threshold.map(Leases::new),
             watch_returns: config.watches_returns(),
             connector,
             config,
@@ -829,8 +848,8 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         spawn: Option<crate::guard::RunReturn<C, S>>,
     ) -> PooledConnection<C, S> {
         let inner = &*self.inner;
-        if inner.core.fill_after_checkout {
-            inner.core.poke();
+        if inner.core.watch_checkouts {
+            inner.core.after_checkout(entry.inner.record.id);
         }
         let echo = inner.core.echo_debug();
         if echo {
@@ -1040,6 +1059,13 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         None
     }
 
+    /// The connections checked out for longer than
+    /// [`leak_threshold`](Builder::leak_threshold), longest first, each with the backtrace
+    /// of its checkout; empty when the setting is off.
+    pub fn leaks(&self) -> Vec<Leak> {
+        self.inner.core.leases.as_ref().map(Leases::leaks).unwrap_or_default()
+    }
+
     /// Whether [`close`](Self::close) was called.
     pub fn is_closed(&self) -> bool {
         self.inner.core.closed.load(Ordering::Acquire)
@@ -1114,8 +1140,11 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         strategy_config: S::Config,
         listeners: Vec<Arc<dyn PoolListener<C>>>,
     ) -> Self {
-        let signal =
-            if strategy.idle_capacity().is_some() { maintain::signal_for(&config) } else { None };
+        let signal = if strategy.idle_capacity().is_some() || config.leak_threshold.is_some() {
+            maintain::signal_for(&config)
+        } else {
+            None
+        };
         let core = Core::new(connector, config, listeners, S::NAME, signal);
         Pool { inner: Arc::new(Inner { core, strategy, strategy_config }) }
     }
@@ -1508,6 +1537,9 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     #[inline(never)]
     fn note_return(&self, mut release: ReleaseOnDrop<'_, C, S>) {
         let entry = release.entry();
+        if let Some(leases) = &self.core.leases {
+            leases.end(entry.inner.record.id, self.core.name());
+        }
         let now = Instant::now();
         if entry.is_connected() && entry.inner.record.expires_at.is_some_and(|at| now >= at) {
             let id = entry.inner.record.id;

@@ -593,7 +593,8 @@ const DROP_CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// closes them on a thread of its own, which a dropping thread outside any async runtime
 /// waits for, up to [`DROP_CLOSE_WAIT`] (so that a program ending after it drops its
 /// pool says goodbye to the server, and a silent server cannot hang it), and a runtime's
-/// thread does not wait for at all.
+/// thread does not wait for at all (the closing thread then runs in that runtime's
+/// context).
 pub(crate) fn close_orphans<C: Connector>(core: Core<C>, idle: Vec<PoolEntry<C>>) {
     let close_all = move || {
         for mut entry in idle {
@@ -607,8 +608,14 @@ pub(crate) fn close_orphans<C: Connector>(core: Core<C>, idle: Vec<PoolEntry<C>>
     if C::LOCAL {
         return close_all();
     }
+    // Dropped on a runtime's thread: the closing thread enters that runtime, as the
+    // dropping thread was in it (an async driver's close may need its context, as
+    // deadpool-sqlite's does to hand the close to a blocking thread).
+    let runtime = tokio::runtime::Handle::try_current().ok();
+    let in_runtime = runtime.is_some();
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let spawned = std::thread::Builder::new().name("sqlpool-close".to_owned()).spawn(move || {
+        let _entered = runtime.as_ref().map(tokio::runtime::Handle::enter);
         close_all();
         drop(done);
     });
@@ -616,7 +623,7 @@ pub(crate) fn close_orphans<C: Connector>(core: Core<C>, idle: Vec<PoolEntry<C>>
         Err(err) => {
             tracing::error!("Could not start a thread to close a dropped pool's connections: {err}")
         }
-        Ok(_) if tokio::runtime::Handle::try_current().is_err() => {
+        Ok(_) if !in_runtime => {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
                 finished.recv_timeout(DROP_CLOSE_WAIT)
             {

@@ -206,6 +206,16 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
         self
     }
 
+    /// Records how long each checkout holds its connection, in
+    /// [`Statistics::hold_time`](crate::Statistics::hold_time) (HikariCP's usage timer,
+    /// OpenTelemetry's `db.client.connection.use_time`). Default off: it reads the clock
+    /// at checkout and at return, some tens of nanoseconds a checkout.
+    /// `leak_threshold` records it too, since it reads the clock anyway.
+    pub fn measure_hold_time(mut self, on: bool) -> Self {
+        self.config.measure_hold_time = on;
+        self
+    }
+
     /// Registers a listener (after those registered before it).
     pub fn listener(mut self, listener: impl PoolListener<C>) -> Self {
         self.listeners.push(Arc::new(listener));

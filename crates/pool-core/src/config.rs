@@ -125,6 +125,7 @@ pub struct PoolConfig {
     pub(crate) max_lifetime: Option<Duration>,
     pub(crate) keepalive: Option<Duration>,
     pub(crate) leak_threshold: Option<Duration>,
+    pub(crate) measure_hold_time: bool,
 }
 
 /// The default bound of a connect (HikariCP's `connectionTimeout`).
@@ -151,6 +152,7 @@ impl Default for PoolConfig {
             max_lifetime: None,
             keepalive: None,
             leak_threshold: None,
+            measure_hold_time: false,
         }
     }
 }
@@ -214,6 +216,11 @@ impl PoolConfig {
     pub fn leak_threshold(&self) -> Option<Duration> {
         self.leak_threshold
     }
+    /// Whether [`Statistics::hold_time`](crate::Statistics::hold_time) is recorded:
+    /// `measure_hold_time` or `leak_threshold` is on.
+    pub fn times_holds(&self) -> bool {
+        self.measure_hold_time || self.leak_threshold.is_some()
+    }
     /// Whether any setting needs the background maintenance.
     pub(crate) fn maintained(&self) -> bool {
         self.min_idle > 0
@@ -228,6 +235,6 @@ impl PoolConfig {
         self.idle_timeout.is_some()
             || self.max_lifetime.is_some()
             || self.keepalive.is_some()
-            || self.leak_threshold.is_some()
+            || self.times_holds()
     }
 }

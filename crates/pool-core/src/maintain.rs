@@ -29,6 +29,7 @@ use crate::error::{CheckoutError, ErrorChain};
 use crate::io::{now, Blocking, Io, NonBlocking};
 use crate::pool::{Core, Inner};
 use crate::record::PoolEntry;
+use crate::stats::CloseCause;
 use crate::strategy::Strategy;
 use crate::Connector;
 
@@ -384,11 +385,11 @@ async fn sweep<I: Io, C: Connector, S: Strategy<C>>(inner: &Inner<C, S>, may_fil
         match verdict {
             Verdict::Expired => {
                 tracing::debug!(pool = %core.name(), "Connection {id} reached its max_lifetime; closing");
-                held.close();
+                held.close(CloseCause::MaxLifetime);
             }
             Verdict::IdleTooLong => {
                 tracing::debug!(pool = %core.name(), "Connection {id} idle longer than idle_timeout; closing");
-                held.close();
+                held.close(CloseCause::IdleTimeout);
             }
             Verdict::Keepalive => {
                 if keepalive::<I, C, S>(&mut held).await {
@@ -495,7 +496,7 @@ async fn keepalive<I: Io, C: Connector, S: Strategy<C>>(held: &mut Held<'_, C, S
             Err(timeout) => Box::new(timeout),
         };
     tracing::info!(pool = %core.name(), "Keepalive ping on connection {id} failed: {failure}");
-    core.invalidate(entry, Some(&*failure), false, true);
+    core.invalidate(entry, Some(&*failure), false, true, CloseCause::Invalidated);
     false
 }
 
@@ -541,9 +542,9 @@ impl<C: Connector, S: Strategy<C>> Held<'_, C, S> {
     }
 
     /// Closes the connection (the `close` event fires) and frees the slot.
-    pub(crate) fn close(mut self) {
+    pub(crate) fn close(mut self, cause: CloseCause) {
         let core = &self.inner.core;
-        core.close_connection(self.entry(), false, true);
+        core.close_connection(self.entry(), false, true, cause);
         self.forget();
     }
 
@@ -558,7 +559,7 @@ impl<C: Connector, S: Strategy<C>> Drop for Held<'_, C, S> {
     fn drop(&mut self) {
         if let Some(mut entry) = self.entry.take() {
             let core = &self.inner.core;
-            core.close_connection(&mut entry, true, false);
+            core.close_connection(&mut entry, true, false, CloseCause::Invalidated);
             self.inner.strategy.forget(core, entry);
         }
     }
@@ -599,9 +600,11 @@ pub(crate) fn close_orphans<C: Connector>(core: Core<C>, idle: Vec<PoolEntry<C>>
     let close_all = move || {
         for mut entry in idle {
             // One panicking `close` listener must not leave the rest unclosed.
-            let closed = panic::catch_unwind(AssertUnwindSafe(|| core.close_entry(&mut entry)));
+            let closed = panic::catch_unwind(AssertUnwindSafe(|| {
+                core.close_entry(&mut entry, CloseCause::Closed)
+            }));
             if closed.is_err() {
-                core.close_connection(&mut entry, true, false);
+                core.close_connection(&mut entry, true, false, CloseCause::Closed);
             }
         }
     };

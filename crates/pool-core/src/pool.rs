@@ -19,6 +19,7 @@ use crate::io::{now, Blocking, Io, NonBlocking, Timed};
 use crate::leaks::{Leak, Leases};
 use crate::maintain::{self, Held, Signal};
 use crate::record::{ConnectionRecord, EntryInner, PoolEntry};
+use crate::stats::{CloseCause, Counters, Statistics, WaitEnd};
 use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
 use crate::Connector;
 
@@ -45,14 +46,16 @@ pub struct Core<C: Connector> {
     closed: AtomicBool,
     /// The maintenance worker's signal, when a maintenance setting is on.
     pub(crate) signal: Option<Arc<Signal>>,
-    /// `min_idle` or `leak_threshold` is set: a checkout pokes the worker or records a
-    /// lease ([`Core::after_checkout`]).
+    /// `min_idle`, `leak_threshold` or `measure_hold_time` is set: a checkout pokes the
+    /// worker, records a lease or notes the time ([`Core::after_checkout`]).
     watch_checkouts: bool,
     /// `leak_threshold` is set: the checked-out connections.
     pub(crate) leases: Option<Leases>,
-    /// `idle_timeout`, `keepalive` or `max_lifetime` is set: a return notes when the
-    /// connection became idle, or closes it past its lifetime.
+    /// `idle_timeout`, `keepalive`, `max_lifetime` or hold times are on: a return notes
+    /// when the connection became idle, closes it past its lifetime, or times its hold.
     watch_returns: bool,
+    /// What the pool did ([`Pool::statistics`]).
+    pub(crate) stats: Counters,
 }
 
 impl<C: Connector> Core<C> {
@@ -97,7 +100,7 @@ impl<C: Connector> Core<C> {
             Ok(()) => Ok(entry),
             Err(e) => {
                 // A refused connection is closed here; SQLAlchemy leaves it to the GC.
-                self.close_connection(&mut entry, true, true);
+                self.close_connection(&mut entry, true, true, CloseCause::Refused);
                 Err(e)
             }
         }
@@ -114,9 +117,15 @@ impl<C: Connector> Core<C> {
     }
 
     /// Closes the entry's connection, if any, gracefully (the `close` event fires); the
-    /// record can connect again.
-    pub fn close_entry(&self, entry: &mut PoolEntry<C>) {
-        self.close_connection(entry, false, true);
+    /// record can connect again. `cause` is what [`Pool::statistics`] counts it as.
+    pub fn close_entry(&self, entry: &mut PoolEntry<C>, cause: CloseCause) {
+        self.close_connection(entry, false, true, cause);
+    }
+
+    /// Counts a wait for a connection, for [`Pool::statistics`]: a strategy that makes
+    /// callers wait reports each wait once, when it ends, with how long it lasted.
+    pub fn note_wait(&self, waited: Duration, end: WaitEnd) {
+        self.stats.wait(waited, end);
     }
 
     /// The message of the last failed connect, if any connect of this pool failed.
@@ -201,7 +210,9 @@ impl<C: Connector> Core<C> {
         e.record.expires_at = maintain::expiry(&self.config, opened);
         e.record.generation = self.generation.load(Ordering::Acquire);
         let span = tracing::debug_span!("connect", record = e.record.id);
-        match self.connect_retrying::<I>().instrument(span).await {
+        let outcome = self.connect_retrying::<I>().instrument(span).await;
+        self.stats.connect(opened, matches!(outcome, Ok(Ok(_))));
+        match outcome {
             Err(timeout) => {
                 tracing::debug!(pool = %self.name(), "Error on connect(): {timeout}");
                 self.note_connect_error(timeout.to_string());
@@ -261,6 +272,7 @@ impl<C: Connector> Core<C> {
                 pool = %self.name(),
                 "Connect attempt {attempt} failed, retrying in {backoff:?}: {why}"
             );
+            self.stats.connect(Instant::now(), false);
             self.note_connect_error(why);
             I::sleep(left.map_or(backoff, |left| left.min(backoff))).await;
             backoff = (backoff * 2).min(RETRY_MAX);
@@ -282,27 +294,27 @@ impl<C: Connector> Core<C> {
         let id = e.record.id;
         let stale = if self.recycle_due(&e.record) {
             tracing::info!(pool = %self.name(), "Connection {id} exceeded timeout; recycling");
-            true
+            Some(CloseCause::Recycled)
         } else if expired(&e.record) {
             tracing::debug!(pool = %self.name(), "Connection {id} reached its max_lifetime; replacing");
-            true
+            Some(CloseCause::MaxLifetime)
         } else if e.record.generation < self.generation.load(Ordering::Acquire) {
             tracing::info!(
                 pool = %self.name(),
                 "Connection {id} invalidated due to pool invalidation; recycling"
             );
-            true
+            Some(CloseCause::Invalidated)
         } else if e.record.soft_invalidated {
             tracing::info!(
                 pool = %self.name(),
                 "Connection {id} invalidated due to local soft invalidation; recycling"
             );
-            true
+            Some(CloseCause::SoftInvalidated)
         } else {
-            false
+            None
         };
-        if stale {
-            self.close_connection(entry, true, true);
+        if let Some(cause) = stale {
+            self.close_connection(entry, true, true, cause);
             entry.inner.record.info.clear();
             return self.connect::<I>(entry).await;
         }
@@ -331,15 +343,18 @@ impl<C: Connector> Core<C> {
         }
     }
 
-    /// SQLAlchemy's `__close`: drop the finalizers, fire `close`, close or terminate.
+    /// SQLAlchemy's `__close`: drop the finalizers, fire `close`, close or terminate;
+    /// counted under `cause`.
     pub(crate) fn close_connection(
         &self,
         entry: &mut PoolEntry<C>,
         terminate: bool,
         with_events: bool,
+        cause: CloseCause,
     ) {
         let e = &mut *entry.inner;
         let Some(conn) = e.conn.as_mut() else { return };
+        self.stats.close(cause);
         e.record.finalizers.clear();
         if with_events && self.events.any() {
             for l in self.events.snapshot().iter() {
@@ -361,13 +376,14 @@ impl<C: Connector> Core<C> {
     }
 
     /// SQLAlchemy's `_ConnectionRecord.invalidate`: nothing without a connection; soft
-    /// marks it for replacement, hard closes it.
+    /// marks it for replacement, hard closes it (counted under `cause`).
     pub(crate) fn invalidate(
         &self,
         entry: &mut PoolEntry<C>,
         reason: Option<&(dyn StdError + 'static)>,
         soft: bool,
         with_events: bool,
+        cause: CloseCause,
     ) {
         let e = &mut *entry.inner;
         let Some(conn) = e.conn.as_mut() else { return };
@@ -395,7 +411,7 @@ impl<C: Connector> Core<C> {
         if soft {
             e.record.soft_invalidated = true;
         } else {
-            self.close_connection(entry, true, with_events);
+            self.close_connection(entry, true, with_events, cause);
             self.poke();
         }
     }
@@ -469,13 +485,16 @@ impl<C: Connector> Core<C> {
         self.config.echo == Echo::Debug
     }
 
-    /// A checkout under `min_idle` (poke the worker) or `leak_threshold` (record the
-    /// lease).
+    /// A checkout under `min_idle` (poke the worker), `leak_threshold` (record the
+    /// lease) or `measure_hold_time` (note the time).
     #[cold]
     #[inline(never)]
-    fn after_checkout(&self, record: u64) {
+    fn after_checkout(&self, record: &mut ConnectionRecord<C>) {
+        if self.config.times_holds() {
+            record.checked_out_at = Some(Instant::now());
+        }
         if let Some(leases) = &self.leases {
-            leases.begin(record);
+            leases.begin(record.id);
         }
         if self.config.min_idle > 0 {
             self.poke();
@@ -509,8 +528,7 @@ impl<C: Connector> Core<C> {
         signal: Option<Arc<Signal>>,
     ) -> Self {
         Core {
-            watch_checkouts: config.leak_threshold.is_some()
-                || (signal.is_some() && config.min_idle > 0),
+            watch_checkouts: config.times_holds() || (signal.is_some() && config.min_idle > 0),
             leases: config.leak_threshold.map(Leases::new),
             watch_returns: config.watches_returns(),
             connector,
@@ -523,6 +541,7 @@ impl<C: Connector> Core<C> {
             kind,
             closed: AtomicBool::new(false),
             signal,
+            stats: Counters::new(),
         }
     }
 }
@@ -577,7 +596,18 @@ struct Opening<'a, C: Connector> {
 impl<C: Connector> Drop for Opening<'_, C> {
     fn drop(&mut self) {
         if let Some(mut entry) = self.entry.take() {
-            self.core.close_connection(&mut entry, true, false);
+            self.core.close_connection(&mut entry, true, false, CloseCause::Refused);
+        }
+    }
+}
+
+/// Counts a failed checkout when dropped armed (see [`Inner::checkout`]).
+struct CountFailure<'a>(Option<&'a Counters>);
+
+impl Drop for CountFailure<'_> {
+    fn drop(&mut self) {
+        if let Some(stats) = self.0 {
+            stats.failed_after_acquire();
         }
     }
 }
@@ -848,8 +878,9 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         spawn: Option<crate::guard::RunReturn<C, S>>,
     ) -> PooledConnection<C, S> {
         let inner = &*self.inner;
+        let mut entry = entry;
         if inner.core.watch_checkouts {
-            inner.core.after_checkout(entry.inner.record.id);
+            inner.core.after_checkout(&mut entry.inner.record);
         }
         let echo = inner.core.echo_debug();
         if echo {
@@ -871,6 +902,17 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
     /// The counts that describe the pool now.
     pub fn status(&self) -> PoolStatus {
         self.inner.strategy.status()
+    }
+
+    /// What the pool did since it was built: checkouts, waits and timeouts, connects,
+    /// closes by cause, and histograms of acquire, connect and hold times. Its `Display`
+    /// is one line for a log.
+    ///
+    /// Reading it takes the histograms' locks and copies them (some kilobytes): fine
+    /// every few seconds, not on every checkout.
+    pub fn statistics(&self) -> Statistics {
+        let inner = &*self.inner;
+        inner.core.stats.snapshot(|| inner.strategy.handed_out())
     }
 
     /// The status as SQLAlchemy's `status()` string for this pool type.
@@ -912,7 +954,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
             if kept {
                 held.keep();
             } else {
-                held.close();
+                held.close(CloseCause::Pruned);
                 closed += 1;
             }
         }
@@ -935,7 +977,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         }
         if opened == 0 {
             let mut entry = inner.core.open_entry::<I>().await?;
-            inner.core.close_entry(&mut entry);
+            inner.core.close_entry(&mut entry, CloseCause::Overflow);
         }
         Ok(())
     }
@@ -969,7 +1011,7 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
             let conn = e.conn.insert(conn);
             if core.events.any() {
                 if let Err(refused) = core.events.on_new_connection(conn, &mut e.record) {
-                    core.close_connection(&mut entry, true, true);
+                    core.close_connection(&mut entry, true, true, CloseCause::Refused);
                     return Err(AddError::Refused(refused));
                 }
             }
@@ -1254,6 +1296,9 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         &self,
         pending: &mut Pending<'_, C, S>,
     ) -> Result<(), CheckoutError<C::Error>> {
+        // Counts the hand-out as a failed checkout unless it finishes (an error, a
+        // panic, a dropped future).
+        let mut failed = CountFailure(Some(&self.core.stats));
         if let Err(e) = self.core.prepare::<I>(pending.entry()).await {
             pending.fail(Some(&e));
             return Err(e);
@@ -1261,6 +1306,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         if self.core.config.pre_ping || self.core.events.any() {
             self.checkout_loop::<I>(pending).await?;
         }
+        failed.0 = None;
         Ok(())
     }
 
@@ -1318,7 +1364,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                 "Disconnection detected on checkout, invalidating individual connection {id} (reason: {shown})"
             );
         }
-        core.invalidate(entry, Some(reason), false, true);
+        core.invalidate(entry, Some(reason), false, true, CloseCause::Invalidated);
         if invalidate_pool {
             core.invalidate_generation_of(generation);
         }
@@ -1392,7 +1438,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         with_events: bool,
     ) {
         let mut pending = Pending { inner: self, entry: Some(entry) };
-        self.core.invalidate(pending.entry(), reason, false, with_events);
+        self.core.invalidate(pending.entry(), reason, false, with_events, CloseCause::Invalidated);
         let entry = pending.take();
         self.finish_checkin(entry, with_events);
     }
@@ -1504,7 +1550,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     fn reset_failed(&self, entry: &mut PoolEntry<C>, err: &(dyn StdError + 'static)) {
         let shown = ErrorChain::new(err);
         tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {shown}");
-        self.core.invalidate(entry, Some(err), false, true);
+        self.core.invalidate(entry, Some(err), false, true, CloseCause::ResetFailed);
     }
 
     /// A connection the connector reports broken on return: invalidated, not reset.
@@ -1512,7 +1558,13 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     #[inline(never)]
     fn checkin_broken(&self, mut pending: Pending<'_, C, S>) {
         let reason = BrokenOnReturn;
-        self.core.invalidate(pending.entry(), Some(&reason), false, true);
+        self.core.invalidate(
+            pending.entry(),
+            Some(&reason),
+            false,
+            true,
+            CloseCause::BrokenOnReturn,
+        );
         let entry = pending.take();
         self.finish_checkin(entry, true);
     }
@@ -1541,11 +1593,14 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             leases.end(entry.inner.record.id, self.core.name());
         }
         let now = Instant::now();
+        if let Some(at) = entry.inner.record.checked_out_at.take() {
+            self.core.stats.hold(now.saturating_duration_since(at));
+        }
         if entry.is_connected() && entry.inner.record.expires_at.is_some_and(|at| now >= at) {
             let id = entry.inner.record.id;
             tracing::debug!(pool = %self.core.name(), "Connection {id} reached its max_lifetime; closing");
             let held = Held { inner: self, entry: release.entry.take() };
-            held.close();
+            held.close(CloseCause::MaxLifetime);
             return;
         }
         let record = &mut entry.inner.record;

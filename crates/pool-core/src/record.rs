@@ -122,6 +122,8 @@ pub struct ConnectionRecord<C: Connector> {
     /// When the connection was last known to work while idle: its return, or its last
     /// keepalive ping.
     pub(crate) alive_at: Option<Instant>,
+    /// When the connection was checked out (kept only while hold times are measured).
+    pub(crate) checked_out_at: Option<Instant>,
     pub(crate) generation: u64,
     pub(crate) soft_invalidated: bool,
     pub(crate) fresh: bool,
@@ -138,6 +140,7 @@ impl<C: Connector> ConnectionRecord<C> {
             expires_at: None,
             idle_since: None,
             alive_at: None,
+            checked_out_at: None,
             generation: 0,
             soft_invalidated: false,
             fresh: false,

@@ -118,6 +118,16 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
         Err(entry)
     }
 
+    /// How many entries `acquire`, `acquire_within` and the async acquires have returned
+    /// since the strategy was built: the base of
+    /// [`Statistics::checkouts`](crate::Statistics::checkouts), which subtracts the
+    /// checkouts that then failed.
+    ///
+    /// Count where it costs nothing: a plain integer under the lock the idle path takes
+    /// anyway, an atomic on paths that wait or connect. (An atomic add on the idle path
+    /// would cost more than a tenth of an uncontended checkout.)
+    fn handed_out(&self) -> u64;
+
     /// The counts that describe the strategy right now.
     fn status(&self) -> PoolStatus;
 

@@ -2,10 +2,10 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use pool_core::rt::{ReturnRuntime, ReturnTask};
-use pool_core::{AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry};
+use pool_core::{AsyncStrategy, BuildError, CheckoutError, CloseCause, Connector, Core, PoolEntry};
 use pool_core::{PoolStatus, Strategy};
 
 /// The settings of a [`Null`] strategy: there are none.
@@ -57,6 +57,8 @@ pub struct NullConfig;
 pub struct Null<C> {
     /// Entries handed out by `acquire` and not yet given back to `release`.
     checked_out: AtomicUsize,
+    /// Entries handed out since the pool was built (each is a connect anyway).
+    handed: AtomicU64,
     /// Set by `close`: every checkout fails (a return is closed anyway).
     closed: AtomicBool,
     /// Where async returns made outside a runtime run.
@@ -96,6 +98,7 @@ impl<C: Connector> Strategy<C> for Null<C> {
     fn build(_config: &NullConfig) -> Result<Self, BuildError> {
         Ok(Null {
             checked_out: AtomicUsize::new(0),
+            handed: AtomicU64::new(0),
             closed: AtomicBool::new(false),
             runtime: ReturnRuntime::new(),
             _connector: PhantomData,
@@ -106,13 +109,14 @@ impl<C: Connector> Strategy<C> for Null<C> {
         self.refuse_if_closed()?;
         let entry = core.new_entry()?;
         self.checked_out.fetch_add(1, Ordering::AcqRel);
+        self.handed.fetch_add(1, Ordering::Relaxed);
         Ok(entry)
     }
 
     fn release(&self, core: &Core<C>, mut entry: PoolEntry<C>) {
         let _uncount = Uncount(&self.checked_out);
         // After an invalidation (or a detach) the entry comes back empty: nothing to close.
-        core.close_entry(&mut entry);
+        core.close_entry(&mut entry, CloseCause::Overflow);
     }
 
     fn dispose(&self, _core: &Core<C>) {}
@@ -121,6 +125,10 @@ impl<C: Connector> Strategy<C> for Null<C> {
     /// closed when it comes back, as always here.
     fn close(&self, _core: &Core<C>) {
         self.closed.store(true, Ordering::Release);
+    }
+
+    fn handed_out(&self) -> u64 {
+        self.handed.load(Ordering::Relaxed)
     }
 
     fn status(&self) -> PoolStatus {
@@ -140,6 +148,7 @@ impl<C: Connector> AsyncStrategy<C> for Null<C> {
         self.refuse_if_closed()?;
         let entry = core.new_entry_async().await?;
         self.checked_out.fetch_add(1, Ordering::AcqRel);
+        self.handed.fetch_add(1, Ordering::Relaxed);
         Ok(entry)
     }
 

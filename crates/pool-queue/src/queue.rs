@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::Waker;
 use std::thread::{self, Thread};
@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, MutexGuard};
 use pool_core::rt::ReturnRuntime;
 use pool_core::{
-    BuildError, CheckoutError, Connector, Core, Pick, PoolEntry, PoolStatus, Strategy, TimeoutError,
+    BuildError, CheckoutError, CloseCause, Connector, Core, Pick, PoolEntry, PoolStatus, Strategy,
+    TimeoutError, WaitEnd,
 };
 
 use crate::config::QueueConfig;
@@ -23,6 +24,9 @@ use crate::config::QueueConfig;
 pub struct Queue<C: Connector> {
     config: QueueConfig,
     state: Mutex<State<C>>,
+    /// Entries handed out by the slow paths (a new connection, a wait), which count
+    /// with an atomic; the idle path counts in `State::handed`.
+    pub(crate) handed_slow: AtomicU64,
     /// The runtime of the first async checkout: where returns made outside any runtime
     /// run their async reset.
     pub(crate) runtime: ReturnRuntime,
@@ -46,6 +50,8 @@ pub(crate) struct State<C: Connector> {
     pool_size: usize,
     /// The most entries in existence (`None`: no limit), changed by `resize`.
     max_total: Option<usize>,
+    /// Idle entries handed out (counted under the lock the idle path holds anyway).
+    pub(crate) handed: u64,
 }
 
 /// One caller waiting for a connection: a parked thread (`Pool::get`) or a task
@@ -184,12 +190,17 @@ impl<C: Connector> Queue<C> {
         if st.closed {
             return Err(CheckoutError::PoolClosed);
         }
-        if self.can_grow(&st) {
+        let got = if self.can_grow(&st) {
             st.total += 1;
             drop(st);
-            return self.create(core);
+            self.create(core)
+        } else {
+            self.wait(st, core, timeout)
+        };
+        if got.is_ok() {
+            self.handed_slow.fetch_add(1, Ordering::Relaxed);
         }
-        self.wait(st, core, timeout)
+        got
     }
 
     /// `release` when someone waits or the idle list is full.
@@ -223,7 +234,7 @@ impl<C: Connector> Queue<C> {
         // Returned to a full pool: close it, then free its slot (the guard frees it even
         // if a `close` listener panics).
         let _slot = Reservation { queue: self, armed: true };
-        core.close_entry(&mut entry);
+        core.close_entry(&mut entry, CloseCause::Overflow);
         drop(entry);
     }
 
@@ -304,8 +315,21 @@ impl<C: Connector> Queue<C> {
         )
     }
 
-    /// Waits in line for an entry or a slot, up to `timeout` (`None`: for ever).
+    /// Waits in line for an entry or a slot, up to `timeout` (`None`: for ever), and
+    /// reports the wait to the core's statistics.
     fn wait(
+        &self,
+        st: MutexGuard<'_, State<C>>,
+        core: &Core<C>,
+        timeout: Option<Duration>,
+    ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
+        let since = Instant::now();
+        let got = self.wait_in_line(st, core, timeout);
+        core.note_wait(since.elapsed(), WaitEnd::of(&got));
+        got
+    }
+
+    fn wait_in_line(
         &self,
         mut st: MutexGuard<'_, State<C>>,
         core: &Core<C>,
@@ -414,7 +438,9 @@ impl<C: Connector> Strategy<C> for Queue<C> {
                 closed: false,
                 pool_size: config.pool_size,
                 max_total: config.max_total(),
+                handed: 0,
             }),
+            handed_slow: AtomicU64::new(0),
         })
     }
 
@@ -422,6 +448,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let mut st = self.lock();
         if let Some(entry) = self.pop_idle(&mut st) {
+            st.handed += 1;
             return Ok(entry);
         }
         self.acquire_slow(st, core, self.config.timeout)
@@ -434,6 +461,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         let mut st = self.lock();
         if let Some(entry) = self.pop_idle(&mut st) {
+            st.handed += 1;
             return Ok(entry);
         }
         self.acquire_slow(st, core, Some(wait))
@@ -459,7 +487,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
             .map(|entry| (entry, Reservation { queue: self, armed: true }))
             .collect();
         for (mut entry, _slot) in drained {
-            core.close_entry(&mut entry);
+            core.close_entry(&mut entry, CloseCause::Disposed);
         }
     }
 
@@ -543,8 +571,13 @@ impl<C: Connector> Strategy<C> for Queue<C> {
             .map(|entry| (entry, Reservation { queue: self, armed: true }))
             .collect();
         for (mut entry, _slot) in drained {
-            core.close_entry(&mut entry);
+            core.close_entry(&mut entry, CloseCause::Closed);
         }
+    }
+
+    fn handed_out(&self) -> u64 {
+        let idle_path = self.lock().handed;
+        idle_path + self.handed_slow.load(Ordering::Relaxed)
     }
 
     fn status(&self) -> PoolStatus {
@@ -619,7 +652,7 @@ impl<C: Connector> Queue<C> {
         let excess: Vec<_> =
             excess.into_iter().map(|e| (e, Reservation { queue: self, armed: true })).collect();
         for (mut entry, _slot) in excess {
-            core.close_entry(&mut entry);
+            core.close_entry(&mut entry, CloseCause::Overflow);
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use parking_lot::MutexGuard;
 use pool_core::rt::ReturnTask;
-use pool_core::{AsyncStrategy, CheckoutError, Connector, Core, PoolEntry};
+use pool_core::{AsyncStrategy, CheckoutError, Connector, Core, PoolEntry, WaitEnd};
 use tracing::Instrument;
 
 use crate::queue::{Grant, Queue, Reservation, State, Waiter};
@@ -31,6 +31,7 @@ impl<C: Connector> Queue<C> {
     ) -> Result<Next<C>, CheckoutError<C::Error>> {
         let mut st = self.lock();
         if let Some(entry) = self.pop_idle(&mut st) {
+            st.handed += 1;
             return Ok(Next::Take(entry));
         }
         if st.closed {
@@ -68,14 +69,27 @@ impl<C: Connector> Queue<C> {
         // otherwise never yield, or yield while holding a connection.
         tokio::task::coop::consume_budget().await;
         self.runtime.note_current();
-        match self.begin_async(core, timeout)? {
-            Next::Take(entry) => Ok(entry),
-            Next::Create => self.create_async(core).await,
-            Next::Wait(me) => {
+        let got = match self.begin_async(core, timeout) {
+            Ok(Next::Take(entry)) => return Ok(entry),
+            Ok(Next::Create) => self.create_async(core).await,
+            Ok(Next::Wait(me)) => {
                 let span = tracing::debug_span!("wait");
-                self.acquire_waiting(core, me, timeout).instrument(span).await
+                let since = me.since();
+                let got = self.acquire_waiting(core, me, timeout).instrument(span).await;
+                core.note_wait(since.elapsed(), WaitEnd::of(&got));
+                got
             }
+            Err(e) => {
+                if matches!(e, CheckoutError::Timeout(_)) {
+                    core.note_wait(Duration::ZERO, WaitEnd::TimedOut);
+                }
+                return Err(e);
+            }
+        };
+        if got.is_ok() {
+            self.handed_slow.fetch_add(1, Ordering::Relaxed);
         }
+        got
     }
 
     async fn acquire_waiting(
@@ -176,6 +190,8 @@ impl<C: Connector> Future for Wait<'_, C> {
 impl<C: Connector> Drop for Wait<'_, C> {
     fn drop(&mut self) {
         let Some(me) = self.me.take() else { return };
+        // The caller gave up waiting (its future was dropped).
+        self.core.note_wait(me.since().elapsed(), WaitEnd::Failed);
         let queue = self.queue;
         let mut st = queue.lock();
         let was_notified = me.notified.swap(false, Ordering::Relaxed);

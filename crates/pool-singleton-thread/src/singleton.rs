@@ -6,7 +6,9 @@ use std::sync::{Arc, Weak};
 use std::thread::{self, ThreadId};
 
 use parking_lot::Mutex;
-use pool_core::{BuildError, CheckoutError, Connector, Core, PoolEntry, PoolStatus, Strategy};
+use pool_core::{
+    BuildError, CheckoutError, CloseCause, Connector, Core, PoolEntry, PoolStatus, Strategy,
+};
 
 use crate::exit::at_thread_exit;
 
@@ -54,6 +56,8 @@ struct State<C: Connector> {
     hooked: HashSet<ThreadId>,
     /// Set by `close`: checkouts fail, returns are closed.
     closed: bool,
+    /// Entries handed out.
+    handed: u64,
 }
 
 enum Slot<C: Connector> {
@@ -143,6 +147,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
                 abandoned: Vec::new(),
                 hooked: HashSet::new(),
                 closed: false,
+                handed: 0,
             })),
         })
     }
@@ -156,6 +161,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
         match st.threads.remove(&me) {
             Some(Slot::Idle(entry)) => {
                 st.threads.insert(me, Slot::Out(entry.record().id()));
+                st.handed += 1;
                 return Ok(entry);
             }
             Some(out @ Slot::Out(_)) => {
@@ -171,6 +177,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
         self.hook_thread(&mut st, me);
         if let Some(entry) = st.orphans.pop() {
             st.threads.insert(me, Slot::Out(entry.record().id()));
+            st.handed += 1;
             return Ok(entry);
         }
         let evicted = if st.kept() >= self.config.pool_size { st.evict_idle(me) } else { None };
@@ -179,11 +186,13 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
         drop(st);
         let mut reserved = Reserved { shared: &self.shared, thread: me, armed: true };
         if let Some(mut old) = evicted {
-            core.close_entry(&mut old);
+            core.close_entry(&mut old, CloseCause::Overflow);
         }
         let entry = core.new_entry()?;
         reserved.armed = false;
-        self.shared.lock().threads.insert(me, Slot::Out(entry.record().id()));
+        let mut st = self.shared.lock();
+        st.threads.insert(me, Slot::Out(entry.record().id()));
+        st.handed += 1;
         Ok(entry)
     }
 
@@ -196,6 +205,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
             .find(|(_, s)| matches!(s, Slot::Out(r) if *r == record))
             .map(|(t, _)| *t);
         let over = st.closed || st.kept() > self.config.pool_size;
+        let cause = if st.closed { CloseCause::Closed } else { CloseCause::Overflow };
         match owner {
             Some(thread) if !over => {
                 st.threads.insert(thread, Slot::Idle(entry));
@@ -214,7 +224,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
             }
         }
         drop(st);
-        core.close_entry(&mut entry);
+        core.close_entry(&mut entry, cause);
     }
 
     /// Refuses every checkout from now on, closes the kept connections that are idle,
@@ -225,8 +235,9 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
     }
 
     fn dispose(&self, core: &Core<C>) {
-        let idle: Vec<PoolEntry<C>> = {
+        let (idle, cause): (Vec<PoolEntry<C>>, _) = {
             let mut st = self.shared.lock();
+            let cause = if st.closed { CloseCause::Closed } else { CloseCause::Disposed };
             let idle_threads: Vec<ThreadId> = st
                 .threads
                 .iter()
@@ -239,11 +250,15 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
                     idle.push(entry);
                 }
             }
-            idle
+            (idle, cause)
         };
         for mut entry in idle {
-            core.close_entry(&mut entry);
+            core.close_entry(&mut entry, cause);
         }
+    }
+
+    fn handed_out(&self) -> u64 {
+        self.shared.lock().handed
     }
 
     fn status(&self) -> PoolStatus {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 use pool_core::rt::{ReturnRuntime, ReturnTask};
-use pool_core::{AsyncStrategy, BuildError, CheckoutError, Connector, Core, PoolEntry};
+use pool_core::{AsyncStrategy, BuildError, CheckoutError, CloseCause, Connector, Core, PoolEntry};
 use pool_core::{PoolStatus, Strategy};
 
 use crate::config::AssertionConfig;
@@ -67,6 +67,8 @@ struct State<C: Connector> {
     /// Set by `close`: what comes back is closed, and the checkout stays counted until
     /// then (unlike `dispose`, which forgets it).
     closed: bool,
+    /// Entries handed out.
+    handed: u64,
 }
 
 /// The checkout the pool knows of.
@@ -138,6 +140,7 @@ impl<C: Connector> Assertion<C> {
         st.taken_at = here;
         if let Some(entry) = st.idle.take() {
             st.out = Some(Out::Record(entry.record().id()));
+            st.handed += 1;
             return Ok(Begin::Idle(entry));
         }
         // The first checkout (or the first after a failed first connect) opens the
@@ -154,6 +157,7 @@ impl<C: Connector> UndoConnect<'_, C> {
     fn connected(&mut self, entry: PoolEntry<C>) -> PoolEntry<C> {
         self.armed = false;
         let mut st = self.pool.lock();
+        st.handed += 1;
         if st.out == Some(Out::Connecting(self.number)) {
             st.out = Some(Out::Record(entry.record().id()));
         }
@@ -214,6 +218,7 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
                 taken_at: None,
                 next_connect: 0,
                 closed: false,
+                handed: 0,
             }),
             runtime: ReturnRuntime::new(),
         })
@@ -237,7 +242,7 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
                 st.taken_at = None;
             }
             drop(st);
-            core.close_entry(&mut entry);
+            core.close_entry(&mut entry, CloseCause::Closed);
             return;
         }
         if st.out == Some(Out::Record(entry.record().id())) {
@@ -249,7 +254,7 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         }
         // `dispose` ran while this was out: close it (outside the lock: listeners run).
         drop(st);
-        core.close_entry(&mut entry);
+        core.close_entry(&mut entry, CloseCause::Disposed);
         self.keep_if_alone(entry);
     }
 
@@ -260,7 +265,7 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         let idle = st.idle.take();
         drop(st);
         if let Some(mut entry) = idle {
-            core.close_entry(&mut entry);
+            core.close_entry(&mut entry, CloseCause::Disposed);
             self.keep_if_alone(entry);
         }
     }
@@ -271,8 +276,12 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         let idle = st.idle.take();
         drop(st);
         if let Some(mut entry) = idle {
-            core.close_entry(&mut entry);
+            core.close_entry(&mut entry, CloseCause::Closed);
         }
+    }
+
+    fn handed_out(&self) -> u64 {
+        self.lock().handed
     }
 
     fn status(&self) -> PoolStatus {

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use pool_core::rt::{ReturnRuntime, ReturnTask};
 use pool_core::{
-    AsyncStrategy, BuildError, CheckoutError, Connector, Core, Pick, PoolEntry, PoolStatus,
-    Strategy, TimeoutError,
+    AsyncStrategy, BuildError, CheckoutError, CloseCause, Connector, Core, Pick, PoolEntry,
+    PoolStatus, Strategy, TimeoutError, WaitEnd,
 };
 
 use crate::config::StaticConfig;
@@ -101,6 +101,8 @@ struct State<C: Connector> {
     close_on_return: bool,
     /// Set by `close`: every checkout and every waiter fails.
     closed: bool,
+    /// Entries handed out (counted under the lock the checkout takes anyway).
+    handed: u64,
 }
 
 /// Who has the connection.
@@ -191,9 +193,19 @@ impl<C: Connector> Static<C> {
         mut st: MutexGuard<'_, State<C>>,
     ) -> Result<PoolEntry<C>, FreeOnDrop<'_, C>> {
         match st.idle.take() {
-            Some(entry) => Ok(entry),
+            Some(entry) => {
+                st.handed += 1;
+                Ok(entry)
+            }
             None => Err(FreeOnDrop { pool: self, armed: true }),
         }
+    }
+
+    /// A new connection was opened for a checkout: it is the caller's, counted as
+    /// handed out.
+    fn opened(&self, mut free: FreeOnDrop<'_, C>) {
+        free.armed = false;
+        self.lock().handed += 1;
     }
 
     /// The wakers of the waiting tasks, to wake once the lock is released (none without
@@ -207,8 +219,11 @@ impl<C: Connector> Static<C> {
 /// it leaves the line.
 struct TaskWait<'a, C: Connector> {
     pool: &'a Static<C>,
+    core: &'a Core<C>,
     /// The ticket under which its waker is kept, while it waits.
     ticket: Option<u64>,
+    /// When it first found the connection taken and joined the line.
+    queued_at: Option<Instant>,
 }
 
 impl<C: Connector> TaskWait<'_, C> {
@@ -248,6 +263,7 @@ impl<C: Connector> Future for TaskWait<'_, C> {
                 st.tasks.push((ticket, cx.waker().clone()));
                 st.waiting += 1;
                 self.ticket = Some(ticket);
+                self.queued_at = Some(Instant::now());
             }
         }
         Poll::Pending
@@ -259,6 +275,10 @@ impl<C: Connector> Drop for TaskWait<'_, C> {
         if self.ticket.is_some() {
             let pool = self.pool;
             self.leave(&mut pool.lock());
+            // The caller gave up waiting (its future was dropped).
+            if let Some(since) = self.queued_at {
+                self.core.note_wait(since.elapsed(), WaitEnd::Failed);
+            }
         }
     }
 }
@@ -292,27 +312,35 @@ impl<C: Connector> Static<C> {
         timeout: Option<Duration>,
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         self.runtime.note_current();
-        let mut wait = TaskWait { pool: self, ticket: None };
+        let started = Instant::now();
+        let mut wait = TaskWait { pool: self, core, ticket: None, queued_at: None };
         // `Some(true)`: this task holds the connection; `Some(false)`: the pool was
         // closed; `None`: the timeout passed.
         let waited = match timeout.and_then(|t| Instant::now().checked_add(t)) {
             None => Some((&mut wait).await),
             Some(deadline) => tokio::time::timeout_at(deadline.into(), &mut wait).await.ok(),
         };
-        if waited == Some(false) {
-            return Err(CheckoutError::PoolClosed);
+        let got = match waited {
+            Some(true) => Ok(()),
+            Some(false) => Err(CheckoutError::PoolClosed),
+            None => {
+                let mut st = self.lock();
+                wait.leave(&mut st);
+                let t = timeout.unwrap_or_default();
+                Err(CheckoutError::Timeout(Self::timeout_error(&st, core, t)))
+            }
+        };
+        // A wait is counted when the task joined the line, or timed out without.
+        if wait.queued_at.is_some() || got.is_err() {
+            let since = wait.queued_at.unwrap_or(started);
+            core.note_wait(since.elapsed(), WaitEnd::of(&got));
         }
-        if waited.is_none() {
-            drop(wait);
-            let st = self.lock();
-            let t = timeout.unwrap_or_default();
-            return Err(CheckoutError::Timeout(Self::timeout_error(&st, core, t)));
-        }
+        got?;
         match self.take_idle(self.lock()) {
             Ok(entry) => Ok(entry),
-            Err(mut free) => {
+            Err(free) => {
                 let entry = core.new_entry_async().await?;
-                free.armed = false;
+                self.opened(free);
                 Ok(entry)
             }
         }
@@ -359,14 +387,17 @@ impl<C: Connector> Static<C> {
             ));
         }
         if st.holder != Holder::Free {
-            self.wait_free(&mut st, core, timeout)?;
+            let since = Instant::now();
+            let waited = self.wait_free(&mut st, core, timeout);
+            core.note_wait(since.elapsed(), WaitEnd::of(&waited));
+            waited?;
         }
         st.holder = Holder::Thread(me);
         match self.take_idle(st) {
             Ok(entry) => Ok(entry),
-            Err(mut free) => {
+            Err(free) => {
                 let entry = core.new_entry()?;
-                free.armed = false;
+                self.opened(free);
                 Ok(entry)
             }
         }
@@ -389,6 +420,7 @@ impl<C: Connector> Strategy<C> for Static<C> {
                 next_ticket: 0,
                 close_on_return: false,
                 closed: false,
+                handed: 0,
             }),
             freed: Condvar::new(),
             runtime: ReturnRuntime::new(),
@@ -423,10 +455,11 @@ impl<C: Connector> Strategy<C> for Static<C> {
         }
         // Disposed while it was out: close it now, outside the lock (listeners run), and
         // forget the record. Checkouts wait until it is closed.
+        let cause = if st.closed { CloseCause::Closed } else { CloseCause::Disposed };
         st.holder = Holder::Closing;
         drop(st);
         let _free = FreeOnDrop { pool: self, armed: true };
-        core.close_entry(&mut entry);
+        core.close_entry(&mut entry, cause);
     }
 
     fn dispose(&self, core: &Core<C>) {
@@ -442,10 +475,11 @@ impl<C: Connector> Strategy<C> for Static<C> {
             Holder::Closing => {}
             Holder::Free => {
                 if let Some(mut entry) = st.idle.take() {
+                    let cause = if st.closed { CloseCause::Closed } else { CloseCause::Disposed };
                     st.holder = Holder::Closing;
                     drop(st);
                     let _free = FreeOnDrop { pool: self, armed: true };
-                    core.close_entry(&mut entry);
+                    core.close_entry(&mut entry, cause);
                 }
             }
         }
@@ -508,6 +542,10 @@ impl<C: Connector> Strategy<C> for Static<C> {
         self.freed.notify_all();
         tasks.into_iter().for_each(Waker::wake);
         self.dispose(core);
+    }
+
+    fn handed_out(&self) -> u64 {
+        self.lock().handed
     }
 
     fn status(&self) -> PoolStatus {

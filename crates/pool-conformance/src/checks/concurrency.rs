@@ -11,7 +11,7 @@ use std::sync::Barrier;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use pool_core::{CheckoutError, PooledConnection};
+use pool_core::{CheckoutError, CloseCause, PooledConnection};
 
 use super::queue::{basic_counts, counts, expect_timeout, wait_until};
 use super::{needs_bounded_wait, needs_concurrent, needs_pool_counts};
@@ -411,6 +411,19 @@ pub fn counts_exact_after_storm<H: Harness, B: Backend>(backend: &B) -> Outcome 
     assert!(connect_errors >= 1, "the scripted connect failures surfaced");
     let log = backend.log();
     assert_eq!(log.count(|c| matches!(c, Call::Terminate(_))), invalidated);
+
+    // The statistics against the storm's own tally.
+    let stats = p.statistics();
+    assert_eq!(stats.checkouts as usize, 8 * 50 - connect_errors, "checkouts: {stats}");
+    assert_eq!(stats.failed_connects as usize, connect_errors, "failed connects: {stats}");
+    assert_eq!(stats.connects as usize, script.connect_attempts(), "connects: {stats}");
+    assert_eq!(
+        stats.closes.get(CloseCause::Invalidated) as usize,
+        invalidated,
+        "invalidations: {stats}"
+    );
+    // One sample per entry handed out, including those whose connect then failed.
+    assert!(stats.acquire_time.len() >= stats.checkouts, "acquire samples: {stats}");
 
     let st = p.status();
     assert_eq!((st.checked_out, st.waiting), (0, 0), "nothing left checked out: {st:?}");

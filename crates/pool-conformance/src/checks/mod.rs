@@ -18,6 +18,7 @@ pub mod python;
 pub mod queue;
 pub mod reset;
 pub mod single;
+pub mod stats;
 pub mod waiting;
 
 use crate::{Caps, Harness, Outcome, Skip};

@@ -40,7 +40,7 @@ pub fn try_get_never_waits<H: Harness, B: Backend>(backend: &B) -> Outcome {
 
 /// Runs `while_held` while another thread holds a connection of `p`, then lets that
 /// thread return it; returns its id.
-fn held_elsewhere<H: Harness, B: Backend>(
+pub(crate) fn held_elsewhere<H: Harness, B: Backend>(
     p: &crate::PoolOf<H, B>,
     while_held: impl FnOnce(),
 ) -> u64 {

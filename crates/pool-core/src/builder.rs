@@ -216,6 +216,21 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
         self
     }
 
+    /// Publishes the pool's status and statistics through the [`metrics`](::metrics)
+    /// facade every `every` (feature `metrics`), under OpenTelemetry's names
+    /// (`db.client.connection.count`, `.wait_time`, ...; the list is
+    /// [`METRICS`](crate::METRICS)) with the pool's logging name as the
+    /// `db.client.connection.pool.name` label. The maintenance worker publishes, so it
+    /// runs for this alone, on every strategy. Default `None`.
+    ///
+    /// Install a recorder (an exporter such as `metrics-exporter-prometheus`) first; with
+    /// none the publication costs a few microseconds and goes nowhere.
+    #[cfg(feature = "metrics")]
+    pub fn export_metrics(mut self, every: impl Into<Option<Duration>>) -> Self {
+        self.config.export_every = every.into();
+        self
+    }
+
     /// Registers a listener (after those registered before it).
     pub fn listener(mut self, listener: impl PoolListener<C>) -> Self {
         self.listeners.push(Arc::new(listener));
@@ -304,6 +319,7 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
             ("max_lifetime", self.config.max_lifetime),
             ("keepalive", self.config.keepalive),
             ("leak_threshold", self.config.leak_threshold),
+            ("export_metrics", self.config.export_every),
         ] {
             if bound == Some(Duration::ZERO) {
                 return Err(BuildError::new(

@@ -126,6 +126,8 @@ pub struct PoolConfig {
     pub(crate) keepalive: Option<Duration>,
     pub(crate) leak_threshold: Option<Duration>,
     pub(crate) measure_hold_time: bool,
+    /// How often the `metrics` export publishes (feature `metrics`).
+    pub(crate) export_every: Option<Duration>,
 }
 
 /// The default bound of a connect (HikariCP's `connectionTimeout`).
@@ -153,6 +155,7 @@ impl Default for PoolConfig {
             keepalive: None,
             leak_threshold: None,
             measure_hold_time: false,
+            export_every: None,
         }
     }
 }
@@ -221,6 +224,10 @@ impl PoolConfig {
     pub fn times_holds(&self) -> bool {
         self.measure_hold_time || self.leak_threshold.is_some()
     }
+    /// How often the pool publishes its metrics (`None`: it does not).
+    pub fn export_every(&self) -> Option<Duration> {
+        self.export_every
+    }
     /// Whether any setting needs the background maintenance.
     pub(crate) fn maintained(&self) -> bool {
         self.min_idle > 0
@@ -228,6 +235,7 @@ impl PoolConfig {
             || self.max_lifetime.is_some()
             || self.keepalive.is_some()
             || self.leak_threshold.is_some()
+            || self.export_every.is_some()
     }
     /// Whether a return must note when the connection became idle, or check its
     /// lifetime.

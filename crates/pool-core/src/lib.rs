@@ -5,6 +5,8 @@ mod config;
 mod connector;
 mod error;
 mod events;
+#[cfg(feature = "metrics")]
+mod export;
 mod guard;
 mod io;
 mod leaks;
@@ -24,6 +26,8 @@ pub use crate::error::{
     BoxError, BuildError, CheckoutError, ErrorChain, ListenerError, TimeoutError, UrlError,
 };
 pub use crate::events::{PoolListener, ResetState};
+#[cfg(feature = "metrics")]
+pub use crate::export::{MetricKind, METRICS};
 pub use crate::guard::{Nested, PooledConnection};
 pub use crate::leaks::Leak;
 pub use crate::pool::{AddError, Core, Pool, StillOpen};

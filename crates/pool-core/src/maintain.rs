@@ -106,6 +106,9 @@ struct Worker {
     /// No fill is tried before this (after a failed one).
     fill_not_before: Option<Instant>,
     last_sweep: Instant,
+    /// The `metrics` export, and when it publishes next.
+    #[cfg(feature = "metrics")]
+    export: Option<(crate::export::Exporter, Instant)>,
 }
 
 impl Worker {
@@ -194,7 +197,9 @@ impl Worker {
                     }
                     Fill::Deferred => {}
                 }
-                earliest(swept.next, self.fill_not_before.filter(|_| swept.fill != Fill::Done))
+                let next =
+                    earliest(swept.next, self.fill_not_before.filter(|_| swept.fill != Fill::Done));
+                earliest(next, self.publish(inner))
             }
             Err(_) => {
                 tracing::error!(
@@ -207,14 +212,46 @@ impl Worker {
     }
 }
 
+impl Worker {
+    /// Publishes the metrics if they are due; when they are due next.
+    #[cfg(feature = "metrics")]
+    fn publish<C: Connector, S: Strategy<C>>(&mut self, inner: &Inner<C, S>) -> Option<Instant> {
+        let (exporter, due) = self.export.as_mut()?;
+        let now = Instant::now();
+        if now >= *due {
+            let core = &inner.core;
+            let stats = core.stats.snapshot(|| inner.strategy.handed_out());
+            exporter.publish::<C, S>(&inner.strategy, stats, core.config.min_idle);
+            let every = core.config.export_every.expect("set when exporting");
+            *due = now + every;
+        }
+        Some(*due)
+    }
+
+    #[cfg(not(feature = "metrics"))]
+    fn publish<C: Connector, S: Strategy<C>>(&mut self, _inner: &Inner<C, S>) -> Option<Instant> {
+        None
+    }
+}
+
 /// Starts the worker of a pool whose settings need one.
 pub(crate) fn start<C: Connector, S: Strategy<C>>(
     pool: &Arc<Inner<C, S>>,
 ) -> Result<(), std::io::Error> {
     let Some(signal) = pool.core.signal.clone() else { return Ok(()) };
     let weak = Arc::downgrade(pool);
-    let worker =
-        Worker { signal, backoff: None, fill_not_before: None, last_sweep: Instant::now() };
+    let worker = Worker {
+        signal,
+        backoff: None,
+        fill_not_before: None,
+        last_sweep: Instant::now(),
+        #[cfg(feature = "metrics")]
+        export: pool
+            .core
+            .config
+            .export_every
+            .map(|_| (crate::export::Exporter::new(pool.core.name()), Instant::now())),
+    };
     if C::ASYNC_IO {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(run_task(weak, worker));

@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 pub use pool_core::{
-    BoxError, BuildError, Builder, CheckoutError, ConnectionRecord, Connector, Core, Echo, Info,
-    ListenerError, Nested, Pool, PoolConfig, PoolEntry, PoolListener, PoolStatus, PooledConnection,
-    ResetOnReturn, ResetState, Strategy, TimeoutError,
+    BoxError, BuildError, Builder, CheckoutError, CloseCause, Closes, ConnectionRecord, Connector,
+    Core, Echo, Info, Leak, ListenerError, Nested, Pool, PoolConfig, PoolEntry, PoolListener,
+    PoolStatus, PooledConnection, ResetOnReturn, ResetState, Statistics, Strategy, TimeoutError,
 };
+#[cfg(feature = "metrics")]
+pub use pool_core::{MetricKind, METRICS};
 
 #[cfg(feature = "bb8")]
 pub use pool_bb8::{self as bb8, Bb8Connector};

@@ -1,6 +1,8 @@
 //! Watching a pool's background work from a test: waiting for what the maintenance
-//! worker should do, and counting its threads.
+//! worker should do, counting its threads, scraping what it exports.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use crate::faults::wait_until;
@@ -22,4 +24,15 @@ pub fn maintenance_threads(name: &str) -> usize {
         .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
         .filter(|comm| comm.trim_end() == wanted)
         .count()
+}
+
+/// The body of `GET /metrics` from a metrics exporter listening at `addr` (one plain
+/// HTTP/1.1 request; panics if nothing answers).
+pub fn scrape(addr: SocketAddr) -> String {
+    let mut stream = TcpStream::connect(addr).expect("the exporter listens");
+    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
+        .expect("send the request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("read the response");
+    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(response)
 }

@@ -10,13 +10,13 @@
 //! The pool publishes through the `metrics` facade every second
 //! (`Builder::export_metrics`); `metrics-exporter-prometheus` serves what it publishes.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::thread;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::PrometheusBuilder;
+use pool_conformance::observe::scrape;
 use sqlpool::{QueueConfig, QueuePool, SqliteConnector, METRICS};
 
 fn main() -> ExitCode {
@@ -75,14 +75,4 @@ fn main() -> ExitCode {
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("its address")
-}
-
-/// The body of `GET /metrics`.
-fn scrape(addr: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(addr).expect("the exporter listens");
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-        .expect("send the request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read the response");
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(response)
 }

@@ -2,21 +2,11 @@
 //! (issue 13, part 2): every metric of `METRICS` is there, under the pool's name, with
 //! the values of `Pool::statistics` and `Pool::status`.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
+use pool_conformance::observe::scrape;
 use sqlpool::{CheckoutError, PooledConnection, QueueConfig, QueuePool, SqliteConnector, METRICS};
-
-fn scrape(addr: SocketAddr) -> String {
-    let mut stream = TcpStream::connect(addr).expect("the exporter listens");
-    write!(stream, "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n")
-        .expect("send the request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read the response");
-    response.split_once("\r\n\r\n").map(|(_, body)| body.to_owned()).unwrap_or(response)
-}
 
 /// The value of the series `name{labels}` in a scrape, if it is there.
 fn value(page: &str, series: &str) -> Option<f64> {

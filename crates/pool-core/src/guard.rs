@@ -47,6 +47,10 @@ pub struct PooledConnection<C: Connector, S: Strategy<C>> {
     pool: Pool<C, S>,
     held: Held<C>,
     echo: bool,
+    /// Checked out inside a `checkout` span (a subscriber recorded debug spans then): the
+    /// return makes its `return` span. Decided once, at checkout, so an untraced return
+    /// reads no global level.
+    traced: bool,
     nesting: u32,
     /// Set for connections checked out with `get_async`: their return awaits the
     /// connector's `_async` reset, run by the strategy's `AsyncStrategy::run_return`.
@@ -77,7 +81,13 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
         echo: bool,
         spawn: Option<RunReturn<C, S>>,
     ) -> Self {
-        PooledConnection { pool, held: Held::Pooled(entry), echo, nesting: 1, spawn }
+        PooledConnection { pool, held: Held::Pooled(entry), echo, traced: false, nesting: 1, spawn }
+    }
+
+    /// Marks a connection checked out inside a `checkout` span: its return makes a
+    /// `return` span.
+    pub(crate) fn trace_return(this: &mut Self) {
+        this.traced = true;
     }
 
     /// Returns the connection to the pool now; the same as dropping it.
@@ -265,7 +275,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     }
 
     fn check_in(&mut self, state: ResetState) {
-        if crate::pool::tracing_debug() {
+        if self.traced {
             return self.check_in_traced(state);
         }
         self.check_in_untraced(state);

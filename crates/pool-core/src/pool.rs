@@ -719,7 +719,8 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
             None => inner.strategy.acquire(&inner.core),
             Some(wait) => inner.strategy.acquire_within(&inner.core, wait),
         }?;
-        let conn = self.finish_get(entry)?;
+        let mut conn = self.finish_get(entry)?;
+        PooledConnection::trace_return(&mut conn);
         if let Some(record) = PooledConnection::record(&conn) {
             span.record("conn", record.id());
         }
@@ -849,7 +850,8 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
             }
             Ok(self.hand_out(pending.take(), Self::async_return()))
         };
-        let conn = checkout.instrument(span.clone()).await?;
+        let mut conn = checkout.instrument(span.clone()).await?;
+        PooledConnection::trace_return(&mut conn);
         if let Some(record) = PooledConnection::record(&conn) {
             span.record("conn", record.id());
         }
@@ -1502,7 +1504,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                 }
                 let connector = &*self.core.connector;
                 let bound = self.core.config.reset_timeout;
-                // Reached only when debug logging is off (`PooledConnection::check_in`).
+                // Reached only for a checkout made while debug logging was off
+                // (`PooledConnection::check_in`): no reset line is logged.
                 let reset = match self.core.reset_action(ConnId(Some(e.record.id)), state, false) {
                     ResetAction::Rollback => crate::io::rollback_now(connector, conn, bound),
                     ResetAction::Commit => crate::io::commit_now(connector, conn, bound),

@@ -7,7 +7,10 @@
 //!   listener that handles every event (each event has one listener to call), and the
 //!   maintenance settings: `max_lifetime` (a clock read at checkout and return),
 //!   `idle_timeout` with `keepalive` (a clock read at return), `min_idle` (a poke of the
-//!   worker at checkout, one atomic load while it is awake).
+//!   worker at checkout, one atomic load while it is awake); then the observability
+//!   settings: `measure_hold_time` (a clock read at checkout and return, a histogram
+//!   record at return) and `leak_threshold` (that, plus a backtrace captured at checkout
+//!   and a lease kept under a lock).
 //! - `features (SQLite)`: an in-memory SQLite connection with a table. `SELECT 1` per
 //!   checkout with nothing on, then with a pre-ping (SQLite's is a `SELECT 1` too) and
 //!   with reset on return when no transaction is open (a call to
@@ -144,6 +147,8 @@ fn noop(c: &mut Criterion) {
                 .build(),
         ),
         ("min_idle (2)", base().min_idle(2).build()),
+        ("measure_hold_time", base().measure_hold_time(true).build()),
+        ("leak_threshold (1 h)", base().leak_threshold(Duration::from_secs(3600)).build()),
     ];
     for (name, pool) in rows {
         let pool = pool.expect("valid");

@@ -420,6 +420,7 @@ impl<'a> Report<'a> {
         let _ = writeln!(md);
         self.targets_of_issue_11(&mut md);
         self.targets_of_issue_12(&mut md);
+        self.targets_of_issue_13(&mut md);
         // The causes of the misses are analysis, not measurement: kept by hand beside the
         // benchmarks and carried into every report.
         if let Ok(causes) = fs::read_to_string(root.join("benches/MISSES.md")) {

@@ -18,6 +18,12 @@ const BLOCKING_BEFORE_ISSUE_11: f64 = 233.0;
 const BEFORE_ISSUE_12: [(&str, &str, f64); 2] =
     [("queue", "get+drop", 233.0), ("queue-async", "`get_async`+drop", 398.0)];
 
+/// QueuePool's instructions per uncontended checkout and return before issue 13's
+/// statistics and spans (callgrind, commit 47ee542, issue 12's end): what they had to keep
+/// within 5 % with no subscriber listening.
+const BEFORE_ISSUE_13: [(&str, &str, f64); 2] =
+    [("queue", "get+drop", 227.0), ("queue-async", "`get_async`+drop", 411.0)];
+
 /// Starts a target table under `title`; the returned function adds one target's row.
 fn table<'m>(md: &'m mut String, title: &str) -> impl FnMut(&str, String, Option<bool>) + 'm {
     let _ = writeln!(md, "## {title}\n");
@@ -264,11 +270,32 @@ impl Report<'_> {
     /// the life-cycle work, with its settings off (in instructions, which repeat where
     /// times do not). Group 5 shows each setting's price when on.
     pub(super) fn targets_of_issue_12(&self, md: &mut String) {
-        let mut line = table(md, "Targets of issue 12");
-        for (key, what, before) in BEFORE_ISSUE_12 {
-            let target = format!(
-                "QueuePool {what} with no maintenance setting within 5 % of its instructions before issue 12"
-            );
+        self.instruction_targets(md, "Targets of issue 12", BEFORE_ISSUE_12, |what| {
+            format!("QueuePool {what} with no maintenance setting within 5 % of its instructions before issue 12")
+        });
+    }
+
+    pub(super) fn targets_of_issue_13(&self, md: &mut String) {
+        self.instruction_targets(md, "Targets of issue 13", BEFORE_ISSUE_13, |what| {
+            format!(
+                "QueuePool {what} with statistics counted and spans compiled in, no subscriber \
+                 listening: within 5 % of its instructions before issue 13"
+            )
+        });
+    }
+
+    /// A table of targets that each keep a loop's instructions per op within 5 % of a
+    /// baseline `(loop, what, instructions)`.
+    fn instruction_targets(
+        &self,
+        md: &mut String,
+        title: &str,
+        baseline: [(&str, &str, f64); 2],
+        target: impl Fn(&str) -> String,
+    ) {
+        let mut line = table(md, title);
+        for (key, what, before) in baseline {
+            let target = target(what);
             match self.instructions.as_ref().and_then(|i| i[key].as_f64()) {
                 Some(n) => line(
                     &target,

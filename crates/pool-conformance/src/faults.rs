@@ -478,7 +478,11 @@ pub fn kill_storm<C: Connector>(
                             }
                         }
                         Err(CheckoutError::Timeout(_)) => mine.timeouts += 1,
-                        Err(CheckoutError::Connect(e) | CheckoutError::Ping(e)) => {
+                        Err(CheckoutError::Connect(e)) => {
+                            assert!(pool.connector().is_disconnect(&e), "checkout: {e}");
+                            mine.failed_checkouts += 1;
+                        }
+                        Err(CheckoutError::Ping(e)) => {
                             assert!(pool.connector().is_disconnect(&e), "checkout: {e}");
                             mine.failed_checkouts += 1;
                         }

@@ -1,9 +1,11 @@
 //! Leak detection: connections held longer than `leak_threshold`, reported once with the
 //! backtrace of their checkout, and again when they come back.
 //!
-//! Only a pool with [`Builder::leak_threshold`](crate::Builder::leak_threshold) set has
-//! [`Leases`]: a checkout records its time and backtrace, a return removes it, and the
-//! maintenance worker reports those past the threshold.
+//! A pool with [`Builder::leak_threshold`](crate::Builder::leak_threshold) set, or whose
+//! strategy asks for it ([`Strategy::traces_checkouts`](crate::Strategy::traces_checkouts):
+//! AssertionPool shows where the connection was taken), has [`Leases`]: a checkout
+//! records its time and backtrace, a return removes it, and with a threshold the
+//! maintenance worker reports those past it.
 
 use std::backtrace::Backtrace;
 use std::collections::HashMap;
@@ -15,7 +17,8 @@ use parking_lot::Mutex;
 
 /// The checked-out connections of a pool that detects leaks.
 pub(crate) struct Leases {
-    threshold: Duration,
+    /// `None`: the leases are kept for their backtraces only, never reported.
+    threshold: Option<Duration>,
     held: Mutex<HashMap<u64, Lease>>,
 }
 
@@ -50,7 +53,7 @@ impl fmt::Display for Leak {
 }
 
 impl Leases {
-    pub(crate) fn new(threshold: Duration) -> Self {
+    pub(crate) fn new(threshold: Option<Duration>) -> Self {
         Leases { threshold, held: Mutex::new(HashMap::new()) }
     }
 
@@ -78,13 +81,19 @@ impl Leases {
         }
     }
 
+    /// Where `record`, checked out now, was checked out.
+    pub(crate) fn backtrace_of(&self, record: u64) -> Option<Arc<Backtrace>> {
+        self.held.lock().get(&record).map(|lease| Arc::clone(&lease.backtrace))
+    }
+
     /// Reports each lease past the threshold once; returns when the next one will be.
     pub(crate) fn scan(&self, pool: &str) -> Option<Instant> {
+        let threshold = self.threshold?;
         let now = Instant::now();
         let mut next: Option<Instant> = None;
         let mut held = self.held.lock();
         for (record, lease) in held.iter_mut() {
-            let due = lease.since + self.threshold;
+            let due = lease.since + threshold;
             if lease.reported {
                 continue;
             }
@@ -105,12 +114,13 @@ impl Leases {
 
     /// The connections held longer than the threshold now.
     pub(crate) fn leaks(&self) -> Vec<Leak> {
+        let Some(threshold) = self.threshold else { return Vec::new() };
         let now = Instant::now();
         let mut leaks: Vec<Leak> = self
             .held
             .lock()
             .iter()
-            .filter(|(_, lease)| now.duration_since(lease.since) >= self.threshold)
+            .filter(|(_, lease)| now.duration_since(lease.since) >= threshold)
             .map(|(record, lease)| Leak {
                 record: *record,
                 held: now - lease.since,

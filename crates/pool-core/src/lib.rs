@@ -23,7 +23,8 @@ pub use crate::builder::{Builder, WarmError};
 pub use crate::config::{Echo, PoolConfig, ResetOnReturn};
 pub use crate::connector::Connector;
 pub use crate::error::{
-    BoxError, BuildError, CheckoutError, ErrorChain, ListenerError, TimeoutError, UrlError,
+    BoxError, BuildError, CheckoutError, ConnectError, ErrorChain, ListenerError, Outage,
+    TimeoutError, UrlError,
 };
 pub use crate::events::{PoolListener, ResetState};
 #[cfg(feature = "metrics")]

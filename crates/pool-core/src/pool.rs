@@ -12,7 +12,9 @@ use tracing::Instrument;
 
 use crate::builder::Builder;
 use crate::config::{Echo, PoolConfig, ResetOnReturn};
-use crate::error::{BoxError, BuildError, CheckoutError, ErrorChain, ListenerError};
+use crate::error::{
+    BoxError, BuildError, CheckoutError, ConnectError, ErrorChain, ListenerError, Outage,
+};
 use crate::events::{Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
 use crate::io::{now, Blocking, Io, NonBlocking, Timed};
@@ -122,6 +124,13 @@ impl<C: Connector> Core<C> {
         self.close_connection(entry, false, true, cause);
     }
 
+    /// Where the connection of `record`, checked out now, was checked out: kept for a
+    /// strategy that [traces its checkouts](Strategy::traces_checkouts) and under
+    /// `leak_threshold`.
+    pub fn checkout_backtrace(&self, record: u64) -> Option<Arc<std::backtrace::Backtrace>> {
+        self.leases.as_ref()?.backtrace_of(record)
+    }
+
     /// Counts a wait for a connection, for [`Pool::statistics`]: a strategy that makes
     /// callers wait reports each wait once, when it ends, with how long it lasted.
     pub fn note_wait(&self, waited: Duration, end: WaitEnd) {
@@ -146,7 +155,8 @@ impl<C: Connector> Core<C> {
     /// warning at the first failure after a success ("went away", with how long it had
     /// been answering), and a line when a connect succeeds again (with how long it was
     /// gone and how many connects failed). One line each way, however many fail between.
-    fn note_reachable(&self, ok: bool, shown: &str) {
+    /// A failure returns the outage it belongs to, if the database had answered before.
+    fn note_reachable(&self, ok: bool, shown: &str) -> Option<Outage> {
         let now = Instant::now();
         let mut r = self.reachable.lock();
         match (ok, r.up) {
@@ -160,7 +170,7 @@ impl<C: Connector> Core<C> {
                         now.duration_since(r.since).as_secs_f64()
                     );
                 }
-                *r = Reachable { up: Some(true), since: now, failures: 0 };
+                *r = Reachable { up: Some(true), since: now, failures: 0, ever_up: true };
             }
             (false, Some(true)) => {
                 tracing::warn!(
@@ -168,11 +178,15 @@ impl<C: Connector> Core<C> {
                     "The database stopped accepting connections (it had for {:.1} s); connects fail: {shown}",
                     now.duration_since(r.since).as_secs_f64()
                 );
-                *r = Reachable { up: Some(false), since: now, failures: 1 };
+                *r = Reachable { up: Some(false), since: now, failures: 1, ever_up: true };
             }
-            (false, None) => *r = Reachable { up: Some(false), since: now, failures: 1 },
+            (false, None) => {
+                *r = Reachable { up: Some(false), since: now, failures: 1, ever_up: false }
+            }
             (false, Some(false)) => r.failures += 1,
         }
+        (!ok && r.ever_up)
+            .then(|| Outage { down_for: now.duration_since(r.since), failures: r.failures })
     }
 
     fn note_connect_error(&self, shown: String) {
@@ -229,9 +243,9 @@ impl<C: Connector> Core<C> {
             Ok(Err(err)) => {
                 let shown = ErrorChain::new(&err).to_string();
                 tracing::debug!(pool = %self.name(), "Error on connect(): {shown}");
-                self.note_reachable(false, &shown);
+                let outage = self.note_reachable(false, &shown);
                 self.note_connect_error(shown);
-                return Err(CheckoutError::Connect(err));
+                return Err(CheckoutError::Connect(ConnectError::during(err, outage)));
             }
         }
         if self.events.any() {
@@ -517,6 +531,7 @@ impl<C: Connector> Core<C> {
             self.events.snapshot().iter().cloned().collect(),
             self.kind,
             None,
+            false,
         )
     }
 
@@ -526,18 +541,28 @@ impl<C: Connector> Core<C> {
         listeners: Vec<Arc<dyn PoolListener<C>>>,
         kind: &'static str,
         signal: Option<Arc<Signal>>,
+        trace_checkouts: bool,
     ) -> Self {
+        let leases = (config.leak_threshold.is_some() || trace_checkouts)
+            .then(|| Leases::new(config.leak_threshold));
         Core {
-            watch_checkouts: config.times_holds() || (signal.is_some() && config.min_idle > 0),
-            leases: config.leak_threshold.map(Leases::new),
-            watch_returns: config.watches_returns(),
+            watch_checkouts: config.times_holds()
+                || leases.is_some()
+                || (signal.is_some() && config.min_idle > 0),
+            watch_returns: config.watches_returns() || leases.is_some(),
+            leases,
             connector,
             config,
             events: Events::new(listeners),
             generation: AtomicU64::new(0),
             next_id: AtomicU64::new(1),
             last_connect_error: Mutex::new(None),
-            reachable: Mutex::new(Reachable { up: None, since: Instant::now(), failures: 0 }),
+            reachable: Mutex::new(Reachable {
+                up: None,
+                since: Instant::now(),
+                failures: 0,
+                ever_up: false,
+            }),
             kind,
             closed: AtomicBool::new(false),
             signal,
@@ -554,6 +579,8 @@ struct Reachable {
     since: Instant,
     /// Connects failed since it went away.
     failures: u64,
+    /// Whether any connect of this pool ever succeeded.
+    ever_up: bool,
 }
 
 /// Whether a subscriber records debug spans and events now (one atomic load): the
@@ -1184,12 +1211,10 @@ impl<C: Connector, S: Strategy<C>> Pool<C, S> {
         strategy_config: S::Config,
         listeners: Vec<Arc<dyn PoolListener<C>>>,
     ) -> Self {
-        let signal = if strategy.idle_capacity().is_some() || config.leak_threshold.is_some() {
-            maintain::signal_for(&config)
-        } else {
-            None
-        };
-        let core = Core::new(connector, config, listeners, S::NAME, signal);
+        // The builder refused the settings a strategy without idle capacity cannot use.
+        let signal = maintain::signal_for(&config);
+        let traced = strategy.traces_checkouts();
+        let core = Core::new(connector, config, listeners, S::NAME, signal, traced);
         Pool { inner: Arc::new(Inner { core, strategy, strategy_config }) }
     }
 }

@@ -118,6 +118,13 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
         Err(entry)
     }
 
+    /// Whether the core keeps the backtrace of each checkout, for the strategy's own
+    /// messages ([`Core::checkout_backtrace`]): AssertionPool's `store_traceback`. The same
+    /// record serves `leak_threshold`. Default `false`.
+    fn traces_checkouts(&self) -> bool {
+        false
+    }
+
     /// How many entries `acquire`, `acquire_within` and the async acquires have returned
     /// since the strategy was built: the base of
     /// [`Statistics::checkouts`](crate::Statistics::checkouts), which subtracts the

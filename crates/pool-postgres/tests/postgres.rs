@@ -442,3 +442,48 @@ fn end_transaction_asks_first() {
         assert_eq!(warnings, 0, "asking first leaves no warning");
     }
 }
+
+// Issue 13, part 5: when the server stops answering after it had, the connect error
+// says so (for how long connects have failed, how many in a row) beside the driver's message;
+// a pool that never reached it says nothing of the kind.
+#[test]
+fn a_connect_after_the_server_went_away_says_so() {
+    let Some(url) = url("a_connect_after_the_server_went_away_says_so") else { return };
+    let proxy = faults::FaultProxy::start(server_addr(&url)).unwrap();
+    let pool = QueuePool::builder(through(&url, proxy.addr(), &tag("away")))
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+        .build()
+        .unwrap();
+    let mut conn = pool.get().expect("the server answers");
+    select_one(&mut conn).unwrap();
+    pool_core::PooledConnection::invalidate(conn, None);
+    drop(proxy); // the port refuses connections from now on
+    for failures in 1..=2 {
+        let err = pool.get().expect_err("the server is gone");
+        let shown = err.to_string();
+        let pool_core::CheckoutError::Connect(e) = err else { panic!("{shown}") };
+        assert_eq!(e.outage().map(|o| o.failures), Some(failures), "{shown}");
+        assert!(shown.contains("Connection refused"), "the driver's message: {shown}");
+        assert!(
+            shown.contains(
+                "(the database had accepted this pool's connections; connects have failed for "
+            ),
+            "{shown}"
+        );
+        println!("{shown}");
+    }
+    let never = QueuePool::builder(through(&url, proxy_gone(), &tag("never")))
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+        .build()
+        .unwrap();
+    match never.get() {
+        Err(pool_core::CheckoutError::Connect(e)) => assert_eq!(e.outage(), None, "{e}"),
+        other => panic!("expected a refused connect, got {:?}", other.map(|_| ())),
+    }
+}
+
+/// An address nothing listens on.
+fn proxy_gone() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap()
+}

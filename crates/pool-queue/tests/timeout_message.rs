@@ -43,3 +43,41 @@ fn an_old_connect_error_is_not_blamed_for_a_timeout() {
     );
     drop(held);
 }
+
+#[test]
+fn a_failed_connect_says_the_database_had_answered_before() {
+    let script = Script::new();
+    let pool = QueuePool::builder(script.connector())
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+        .build()
+        .unwrap();
+    // Never reached: no outage to speak of (the setup is the likelier culprit).
+    script.fail_connects(1);
+    match pool.get() {
+        Err(CheckoutError::Connect(e)) => {
+            assert_eq!(e.outage(), None);
+            assert!(!e.to_string().contains("had accepted"), "{e}");
+        }
+        other => panic!("expected a connect error, got {other:?}"),
+    }
+    let c = pool.get().expect("the database answers");
+    pool_core::PooledConnection::invalidate(c, None);
+    thread::sleep(Duration::from_millis(30));
+    script.fail_connects(2);
+    for failures in 1..=2 {
+        match pool.get() {
+            Err(CheckoutError::Connect(e)) => {
+                let outage = e.outage().expect("it had answered before");
+                assert_eq!(outage.failures, failures);
+                let shown = CheckoutError::Connect(e).to_string();
+                assert!(
+                    shown.contains("(the database had accepted this pool's connections; connects have failed for "),
+                    "{shown}"
+                );
+                assert!(shown.ends_with(&format!(" s, {failures} in a row)")), "{shown}");
+            }
+            other => panic!("expected a connect error, got {other:?}"),
+        }
+    }
+    assert!(pool.get().is_ok(), "back");
+}

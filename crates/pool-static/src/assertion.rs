@@ -1,8 +1,6 @@
 //! The `Assertion` strategy: one connection, and an error for a second checkout.
 
-use std::backtrace::Backtrace;
 use std::fmt::{self, Write as _};
-use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 use pool_core::rt::{ReturnRuntime, ReturnTask};
@@ -60,8 +58,6 @@ struct State<C: Connector> {
     idle: Option<PoolEntry<C>>,
     /// The checkout in progress, if any (and `dispose` has not run since it began).
     out: Option<Out>,
-    /// Where that checkout was taken, when backtraces are stored.
-    taken_at: Option<Arc<Backtrace>>,
     /// Numbers the first connects, to tell one from another across a `dispose`.
     next_connect: u64,
     /// Set by `close`: what comes back is closed, and the checkout stays counted until
@@ -120,24 +116,25 @@ enum Begin<'a, C: Connector> {
 impl<C: Connector> Assertion<C> {
     /// Refuses a second checkout, or takes the idle entry, or counts a first connect as
     /// checked out (undone if the connect fails, panics or is dropped).
-    fn begin(&self) -> Result<Begin<'_, C>, CheckoutError<C::Error>> {
-        // Captured before taking the lock: a stack walk is slow. Symbols are resolved
-        // only if the backtrace is ever shown.
-        let here = self.config.store_traceback.then(|| Arc::new(Backtrace::force_capture()));
+    fn begin(&self, core: &Core<C>) -> Result<Begin<'_, C>, CheckoutError<C::Error>> {
         let mut st = self.lock();
         if st.closed {
             return Err(CheckoutError::PoolClosed);
         }
-        if st.out.is_some() {
-            let taken_at = st.taken_at.clone();
+        if let Some(out) = st.out {
             drop(st);
             let mut message = String::from("connection is already checked out");
+            // Where the holder took it: the core's record of its checkout (the lease
+            // `leak_threshold` uses too), kept while `store_traceback` is on.
+            let taken_at = match out {
+                Out::Record(id) => core.checkout_backtrace(id),
+                Out::Connecting(_) => None,
+            };
             if let Some(taken_at) = taken_at {
                 let _ = write!(message, " at:\n{taken_at}");
             }
             return Err(CheckoutError::Unavailable(message));
         }
-        st.taken_at = here;
         if let Some(entry) = st.idle.take() {
             st.out = Some(Out::Record(entry.record().id()));
             st.handed += 1;
@@ -171,7 +168,7 @@ impl<C: Connector> UndoConnect<'_, C> {
 impl<C: Connector> AsyncStrategy<C> for Assertion<C> {
     async fn acquire_async(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
         self.runtime.note_current();
-        match self.begin()? {
+        match self.begin(core)? {
             Begin::Idle(entry) => Ok(entry),
             Begin::Connect(mut undo) => {
                 let entry = core.new_entry_async().await?;
@@ -198,7 +195,6 @@ impl<C: Connector> Drop for UndoConnect<'_, C> {
             let mut st = self.pool.lock();
             if st.out == Some(Out::Connecting(self.number)) {
                 st.out = None;
-                st.taken_at = None;
             }
         }
     }
@@ -215,7 +211,6 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
             state: Mutex::new(State {
                 idle: None,
                 out: None,
-                taken_at: None,
                 next_connect: 0,
                 closed: false,
                 handed: 0,
@@ -225,7 +220,7 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
     }
 
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        match self.begin()? {
+        match self.begin(core)? {
             Begin::Idle(entry) => Ok(entry),
             Begin::Connect(mut undo) => {
                 let entry = core.new_entry()?;
@@ -239,7 +234,6 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         if st.closed {
             if st.out == Some(Out::Record(entry.record().id())) {
                 st.out = None;
-                st.taken_at = None;
             }
             drop(st);
             core.close_entry(&mut entry, CloseCause::Closed);
@@ -248,7 +242,6 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         if st.out == Some(Out::Record(entry.record().id())) {
             debug_assert!(st.idle.is_none(), "an AssertionPool has one record");
             st.out = None;
-            st.taken_at = None;
             st.idle = Some(entry);
             return;
         }
@@ -261,7 +254,6 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
     fn dispose(&self, core: &Core<C>) {
         let mut st = self.lock();
         st.out = None;
-        st.taken_at = None;
         let idle = st.idle.take();
         drop(st);
         if let Some(mut entry) = idle {
@@ -278,6 +270,10 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         if let Some(mut entry) = idle {
             core.close_entry(&mut entry, CloseCause::Closed);
         }
+    }
+
+    fn traces_checkouts(&self) -> bool {
+        self.config.store_traceback
     }
 
     fn handed_out(&self) -> u64 {

@@ -197,6 +197,25 @@ fn assertion_message_without_backtrace() {
     assert_eq!(err.to_string(), "connection is already checked out");
 }
 
+// The backtrace is the core's record of the checkout, the one `leak_threshold` keeps:
+// with that setting on, the message shows it even without `store_traceback`.
+#[test]
+fn assertion_message_shares_the_leak_record() {
+    let script = Script::new();
+    let pool = AssertionPool::builder(script.connector())
+        .strategy(AssertionConfig::default().store_traceback(false))
+        .leak_threshold(Duration::from_secs(60))
+        .build()
+        .expect("pool");
+    let c = pool.get().expect("checkout");
+    let message = pool.get().map(drop).expect_err("refused").to_string();
+    assert!(message.starts_with("connection is already checked out at:\n"), "{message}");
+    assert!(message.contains("assertion_message_shares_the_leak_record"), "{message}");
+    drop(c);
+    let again = pool.get().expect("returned, so free again");
+    drop(again);
+}
+
 #[test]
 fn assertion_message_with_backtrace() {
     let script = Script::new();

@@ -2,22 +2,46 @@
 //! (issue 13, part 2): every metric of `METRICS` is there, under the pool's name, with
 //! the values of `Pool::statistics` and `Pool::status`.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
 use pool_conformance::observe::scrape;
-use sqlpool::{CheckoutError, PooledConnection, QueueConfig, QueuePool, SqliteConnector, METRICS};
+use sqlpool::{
+    CheckoutError, Pool, PooledConnection, QueueConfig, QueuePool, SqliteConnector, Strategy,
+    METRICS,
+};
 
 /// The value of the series `name{labels}` in a scrape, if it is there.
 fn value(page: &str, series: &str) -> Option<f64> {
     page.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// The address of this test binary's exporter (one recorder per process).
+fn exporter() -> SocketAddr {
+    static ADDR: std::sync::OnceLock<SocketAddr> = std::sync::OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        PrometheusBuilder::new().with_http_listener(addr).install().expect("the exporter starts");
+        addr
+    })
+}
+
+/// Scrapes until `series` reads `value` (the worker publishes on its own schedule), or
+/// 10 s have passed; the last page.
+fn scrape_until(series: &str, value: f64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let page = scrape(exporter());
+        if self::value(&page, series) == Some(value) || Instant::now() > deadline {
+            return page;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn a_scrape_finds_every_metric_with_the_pools_values() {
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    PrometheusBuilder::new().with_http_listener(addr).install().expect("the exporter starts");
-
     let pool = QueuePool::builder(SqliteConnector::memory())
         .logging_name("scraped")
         .export_metrics(Duration::from_millis(50))
@@ -36,14 +60,7 @@ fn a_scrape_finds_every_metric_with_the_pools_values() {
 
     let label = r#"db_client_connection_pool_name="scraped""#;
     let checkouts = format!("sqlpool_checkouts{{{label}}}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let page = loop {
-        let page = scrape(addr);
-        if value(&page, &checkouts) == Some(4.0) || Instant::now() > deadline {
-            break page;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let page = scrape_until(&checkouts, 4.0);
     for (name, ..) in METRICS {
         let name = name.replace('.', "_");
         assert!(
@@ -75,5 +92,34 @@ fn a_scrape_finds_every_metric_with_the_pools_values() {
         value(&page, &series("db_client_connection_create_time_count", "")),
         Some(2.0),
         "{page}"
+    );
+}
+
+/// Three checkouts on a pool of strategy `S` named `name`, then its checkout count in
+/// the scrape.
+fn published_checkouts<S: Strategy<SqliteConnector>>(name: &str) -> Option<f64> {
+    let pool: Pool<SqliteConnector, S> = Pool::builder(SqliteConnector::memory())
+        .logging_name(name)
+        .export_metrics(Duration::from_millis(50))
+        .build()
+        .expect("valid settings");
+    for _ in 0..3 {
+        drop(pool.get().expect("checkout"));
+    }
+    let series = format!(r#"sqlpool_checkouts{{db_client_connection_pool_name="{name}"}}"#);
+    value(&scrape_until(&series, 3.0), &series)
+}
+
+// Every strategy publishes: the worker runs for `export_metrics` alone, also on the
+// strategies that keep no idle connection.
+#[test]
+fn every_strategy_publishes() {
+    assert_eq!(published_checkouts::<pool_queue::Queue<_>>("queue"), Some(3.0));
+    assert_eq!(published_checkouts::<pool_null::Null<_>>("null"), Some(3.0));
+    assert_eq!(published_checkouts::<pool_static::Static<_>>("static"), Some(3.0));
+    assert_eq!(published_checkouts::<pool_static::Assertion<_>>("assertion"), Some(3.0));
+    assert_eq!(
+        published_checkouts::<pool_singleton_thread::SingletonThread<_>>("singleton"),
+        Some(3.0)
     );
 }

@@ -1,8 +1,9 @@
 //! Leak detection (issue 13, part 4): a connection held past `leak_threshold` is listed
 //! by `Pool::leaks` with the backtrace of its checkout, reported once as a warning by
 //! the pool's worker (on its own thread, so this binary's one test installs a global
-//! subscriber), and reported again as returned when it comes back; on QueuePool and on
-//! NullPool, which has no idle connections but still a worker for this.
+//! subscriber), and reported again as returned when it comes back; on every strategy
+//! (NullPool, SingletonThreadPool and AssertionPool have no idle connections but still a
+//! worker for this), and through `get_async`.
 
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
@@ -10,9 +11,11 @@ use std::time::Duration;
 
 use pool_conformance::observe::eventually;
 use pool_conformance::Script;
-use pool_core::{Connector, Pool, Strategy};
+use pool_core::{Connector, Pool, PooledConnection, Strategy};
 use pool_null::NullPool;
 use pool_queue::QueuePool;
+use pool_singleton_thread::SingletonThreadPool;
+use pool_static::{AssertionPool, StaticPool};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -51,9 +54,18 @@ impl Subscriber for Reports {
     fn exit(&self, _: &Id) {}
 }
 
-fn held_too_long<C: Connector, S: Strategy<C>>(pool: &Pool<C, S>, reports: &Reports, test: &str) {
-    let held = pool.get().unwrap();
-    drop(pool.get().unwrap()); // returned at once: never a leak
+/// `held`, checked out by the caller, is reported as a leak. `concurrent`: the pool
+/// hands this thread a second connection meanwhile, returned at once (never a leak).
+fn held_too_long<C: Connector, S: Strategy<C>>(
+    pool: &Pool<C, S>,
+    held: PooledConnection<C, S>,
+    concurrent: bool,
+    reports: &Reports,
+    test: &str,
+) {
+    if concurrent {
+        drop(pool.get().unwrap());
+    }
     eventually("the leak is listed", || pool.leaks().len() == 1);
     let leak = pool.leaks().remove(0);
     assert!(leak.held >= Duration::from_millis(50));
@@ -79,11 +91,28 @@ fn a_connection_held_past_leak_threshold_is_reported_once_with_its_checkout() {
     let threshold = Duration::from_millis(50);
 
     let script = Script::new();
+    let test = "a_connection_held_past_leak_threshold_is_reported_once_with_its_checkout";
     let queue = QueuePool::builder(script.connector()).leak_threshold(threshold).build().unwrap();
-    held_too_long(&queue, &reports, "held_too_long<");
+    held_too_long(&queue, queue.get().unwrap(), true, &reports, test);
 
     let null = NullPool::builder(script.connector()).leak_threshold(threshold).build().unwrap();
-    held_too_long(&null, &reports, "held_too_long<");
+    held_too_long(&null, null.get().unwrap(), true, &reports, test);
+
+    let single = StaticPool::builder(script.connector()).leak_threshold(threshold).build().unwrap();
+    held_too_long(&single, single.get().unwrap(), false, &reports, test);
+
+    let assertion =
+        AssertionPool::builder(script.connector()).leak_threshold(threshold).build().unwrap();
+    held_too_long(&assertion, assertion.get().unwrap(), false, &reports, test);
+
+    let per_thread =
+        SingletonThreadPool::builder(script.connector()).leak_threshold(threshold).build().unwrap();
+    held_too_long(&per_thread, per_thread.get().unwrap(), false, &reports, test);
+
+    // Through the async front end: the backtrace names the task's code.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let held = runtime.block_on(async { queue.get_async().await.unwrap() });
+    held_too_long(&queue, held, true, &reports, test);
 
     let err = QueuePool::builder(script.connector()).leak_threshold(Duration::ZERO).build();
     assert_eq!(err.expect_err("zero").setting(), "leak_threshold");

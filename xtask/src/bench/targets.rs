@@ -26,6 +26,10 @@ const BEFORE_ISSUE_13: [(&str, &str, f64); 2] =
 
 /// Starts a target table under `title`; the returned function adds one target's row.
 fn table<'m>(md: &'m mut String, title: &str) -> impl FnMut(&str, String, Option<bool>) + 'm {
+    // A blank line ends the table before, if any.
+    if !md.is_empty() && !md.ends_with("\n\n") {
+        md.push('\n');
+    }
     let _ = writeln!(md, "## {title}\n");
     let _ = writeln!(md, "| target | measured | |\n|---|---|---|");
     move |target: &str, measured: String, met: Option<bool>| {

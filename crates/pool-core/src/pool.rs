@@ -51,7 +51,8 @@ pub struct Core<C: Connector> {
     /// `min_idle`, `leak_threshold` or `measure_hold_time` is set: a checkout pokes the
     /// worker, records a lease or notes the time ([`Core::after_checkout`]).
     watch_checkouts: bool,
-    /// `leak_threshold` is set: the checked-out connections.
+    /// `leak_threshold` is set, or the strategy traces its checkouts: the checked-out
+    /// connections, with where each was checked out.
     pub(crate) leases: Option<Leases>,
     /// `idle_timeout`, `keepalive`, `max_lifetime` or hold times are on: a return notes
     /// when the connection became idle, closes it past its lifetime, or times its hold.

@@ -19,6 +19,9 @@ mod strategy;
 mod timeouts;
 mod url;
 
+/// The histogram crate of [`Statistics`]' histograms, to name their type.
+pub use hdrhistogram;
+
 pub use crate::builder::{Builder, WarmError};
 pub use crate::config::{Echo, PoolConfig, ResetOnReturn};
 pub use crate::connector::Connector;

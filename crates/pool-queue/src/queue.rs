@@ -419,6 +419,9 @@ impl<C: Connector> Drop for Reservation<'_, C> {
     }
 }
 
+/// The most idle slots allocated at build; the idle list grows past it when needed.
+const IDLE_PREALLOCATED: usize = 256;
+
 impl<C: Connector> Strategy<C> for Queue<C> {
     type Config = QueueConfig;
 
@@ -430,7 +433,9 @@ impl<C: Connector> Strategy<C> for Queue<C> {
             config: config.clone(),
             runtime: ReturnRuntime::new(),
             state: Mutex::new(State {
-                idle: VecDeque::with_capacity(config.pool_size),
+                // Room for a usual pool at once; a larger one grows as connections come
+                // back (a `pool_size` of 2^40 once aborted here, allocating it all).
+                idle: VecDeque::with_capacity(config.pool_size.min(IDLE_PREALLOCATED)),
                 total: 0,
                 waiters: VecDeque::new(),
                 last_handoff: None,

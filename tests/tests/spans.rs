@@ -157,3 +157,48 @@ fn no_span_under_a_subscriber_at_info() {
     tracing::subscriber::with_default(debug.clone(), || drop(pool.get().unwrap()));
     assert_eq!(debug.seen().iter().filter(|s| s.name == "checkout").count(), 1);
 }
+
+/// A task waits for the one connection another task holds: its `get_async` opens a
+/// `wait` span inside its `checkout` span; a checkout that finds the connection free
+/// opens none.
+async fn an_async_wait_is_a_span<
+    S: pool_core::AsyncStrategy<pool_conformance::ScriptedConnector>,
+>(
+    pool: pool_core::Pool<pool_conformance::ScriptedConnector, S>,
+) {
+    let held = pool.get_async().await.expect("free: no wait");
+    let waiter = {
+        let pool = pool.clone();
+        tokio::spawn(async move { drop(pool.get_async().await.expect("after the wait")) })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    drop(held);
+    waiter.await.expect("the waiter");
+}
+
+#[test]
+fn async_waits_open_a_wait_span_in_every_waiting_strategy() {
+    let script = Script::new();
+    let queue = QueuePool::builder(script.connector())
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+        .build()
+        .unwrap();
+    let single = pool_static::StaticPool::builder(script.connector()).build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    for name in ["QueuePool", "StaticPool"] {
+        let spans = Spans::default();
+        tracing::subscriber::with_default(spans.clone(), || {
+            runtime.block_on(async {
+                match name {
+                    "QueuePool" => an_async_wait_is_a_span(queue.clone()).await,
+                    _ => an_async_wait_is_a_span(single.clone()).await,
+                }
+            })
+        });
+        let seen = spans.seen();
+        let waits: Vec<_> = seen.iter().filter(|s| s.name == "wait").collect();
+        assert_eq!(waits.len(), 1, "{name}: one checkout waited: {seen:#?}");
+        assert_eq!(waits[0].parent, Some("checkout"), "{name}");
+        assert_eq!(seen.iter().filter(|s| s.name == "checkout").count(), 2, "{name}");
+    }
+}

@@ -14,6 +14,7 @@ use pool_core::{
     AsyncStrategy, BuildError, CheckoutError, CloseCause, Connector, Core, Pick, PoolEntry,
     PoolStatus, Strategy, TimeoutError, WaitEnd,
 };
+use tracing::Instrument;
 
 use crate::config::StaticConfig;
 
@@ -208,6 +209,16 @@ impl<C: Connector> Static<C> {
         self.lock().handed += 1;
     }
 
+    /// Takes the connection for a task if no one holds it (and the pool is open).
+    fn take_if_free(&self) -> bool {
+        let mut st = self.lock();
+        let free = !st.closed && st.holder == Holder::Free;
+        if free {
+            st.holder = Holder::Task;
+        }
+        free
+    }
+
     /// The wakers of the waiting tasks, to wake once the lock is released (none without
     /// a waiting task, and then no allocation).
     fn freed_wakers(st: &State<C>) -> Vec<Waker> {
@@ -315,10 +326,18 @@ impl<C: Connector> Static<C> {
         let started = Instant::now();
         let mut wait = TaskWait { pool: self, core, ticket: None, queued_at: None };
         // `Some(true)`: this task holds the connection; `Some(false)`: the pool was
-        // closed; `None`: the timeout passed.
-        let waited = match timeout.and_then(|t| Instant::now().checked_add(t)) {
-            None => Some((&mut wait).await),
-            Some(deadline) => tokio::time::timeout_at(deadline.into(), &mut wait).await.ok(),
+        // closed; `None`: the timeout passed. Free now: no wait, and no `wait` span.
+        let waited = if self.take_if_free() {
+            Some(true)
+        } else {
+            let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
+            let waiting = async {
+                match deadline {
+                    None => Some((&mut wait).await),
+                    Some(at) => tokio::time::timeout_at(at.into(), &mut wait).await.ok(),
+                }
+            };
+            waiting.instrument(tracing::debug_span!("wait")).await
         };
         let got = match waited {
             Some(true) => Ok(()),
@@ -331,7 +350,7 @@ impl<C: Connector> Static<C> {
             }
         };
         // A wait is counted when the task joined the line, or timed out without.
-        if wait.queued_at.is_some() || got.is_err() {
+        if wait.queued_at.is_some() || waited.is_none() {
             let since = wait.queued_at.unwrap_or(started);
             core.note_wait(since.elapsed(), WaitEnd::of(&got));
         }

@@ -223,8 +223,10 @@ impl<C: Connector, S: Strategy<C>> Builder<C, S> {
     /// `db.client.connection.pool.name` label. The maintenance worker publishes, so it
     /// runs for this alone, on every strategy. Default `None`.
     ///
-    /// Install a recorder (an exporter such as `metrics-exporter-prometheus`) first; with
-    /// none the publication costs a few microseconds and goes nowhere.
+    /// Install a recorder (an exporter such as `metrics-exporter-prometheus`) before
+    /// building the pool: counters and gauges are published as totals and catch up, but
+    /// histogram samples published while no recorder listens are gone. With none the
+    /// publication costs a few microseconds and goes nowhere.
     #[cfg(feature = "metrics")]
     pub fn export_metrics(mut self, every: impl Into<Option<Duration>>) -> Self {
         self.config.export_every = every.into();

@@ -75,7 +75,8 @@ pub struct ErrorCases {
 /// For each case, `build(url)` either refuses the URL, and then its error's `Display`
 /// must contain the case's message and the error (or a cause in its `source()` chain)
 /// must be a `D`, the driver's error type; or it gives a connector, and then `get()` on a
-/// `QueuePool` over it must fail with a [`CheckoutError`] whose `Display` contains the
+/// `QueuePool` over it, and then `get_async()` on the same pool, must each fail with a
+/// [`CheckoutError`] whose `Display` contains the
 /// message, whose `source()` is the connector's error, and whose `source()` chain reaches
 /// a `D`.
 ///
@@ -86,6 +87,41 @@ pub fn check_connector_errors<D, C, E, F>(
     backend: &str,
     cases: &ErrorCases,
     build: F,
+) -> Vec<String>
+where
+    D: StdError + 'static,
+    C: Connector,
+    E: StdError + 'static,
+    F: Fn(&str) -> Result<C, E>,
+{
+    check_errors::<D, C, E, F>(backend, cases, build, None)
+}
+
+/// [`check_connector_errors`] through the blocking `get()` alone, for a connector that
+/// cannot run on an async runtime's thread (`why` says so, printed as the skip of
+/// `get_async`).
+pub fn check_blocking_connector_errors<D, C, E, F>(
+    backend: &str,
+    why: &str,
+    cases: &ErrorCases,
+    build: F,
+) -> Vec<String>
+where
+    D: StdError + 'static,
+    C: Connector,
+    E: StdError + 'static,
+    F: Fn(&str) -> Result<C, E>,
+{
+    println!("skipped {backend} get_async: {why}");
+    check_errors::<D, C, E, F>(backend, cases, build, Some(why))
+}
+
+/// The checks of both functions above; `blocking_only` skips `get_async`.
+fn check_errors<D, C, E, F>(
+    backend: &str,
+    cases: &ErrorCases,
+    build: F,
+    blocking_only: Option<&str>,
 ) -> Vec<String>
 where
     D: StdError + 'static,
@@ -108,38 +144,63 @@ where
                 continue;
             }
         };
-        let (display, reaches_driver) = match build(url) {
-            Err(err) => (err.to_string(), is_or_causes::<D>(&err)),
+        // What each way of failing showed: (how, `Display`, whether it reaches a `D`).
+        let failures = match build(url) {
+            Err(err) => vec![("building", err.to_string(), is_or_causes::<D>(&err))],
             Ok(connector) => {
                 let pool = QueuePool::new(connector).expect("a default QueuePool builds");
-                let err: CheckoutError<C::Error> = match pool.get() {
-                    Ok(_) => panic!("{backend} {name}: {url} connected"),
-                    Err(err) => err,
-                };
-                let source = err.source().unwrap_or_else(|| {
-                    panic!("{backend} {name}: the pool's error has no source: {err:?}")
-                });
-                assert!(
-                    source.is::<C::Error>(),
-                    "{backend} {name}: the pool's error's source is not the connector's error: {err:?}"
-                );
-                (err.to_string(), is_or_causes::<D>(source))
+                let (display, reaches) = pool_error::<C, D>(backend, name, url, pool.get().err());
+                let mut failures = vec![("get", display, reaches)];
+                if blocking_only.is_none() {
+                    // The async front end connects through the connector's `_async` calls.
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("a current-thread runtime");
+                    let got = runtime.block_on(pool.get_async()).err();
+                    let (display, reaches) = pool_error::<C, D>(backend, name, url, got);
+                    failures.push(("get_async", display, reaches));
+                }
+                failures
             }
         };
-        println!("{backend} {name} ({url}): {display}");
-        assert!(
-            display.contains(message.as_str()),
-            "{backend} {name}: expected {message:?} in the message of {url}, got {display:?}"
-        );
-        assert!(
-            reaches_driver,
-            "{backend} {name}: the error of {url} does not lead to the driver's {} through \
-             source(): {display}",
-            std::any::type_name::<D>()
-        );
+        for (how, display, reaches_driver) in &failures {
+            println!("{backend} {name} ({url}, {how}): {display}");
+            assert!(
+                display.contains(message.as_str()),
+                "{backend} {name}: expected {message:?} in the message of {url} ({how}), got \
+                 {display:?}"
+            );
+            assert!(
+                reaches_driver,
+                "{backend} {name}: the error of {url} ({how}) does not lead to the driver's {} \
+                 through source(): {display}",
+                std::any::type_name::<D>()
+            );
+        }
+        let display = &failures[0].1;
         shown.push(format!("{name}: {display}"));
     }
     shown
+}
+
+/// The `Display` of a checkout's error `got` (which must be there, with the connector's
+/// error as its `source()`), and whether its `source()` chain reaches a `D`.
+fn pool_error<C: Connector, D: StdError + 'static>(
+    backend: &str,
+    name: &str,
+    url: &str,
+    got: Option<CheckoutError<C::Error>>,
+) -> (String, bool) {
+    let err = got.unwrap_or_else(|| panic!("{backend} {name}: {url} connected"));
+    let source = err
+        .source()
+        .unwrap_or_else(|| panic!("{backend} {name}: the pool's error has no source: {err:?}"));
+    assert!(
+        source.is::<C::Error>(),
+        "{backend} {name}: the pool's error's source is not the connector's error: {err:?}"
+    );
+    (err.to_string(), is_or_causes::<D>(source))
 }
 
 /// Whether `error`, or a cause in its `source()` chain, is a `D`.

@@ -8,17 +8,13 @@ use pool_conformance::errors::{
 };
 use pool_conformance::faults::server_url_or_skip;
 use pool_conformance::MYSQL_URL;
-use pool_mysql::MySqlConnector;
+use pool_mysql::{AsyncMySqlConnector, MySqlConnector};
 
-#[test]
-fn connect_and_url_errors_say_what_is_wrong() {
-    let Some(url) = server_url_or_skip(MYSQL_URL, "connect_and_url_errors_say_what_is_wrong")
-    else {
-        return;
-    };
-    let at = server_address(&url, 3306);
+/// The four cases against the server at `url`, with the words each error must show.
+fn cases(url: &str) -> ErrorCases {
+    let at = server_address(url, 3306);
     let port = refused_port();
-    let cases = ErrorCases {
+    ErrorCases {
         unknown_user: Case::fails(
             format!("mysql://nosuchuser@{at}/test?prefer_socket=false"),
             "Access denied for user 'nosuchuser'@",
@@ -36,11 +32,45 @@ fn connect_and_url_errors_say_what_is_wrong() {
             "invalid MySQL URL \"mysql://root@127.0.0.1:notaport/test\": the port `notaport` is \
              not a number",
         ),
+    }
+}
+
+#[test]
+fn connect_and_url_errors_say_what_is_wrong() {
+    let Some(url) = server_url_or_skip(MYSQL_URL, "connect_and_url_errors_say_what_is_wrong")
+    else {
+        return;
     };
     check_connector_errors::<pool_mysql::mysql::Error, _, _, _>(
         "MySQL",
-        &cases,
+        &cases(&url),
         MySqlConnector::new,
+    );
+}
+
+// The same four errors from the async connector, through both of the pool's front ends
+// (the blocking one runs its connects in the connector's runtime).
+#[test]
+fn async_connector_errors_say_what_is_wrong() {
+    let Some(url) = server_url_or_skip(MYSQL_URL, "async_connector_errors_say_what_is_wrong")
+    else {
+        return;
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    // mysql_async words a refused connect its own way.
+    let port = refused_port();
+    let cases = ErrorCases {
+        refused_port: Case::fails(
+            format!("mysql://root@127.0.0.1:{port}/test"),
+            format!("127.0.0.1:{port}: Connection refused"),
+        ),
+        ..cases(&url)
+    };
+    check_connector_errors::<pool_mysql::mysql_async::Error, _, _, _>(
+        "MySQL (async)",
+        &cases,
+        |url| AsyncMySqlConnector::new(url).map(|c| c.with_runtime(runtime.handle().clone())),
     );
 }
 

@@ -68,6 +68,11 @@ pub(crate) use config_methods;
 /// when no transaction is open (see the crate docs, "Reset without a round trip").
 ///
 /// Cloning copies the configuration; nothing is shared but the TLS connector's own state.
+///
+/// It is blocking all the way down: the `postgres` crate drives each connection with a
+/// runtime of its own, and tokio panics when one starts on a thread that is running
+/// async tasks. From async code use [`AsyncPostgresConnector`](crate::AsyncPostgresConnector)
+/// and the pool's `get_async`, or check out and query inside `spawn_blocking`.
 #[derive(Clone)]
 pub struct PostgresConnector<T = NoTls> {
     config: Config,

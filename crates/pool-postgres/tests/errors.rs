@@ -4,7 +4,8 @@
 //! the variable the test prints "skipped ..." and passes.
 
 use pool_conformance::errors::{
-    check_connector_errors, refused_port, server_address, Case, ErrorCases,
+    check_blocking_connector_errors, check_connector_errors, refused_port, server_address, Case,
+    ErrorCases,
 };
 use pool_conformance::faults::server_url_or_skip;
 use pool_conformance::POSTGRES_URL;
@@ -41,17 +42,19 @@ fn connect_and_url_errors_say_what_is_wrong() {
     else {
         return;
     };
-    let printed = check_connector_errors::<pool_postgres::postgres::Error, _, _, _>(
+    let printed = check_blocking_connector_errors::<pool_postgres::postgres::Error, _, _, _>(
         "PostgreSQL",
+        "the postgres crate starts a runtime of its own, which tokio refuses on a runtime's \
+         thread (AsyncPostgresConnector is the async front end's, below)",
         &cases(&url),
         PostgresConnector::new,
     );
     println!("{}", printed.join("\n"));
 }
 
-// The same four errors from the async connector, through the pool's blocking checkout
-// (its connects run in a runtime of their own): the same words, the same driver error
-// behind them.
+// The same four errors from the async connector, through both of the pool's front ends
+// (the blocking one runs its connects in the connector's runtime): the same words, the
+// same driver error behind them.
 #[test]
 fn async_connector_errors_say_what_is_wrong() {
     let Some(url) = server_url_or_skip(POSTGRES_URL, "async_connector_errors_say_what_is_wrong")

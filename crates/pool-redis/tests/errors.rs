@@ -8,17 +8,13 @@ use pool_conformance::errors::{
 };
 use pool_conformance::faults::server_url_or_skip;
 use pool_conformance::REDIS_URL;
-use pool_redis::RedisConnector;
+use pool_redis::{AsyncRedisConnector, RedisConnector};
 
-#[test]
-fn connect_and_url_errors_say_what_is_wrong() {
-    let Some(url) = server_url_or_skip(REDIS_URL, "connect_and_url_errors_say_what_is_wrong")
-    else {
-        return;
-    };
-    let at = server_address(&url, 6379);
+/// The four cases against the server at `url`, with the words each error must show.
+fn cases(url: &str) -> ErrorCases {
+    let at = server_address(url, 6379);
     let port = refused_port();
-    let cases = ErrorCases {
+    ErrorCases {
         unknown_user: Case::fails(
             format!("redis://nosuchuser:pw@{at}/"),
             "Password authentication failed - AuthenticationFailed: the server answered AUTH as `nosuchuser`: WRONGPASS",
@@ -33,11 +29,36 @@ fn connect_and_url_errors_say_what_is_wrong() {
             "invalid Redis URL \"redis://127.0.0.1:notaport/\": the port `notaport` is not a \
              number",
         ),
+    }
+}
+
+#[test]
+fn connect_and_url_errors_say_what_is_wrong() {
+    let Some(url) = server_url_or_skip(REDIS_URL, "connect_and_url_errors_say_what_is_wrong")
+    else {
+        return;
     };
     check_connector_errors::<pool_redis::redis::RedisError, _, _, _>(
         "Redis",
-        &cases,
+        &cases(&url),
         RedisConnector::new,
+    );
+}
+
+// The same four errors from the async connector, through both of the pool's front ends
+// (the blocking one runs its connects in the connector's runtime).
+#[test]
+fn async_connector_errors_say_what_is_wrong() {
+    let Some(url) = server_url_or_skip(REDIS_URL, "async_connector_errors_say_what_is_wrong")
+    else {
+        return;
+    };
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+    check_connector_errors::<pool_redis::redis::RedisError, _, _, _>(
+        "Redis (async)",
+        &cases(&url),
+        |url| AsyncRedisConnector::new(url).map(|c| c.with_runtime(runtime.handle().clone())),
     );
 }
 

@@ -30,6 +30,13 @@ pub struct ResetState {
 /// Listeners run on the thread that triggers the event, while the connection is out of
 /// the pool's hands; they may block, but a slow listener slows that caller.
 ///
+/// A listener that panics has its panic reach the caller (the code that checked out,
+/// returned, detached or disposed), after the pool has finished what it was doing: the
+/// connection it concerned is closed, once, and its slot is free. No listener runs
+/// while a thread unwinds from a panic: a connection dropped then (its holder panicked)
+/// is closed abruptly, without its reset or any event, since its state is unknown and a
+/// second panic would abort the process.
+///
 /// # Example
 ///
 /// ```

@@ -15,6 +15,7 @@ use crate::pool::{Inner, Pool, ReleaseOnDrop};
 use crate::record::{ConnectionRecord, Info, PoolEntry};
 use crate::stats::CloseCause;
 use crate::strategy::Strategy;
+use crate::unwind;
 use crate::Connector;
 
 /// A connection checked out of a [`Pool`]; dropping it returns the connection.
@@ -111,10 +112,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
             Held::Pooled(entry) => inner.checkin_failed(entry, reason, true),
             Held::Detached(detached) => {
                 tracing::info!(pool = %inner.core.name(), "Invalidate detached connection");
-                if let Err(err) = inner.core.connector().terminate(detached.conn) {
-                    let shown = crate::ErrorChain::new(&err);
-                    tracing::error!(pool = %inner.core.name(), "Exception closing connection detached: {shown}");
-                }
+                inner.terminate_detached(detached.conn);
             }
             Held::Returned => {}
         }
@@ -180,13 +178,20 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
         let mut conn = e.conn.take().expect("a checked-out entry has a connection");
         let info = mem::take(&mut e.record.info);
         e.record.finalizers.clear();
-        if inner.core.events.any() {
-            for l in inner.core.events.snapshot().iter() {
-                l.detach(&mut conn, &mut e.record);
+        // The detach is done: a panicking listener's panic reaches the caller after it.
+        let heard = unwind::listen(|| {
+            if inner.core.events.any() {
+                inner
+                    .core
+                    .events
+                    .snapshot()
+                    .iter()
+                    .for_each(|l| l.detach(&mut conn, &mut e.record));
             }
-        }
+        });
         drop(release);
         this.held = Held::Detached(Box::new(Detached { conn, info }));
+        heard.resume();
     }
 
     /// Whether [`detach`](Self::detach) was called.
@@ -275,10 +280,29 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     }
 
     fn check_in(&mut self, state: ResetState) {
+        if std::thread::panicking() {
+            return self.check_in_unwinding();
+        }
         if self.traced {
             return self.check_in_traced(state);
         }
         self.check_in_untraced(state);
+    }
+
+    /// The return of a connection dropped while its thread unwinds from a panic: its
+    /// holder stopped half way, so the connection's state is unknown (a transaction
+    /// open, a driver interrupted mid-message). It is closed abruptly, without a reset
+    /// and without listeners (a second panic would abort the process), and its slot
+    /// freed.
+    #[cold]
+    #[inline(never)]
+    fn check_in_unwinding(&mut self) {
+        let inner = &*self.pool.inner;
+        match mem::replace(&mut self.held, Held::Returned) {
+            Held::Pooled(entry) => inner.interrupted(entry),
+            Held::Detached(detached) => inner.terminate_detached(detached.conn),
+            Held::Returned => {}
+        }
     }
 
     /// [`check_in`](Self::check_in) inside a `return` span (the pool's name, the record),

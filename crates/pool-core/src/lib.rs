@@ -17,6 +17,7 @@ pub mod rt;
 mod stats;
 mod strategy;
 mod timeouts;
+mod unwind;
 mod url;
 
 /// The histogram crate of [`Statistics`]' histograms, to name their type.
@@ -39,4 +40,5 @@ pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::stats::{CloseCause, Closes, Statistics, WaitEnd};
 pub use crate::strategy::{AsyncStrategy, Keep, Pick, PoolStatus, Strategy};
 pub use crate::timeouts::{Operation, OperationTimeout};
+pub use crate::unwind::each_despite_panics;
 pub use crate::url::{redact, UrlParts};

@@ -635,15 +635,13 @@ const DROP_CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// context).
 pub(crate) fn close_orphans<C: Connector>(core: Core<C>, idle: Vec<PoolEntry<C>>) {
     let close_all = move || {
-        for mut entry in idle {
-            // One panicking `close` listener must not leave the rest unclosed.
-            let closed = panic::catch_unwind(AssertUnwindSafe(|| {
+        // A panicking `close` listener is caught here: nobody is there to hear it.
+        let closing = || {
+            crate::each_despite_panics(idle, |mut entry| {
                 core.close_entry(&mut entry, CloseCause::Closed)
-            }));
-            if closed.is_err() {
-                core.close_connection(&mut entry, true, false, CloseCause::Closed);
-            }
-        }
+            })
+        };
+        let _ = panic::catch_unwind(AssertUnwindSafe(closing));
     };
     if C::LOCAL {
         return close_all();

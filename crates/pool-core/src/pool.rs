@@ -23,6 +23,7 @@ use crate::maintain::{self, Held, Signal};
 use crate::record::{ConnectionRecord, EntryInner, PoolEntry};
 use crate::stats::{CloseCause, Counters, Statistics, WaitEnd};
 use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
+use crate::unwind;
 use crate::Connector;
 
 /// How many passes the checkout loop makes before giving up, as SQLAlchemy's code does
@@ -372,11 +373,21 @@ impl<C: Connector> Core<C> {
         self.stats.close(cause);
         e.record.finalizers.clear();
         if with_events && self.events.any() {
-            for l in self.events.snapshot().iter() {
-                l.close(conn, &mut e.record);
-            }
+            // A panicking listener's panic reaches the caller after the close.
+            let record = &mut e.record;
+            let heard = unwind::listen(|| {
+                self.events.snapshot().iter().for_each(|l| l.close(conn, record))
+            });
+            self.close_now(entry, terminate);
+            return heard.resume();
         }
-        let conn = e.conn.take().expect("checked above");
+        self.close_now(entry, terminate);
+    }
+
+    /// Closes the connection of `entry` with the connector, now: no event, no count.
+    fn close_now(&self, entry: &mut PoolEntry<C>, terminate: bool) {
+        let e = &mut *entry.inner;
+        let Some(conn) = e.conn.take() else { return };
         let id = e.record.id;
         let result = if terminate {
             tracing::debug!(pool = %self.name(), "Hard-closing connection {id}");
@@ -1653,24 +1664,58 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
 
     /// Closes a connection its holder detached (SQLAlchemy's `_finalize_fairy` with no
     /// record): reset, `close_detached`, close.
-    pub(crate) async fn close_detached<I: Io>(&self, mut conn: C::Connection, state: ResetState) {
+    pub(crate) async fn close_detached<I: Io>(&self, conn: C::Connection, state: ResetState) {
         let core = &self.core;
-        let reset = core.reset::<I>(&mut conn, None, state).await;
+        // Terminated instead if the reset or a listener panics, or the future is dropped.
+        let mut held = TerminateOnDrop { inner: self, conn: Some(conn) };
+        let conn = held.conn.as_mut().expect("set just above");
+        let reset = core.reset::<I>(conn, None, state).await;
         if let Err(err) = &reset {
             let shown = ErrorChain::new(&**err);
             tracing::error!(pool = %core.name(), "Exception during reset or similar: {shown}");
         }
         if core.events.any() {
             for l in core.events.snapshot().iter() {
-                l.close_detached(&mut conn);
+                l.close_detached(conn);
             }
         }
+        let conn = held.conn.take().expect("present until here");
         tracing::debug!(pool = %core.name(), "Closing connection detached");
         let result =
             if reset.is_ok() { core.connector.close(conn) } else { core.connector.terminate(conn) };
         if let Err(err) = result {
             let shown = ErrorChain::new(&err);
             tracing::error!(pool = %core.name(), "Exception closing connection detached: {shown}");
+        }
+    }
+
+    /// Closes a detached connection abruptly, without a reset or an event (an
+    /// invalidation, or a return that cannot finish).
+    pub(crate) fn terminate_detached(&self, conn: C::Connection) {
+        if let Err(err) = self.core.connector.terminate(conn) {
+            let shown = ErrorChain::new(&err);
+            tracing::error!(pool = %self.core.name(), "Exception closing connection detached: {shown}");
+        }
+    }
+
+    /// A checked-out entry whose checkout or return did not finish (a panic, a dropped
+    /// future): its connection is closed, its record given back. While the thread
+    /// unwinds no listener runs: a second panic would abort the process.
+    pub(crate) fn interrupted(&self, entry: PoolEntry<C>) {
+        self.checkin_failed(entry, Some(&Interrupted), !std::thread::panicking());
+    }
+}
+
+/// A detached connection on its way to being closed: terminated if dropped before.
+struct TerminateOnDrop<'a, C: Connector, S: Strategy<C>> {
+    inner: &'a Inner<C, S>,
+    conn: Option<C::Connection>,
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for TerminateOnDrop<'_, C, S> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.inner.terminate_detached(conn);
         }
     }
 }
@@ -1705,10 +1750,7 @@ impl<C: Connector, S: Strategy<C>> Drop for Pending<'_, C, S> {
             // Reached while unwinding from a panic in a listener or the connector, or when
             // an async checkout or return is dropped at an await (its connect, ping or
             // reset may be half done, so the connection is closed, never pooled).
-            // While unwinding, listeners are not called again: a second panic would
-            // abort the process.
-            let with_events = !std::thread::panicking();
-            self.inner.checkin_failed(entry, Some(&Interrupted), with_events);
+            self.inner.interrupted(entry);
         }
     }
 }

@@ -400,6 +400,17 @@ impl<C: Connector> Queue<C> {
             Grant::Closed => Err(CheckoutError::PoolClosed),
         }
     }
+
+    /// Closes `entries`, taken out of the idle list still counted, freeing each one's
+    /// slot once it is closed. Every entry is closed even if a `close` listener panics
+    /// (the panic follows), and a slot is freed whatever happens.
+    fn close_all(&self, core: &Core<C>, entries: Vec<PoolEntry<C>>, cause: CloseCause) {
+        let slots: Vec<_> =
+            entries.into_iter().map(|e| (e, Reservation { queue: self, armed: true })).collect();
+        pool_core::each_despite_panics(slots, |(mut entry, _slot)| {
+            core.close_entry(&mut entry, cause)
+        });
+    }
 }
 
 /// A counted slot whose connect has not finished; freed on drop unless disarmed.
@@ -483,17 +494,8 @@ impl<C: Connector> Strategy<C> for Queue<C> {
     }
 
     fn dispose(&self, core: &Core<C>) {
-        // Each entry carries the guard that frees its slot, so a panicking `close`
-        // listener loses no slot, for this entry or the ones not closed yet.
-        let drained: Vec<_> = self
-            .lock()
-            .idle
-            .drain(..)
-            .map(|entry| (entry, Reservation { queue: self, armed: true }))
-            .collect();
-        for (mut entry, _slot) in drained {
-            core.close_entry(&mut entry, CloseCause::Disposed);
-        }
+        let drained: Vec<_> = self.lock().idle.drain(..).collect();
+        self.close_all(core, drained, CloseCause::Disposed);
     }
 
     fn add(&self, core: &Core<C>, entry: PoolEntry<C>) -> Result<(), PoolEntry<C>> {
@@ -570,14 +572,7 @@ impl<C: Connector> Strategy<C> for Queue<C> {
             (drained, waiting)
         };
         waiting.into_iter().for_each(Wakeup::wake);
-        // As in `dispose`: each entry's guard frees its slot, even if a listener panics.
-        let drained: Vec<_> = drained
-            .into_iter()
-            .map(|entry| (entry, Reservation { queue: self, armed: true }))
-            .collect();
-        for (mut entry, _slot) in drained {
-            core.close_entry(&mut entry, CloseCause::Closed);
-        }
+        self.close_all(core, drained, CloseCause::Closed);
     }
 
     fn handed_out(&self) -> u64 {
@@ -654,11 +649,7 @@ impl<C: Connector> Queue<C> {
             (excess, granted)
         };
         granted.into_iter().for_each(Wakeup::wake);
-        let excess: Vec<_> =
-            excess.into_iter().map(|e| (e, Reservation { queue: self, armed: true })).collect();
-        for (mut entry, _slot) in excess {
-            core.close_entry(&mut entry, CloseCause::Overflow);
-        }
+        self.close_all(core, excess, CloseCause::Overflow);
         Ok(())
     }
 

@@ -252,9 +252,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
             }
             (idle, cause)
         };
-        for mut entry in idle {
-            core.close_entry(&mut entry, cause);
-        }
+        pool_core::each_despite_panics(idle, |mut entry| core.close_entry(&mut entry, cause));
     }
 
     fn handed_out(&self) -> u64 {

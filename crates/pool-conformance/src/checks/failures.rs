@@ -131,6 +131,12 @@ impl<C: Connector> PoolListener<C> for Trip {
     fn close(&self, _conn: &mut C::Connection, _record: &mut ConnectionRecord<C>) {
         self.observe("close");
     }
+    fn close_detached(&self, _conn: &mut C::Connection) {
+        self.observe("close_detached");
+    }
+    fn detach(&self, _conn: &mut C::Connection, _record: &mut ConnectionRecord<C>) {
+        self.observe("detach");
+    }
 }
 
 /// The counts a failure must leave as they were: (idle, checked out, overflow).
@@ -171,6 +177,12 @@ fn recovered<H: Harness, B: Backend>(
 fn expect_panic<R>(what: &str, f: impl FnOnce() -> R) {
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     assert!(result.is_err(), "{what}: the panic must propagate to the caller");
+}
+
+/// How many times the connection `id` was closed (gracefully or not) since the log was
+/// last cleared.
+fn closes_of<B: Backend>(backend: &B, id: u64) -> usize {
+    backend.log().calls().into_iter().filter(|c| c.is_close() && c.id() == id).count()
 }
 
 /// A pool whose only record has been checked out once and returned.
@@ -542,6 +554,99 @@ pub fn failures_reset_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
     Ok(())
 }
 
+// issue 14, defect 1: a detached connection's return runs the reset (listeners and the
+// connector's rollback) before closing it; a panic there must still close it, once, as
+// it does for a pooled connection.
+/// A detached connection whose reset panics is still closed, once.
+pub fn failures_detached_return_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    // A connection checked out of `p` and detached, and its id; the log cleared.
+    let detached = |p: &PoolOf<H, B>| {
+        let mut c = H::get(p).expect("checkout");
+        PooledConnection::detach(&mut c);
+        backend.log().clear();
+        let id = c.conn_id();
+        (c, id)
+    };
+    let reset = Trip::panic("reset");
+    let (p, _, _) = warmed::<H, B>(backend, |b| b.listener(reset.clone()));
+    let before = p.status();
+    let (c, id) = detached(&p);
+    reset.arm(1);
+    expect_panic("panicking reset listener of a detached connection", move || drop(c));
+    assert_eq!(backend.log().calls(), vec![Call::Terminate(id)], "closed once, abruptly");
+    drop(recovered::<H, B>(&p, before, "panicking reset listener of a detached connection"));
+
+    let close_detached = Trip::panic("close_detached");
+    let (p, _, _) = warmed::<H, B>(backend, |b| b.listener(close_detached.clone()));
+    let (c, id) = detached(&p);
+    close_detached.arm(1);
+    expect_panic("panicking close_detached listener", move || drop(c));
+    assert_eq!(closes_of(backend, id), 1, "closed once: {:?}", backend.log().calls());
+
+    let Ok(script) = backend.script() else { return Ok(()) };
+    let (c, id) = detached(&p);
+    script.panic_rollbacks(1);
+    expect_panic("panicking rollback of a detached connection", move || drop(c));
+    assert_eq!(backend.log().calls(), vec![Call::Rollback(id), Call::Terminate(id)]);
+    Ok(())
+}
+
+// issue 14, defect 2: a panicking `detach` listener must not leave the handle broken (no
+// connection, nothing to reach) nor drop the connection unclosed. The detach is done
+// when the listeners run, so it stands: the handle keeps the detached connection.
+/// A panicking detach listener leaves a detached, usable handle that closes its connection.
+pub fn failures_detach_listener_panic<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    let trip = Trip::panic("detach");
+    let (p, _, _) = warmed::<H, B>(backend, |b| b.listener(trip.clone()));
+    let before = p.status();
+    let mut c = H::get(&p).expect("checkout");
+    let id = c.conn_id();
+    backend.log().clear();
+    trip.arm(1);
+    expect_panic("panicking detach listener", || PooledConnection::detach(&mut c));
+    assert!(PooledConnection::is_detached(&c), "the detach stands");
+    assert!(PooledConnection::record(&c).is_none(), "the record went back to the pool");
+    B::exercise(&mut c).expect("the detached connection is usable");
+    let _ = PooledConnection::info(&c);
+    assert_eq!(closes_of(backend, id), 0, "not closed while held");
+    drop(c);
+    assert_eq!(closes_of(backend, id), 1, "closed once on drop: {:?}", backend.log().calls());
+    drop(recovered::<H, B>(&p, before, "panicking detach listener"));
+    Ok(())
+}
+
+// issue 14, "found by reading": a connection dropped while its thread unwinds from a
+// panic (its holder panicked) used to run the `reset` and `checkin` listeners; a listener
+// that panicked there aborted the process. While unwinding, the return runs no listener
+// and no reset (the holder stopped half way, the connection's state is unknown): the
+// connection is closed abruptly and its slot freed.
+/// A connection dropped during a panic is closed without listeners, and the slot comes back.
+pub fn failures_return_while_unwinding<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    let reset = Trip::panic("reset");
+    let checkin = Trip::panic("checkin");
+    let (p, _, _) =
+        warmed::<H, B>(backend, |b| b.listener(reset.clone()).listener(checkin.clone()));
+    let before = p.status();
+    for detach in [false, true] {
+        let mut c = H::get(&p).expect("checkout");
+        if detach {
+            PooledConnection::detach(&mut c);
+        }
+        let id = c.conn_id();
+        backend.log().clear();
+        reset.arm(1);
+        checkin.arm(1);
+        expect_panic("a holder that panics", move || {
+            let _held = c;
+            panic!("the holder panics");
+        });
+        assert_eq!(backend.log().calls(), vec![Call::Terminate(id)], "closed once, abruptly");
+        assert!(reset.trips("reset") && checkin.trips("checkin"), "no listener ran");
+        drop(recovered::<H, B>(&p, before, "a connection dropped while unwinding"));
+    }
+    Ok(())
+}
+
 // semantics §2.4 "Reset raising" (verified): a failing rollback is swallowed, the
 // connection invalidated and the record returned.
 /// A failing rollback leaves the counts as they were.
@@ -678,9 +783,17 @@ pub fn failures_close_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
         let a = H::get(&p).expect("checkout");
         let b = H::get(&p).expect("overflow checkout");
         drop(b);
+        let id = a.conn_id();
+        backend.log().clear();
         trip.arm(1);
         expect_panic("panicking close listener on overflow return", move || drop(a));
         assert_eq!(counts(p.status()), counts(before), "overflow return");
+        assert_eq!(
+            closes_of(backend, id),
+            1,
+            "overflow return: the connection is still closed, once: {:?}",
+            backend.log().calls()
+        );
         let held: Vec<_> = (0..2).map(|_| H::get(&p).expect("both slots are usable")).collect();
         drop(held);
     }
@@ -689,9 +802,18 @@ pub fn failures_close_listener_panic<H: Harness, B: Backend>(backend: &B) -> Out
     if H::caps().reuses_connections {
         let p = tight::<H, B>(backend, |b| b.listener(trip.clone()));
         let fresh = p.status();
-        drop(H::get(&p).expect("warm-up"));
+        let c = H::get(&p).expect("warm-up");
+        let id = c.conn_id();
+        drop(c);
+        backend.log().clear();
         trip.arm(1);
         expect_panic("panicking close listener on dispose", || p.dispose());
+        assert_eq!(
+            closes_of(backend, id),
+            1,
+            "dispose: the connection is still closed, once: {:?}",
+            backend.log().calls()
+        );
         drop(recovered::<H, B>(&p, fresh, "panicking close listener on dispose"));
     }
     Ok(())

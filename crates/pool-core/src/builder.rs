@@ -373,7 +373,8 @@ fn check_maintenance<C: Connector, S: Strategy<C>>(
             "min_idle",
             format!(
                 "min_idle is {}, but {name} keeps at most {capacity} idle connection(s); \
-                 lower min_idle, or raise pool_size",
+                 lower min_idle to {capacity} or less, or let the pool keep more (QueuePool: \
+                 raise pool_size)",
                 config.min_idle
             ),
         ));

@@ -93,7 +93,8 @@ impl Leases {
         let mut next: Option<Instant> = None;
         let mut held = self.held.lock();
         for (record, lease) in held.iter_mut() {
-            let due = lease.since + threshold;
+            // Past the clock's range: never due.
+            let Some(due) = lease.since.checked_add(threshold) else { continue };
             if lease.reported {
                 continue;
             }

@@ -108,7 +108,9 @@ struct Worker {
     last_sweep: Instant,
     /// The `metrics` export, and when it publishes next.
     #[cfg(feature = "metrics")]
-    export: Option<(crate::export::Exporter, Instant)>,
+    /// The exporter and when it publishes next (`None`: never again, for a period past
+    /// the clock's range).
+    export: Option<(crate::export::Exporter, Option<Instant>)>,
 }
 
 impl Worker {
@@ -218,14 +220,14 @@ impl Worker {
     fn publish<C: Connector, S: Strategy<C>>(&mut self, inner: &Inner<C, S>) -> Option<Instant> {
         let (exporter, due) = self.export.as_mut()?;
         let now = Instant::now();
-        if now >= *due {
+        if due.is_some_and(|due| now >= due) {
             let core = &inner.core;
             let stats = core.stats.snapshot(|| inner.strategy.handed_out());
             exporter.publish::<C, S>(&inner.strategy, stats, core.config.min_idle);
             let every = core.config.export_every.expect("set when exporting");
-            *due = now + every;
+            *due = now.checked_add(every);
         }
-        Some(*due)
+        *due
     }
 
     #[cfg(not(feature = "metrics"))]
@@ -250,7 +252,7 @@ pub(crate) fn start<C: Connector, S: Strategy<C>>(
             .core
             .config
             .export_every
-            .map(|_| (crate::export::Exporter::new(pool.core.name()), Instant::now())),
+            .map(|_| (crate::export::Exporter::new(pool.core.name()), Some(Instant::now()))),
     };
     if C::ASYNC_IO {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -380,8 +382,10 @@ impl Plan<'_> {
                 } else if expired(e) {
                     Some(Verdict::Expired)
                 } else {
-                    let idle_due = cfg.idle_timeout.zip(record.idle_since).map(|(d, t)| t + d);
-                    let alive_due = cfg.keepalive.zip(record.alive_at).map(|(d, t)| t + d);
+                    // A deadline past the clock's range is never due.
+                    let after = |(d, t): (Duration, Instant)| t.checked_add(d);
+                    let idle_due = cfg.idle_timeout.zip(record.idle_since).and_then(after);
+                    let alive_due = cfg.keepalive.zip(record.alive_at).and_then(after);
                     if removable > 0 && idle_due.is_some_and(|t| t <= now) {
                         removable -= 1;
                         self.kept_open -= 1;
@@ -487,7 +491,10 @@ async fn sweep<I: Io, C: Connector, S: Strategy<C>>(inner: &Inner<C, S>, may_fil
     .into_iter()
     .flatten()
     .min();
-    let next = earliest(earliest(plan.next, leaks_due), period.map(|p| Instant::now() + p));
+    let next = earliest(
+        earliest(plan.next, leaks_due),
+        period.and_then(|p| Instant::now().checked_add(p)),
+    );
     Swept { next, fill }
 }
 

@@ -132,7 +132,12 @@ fn settings_that_cannot_work_are_refused_at_build() {
     let script = Script::new();
     let err = builder(&script, "mt-bad", 2).min_idle(3).build().expect_err("min_idle > pool_size");
     assert_eq!(err.setting(), "min_idle");
-    assert!(err.to_string().contains("lower min_idle, or raise pool_size"), "{err}");
+    assert!(
+        err.to_string().contains(
+            "lower min_idle to 2 or less, or let the pool keep more (QueuePool: raise pool_size)"
+        ),
+        "{err}"
+    );
     for (setting, b) in [
         ("idle_timeout", builder(&script, "mt-bad", 2).idle_timeout(Duration::ZERO)),
         ("max_lifetime", builder(&script, "mt-bad", 2).max_lifetime(Duration::ZERO)),

@@ -325,17 +325,25 @@ fn verify<S: Strategy<ScriptedConnector>>(
     }
 }
 
-/// The blocking run on strategy `S`: `total` checkouts over [`THREADS`] threads.
-fn soak_blocking<S: Strategy<ScriptedConnector>>(what: &str, config: S::Config, total: usize) {
+/// A pool of strategy `S` over a fresh script, with pre-ping and the faults' listener.
+fn faulty_pool<S: Strategy<ScriptedConnector>>(
+    config: S::Config,
+) -> (Script, Arc<Faults>, Pool<ScriptedConnector, S>) {
     quiet_injected_panics();
     let script = Script::new();
     let faults = Arc::new(Faults::default());
-    let pool: Pool<ScriptedConnector, S> = Pool::builder(script.connector())
+    let pool = Pool::builder(script.connector())
         .pre_ping(true)
         .listener(Shared(Arc::clone(&faults)))
         .strategy(config)
         .build()
         .expect("valid settings");
+    (script, faults, pool)
+}
+
+/// The blocking run on strategy `S`: `total` checkouts over [`THREADS`] threads.
+fn soak_blocking<S: Strategy<ScriptedConnector>>(what: &str, config: S::Config, total: usize) {
+    let (script, faults, pool) = faulty_pool::<S>(config);
     let tally = Tally::default();
     let start = Barrier::new(THREADS);
     std::thread::scope(|s| {
@@ -375,15 +383,7 @@ fn soak_blocking<S: Strategy<ScriptedConnector>>(what: &str, config: S::Config, 
 /// runtime; a checkout is cancelled at random (its future dropped at a random moment),
 /// and some holders are aborted while they hold.
 fn soak_async<S: AsyncStrategy<ScriptedConnector>>(what: &str, config: S::Config, total: usize) {
-    quiet_injected_panics();
-    let script = Script::new();
-    let faults = Arc::new(Faults::default());
-    let pool: Pool<ScriptedConnector, S> = Pool::builder(script.connector())
-        .pre_ping(true)
-        .listener(Shared(Arc::clone(&faults)))
-        .strategy(config)
-        .build()
-        .expect("valid settings");
+    let (script, faults, pool) = faulty_pool::<S>(config);
     let tally = Arc::new(Tally::default());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

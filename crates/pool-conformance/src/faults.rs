@@ -1029,3 +1029,159 @@ pub fn logged_by_backend(log: &std::path::Path, from: u64, pid: i32) -> Vec<Stri
     let tag = format!("[{pid}]");
     text.lines().filter(|l| l.contains(&tag)).map(str::to_owned).collect()
 }
+
+/// The variable naming the shell command that restarts the PostgreSQL server of
+/// [`POSTGRES_URL`](crate::POSTGRES_URL) (for example `pg_ctlcluster
+/// --skip-systemctl-redirect 15 main restart`); set by `.ci/run`. Unset, the restart
+/// tests say they were skipped: restarting a developer's server is not a test's call.
+pub const POSTGRES_RESTART: &str = "POOL_TEST_POSTGRES_RESTART";
+
+/// The same for the MySQL/MariaDB server of [`MYSQL_URL`](crate::MYSQL_URL).
+pub const MYSQL_RESTART: &str = "POOL_TEST_MYSQL_RESTART";
+
+/// The restart command in `var`, or `None` after printing that `test` was skipped.
+pub fn restart_command_or_skip(var: &str, test: &str) -> Option<String> {
+    let command = std::env::var(var).ok();
+    if command.is_none() {
+        println!("skipped {test}: {var} (the command that restarts the server) is unset");
+    }
+    command
+}
+
+/// What [`restart_under_load`] measured.
+#[derive(Debug)]
+pub struct Restarted {
+    /// Requests (checkout and query) that succeeded, and that failed.
+    pub succeeded: usize,
+    /// Requests that failed.
+    pub failed: usize,
+    /// From the server answering a direct connect again to the pool's first success.
+    pub recovered_in: Duration,
+}
+
+/// Restarts a server under load and asserts what the pool does (issue 14, part 4):
+/// eight threads run `query` on connections of a QueuePool over `connector` (size 4, no
+/// overflow, pre-ping, 2 s timeouts), passing every error to
+/// [`PooledConnection::handle_error`](pool_core::PooledConnection::handle_error); after
+/// a second of load `restart` (a shell command) runs, then `probe` (a direct connect)
+/// is tried every 10 ms until the server answers. The pool must succeed again within a
+/// second of that; afterwards nothing is checked out, all four slots can be held at
+/// once, and, once the pool is dropped, every connection it opened was closed exactly
+/// once.
+///
+/// # Panics
+///
+/// When the restart command fails, the server does not come back within 60 s, or any
+/// of the above does not hold.
+pub fn restart_under_load<C>(
+    connector: C,
+    restart: &str,
+    probe: impl Fn() -> bool,
+    query: fn(&mut C::Connection) -> Result<(), C::Error>,
+) -> Restarted
+where
+    C: Connector + Clone,
+{
+    let log = crate::CallLog::new();
+    let pool = QueuePool::builder(crate::Recorded::new(connector, log.clone()))
+        .pre_ping(true)
+        .connect_timeout(Duration::from_secs(2))
+        .strategy(
+            QueueConfig::default().pool_size(4).max_overflow(0).timeout(Duration::from_secs(2)),
+        )
+        .build()
+        .expect("valid settings");
+    let stop = AtomicBool::new(false);
+    let (succeeded, failed) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let successes: Mutex<Vec<Instant>> = Mutex::new(Vec::new());
+    let back = std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                while !stop.load(Ordering::Relaxed) {
+                    let outcome = match pool.get() {
+                        Ok(mut c) => match query(&mut c) {
+                            Ok(()) => Ok(()),
+                            Err(e) => {
+                                let _ = PooledConnection::handle_error(c, &e);
+                                Err(())
+                            }
+                        },
+                        Err(_) => Err(()),
+                    };
+                    match outcome {
+                        Ok(()) => {
+                            succeeded.fetch_add(1, Ordering::Relaxed);
+                            successes.lock().push(Instant::now());
+                        }
+                        Err(()) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(restart)
+            .status()
+            .unwrap_or_else(|e| panic!("could not run {restart:?}: {e}"));
+        assert!(status.success(), "{restart:?} failed: {status}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !probe() {
+            assert!(Instant::now() < deadline, "the server did not come back within 60 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let back = Instant::now();
+        // Load on until the pool has succeeded after the server came back (or 10 s).
+        while Instant::now() < back + Duration::from_secs(10)
+            && !successes.lock().iter().any(|t| *t >= back)
+        {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        stop.store(true, Ordering::Relaxed);
+        back
+    });
+    let first = successes.lock().iter().copied().filter(|t| *t >= back).min();
+    let first = first.expect("the pool succeeded again after the server came back");
+    let restarted = Restarted {
+        succeeded: succeeded.into_inner(),
+        failed: failed.into_inner(),
+        recovered_in: first - back,
+    };
+    assert!(
+        restarted.recovered_in <= Duration::from_secs(1),
+        "the pool took {:?} to succeed after the server came back",
+        restarted.recovered_in
+    );
+    let st = pool.status();
+    assert_eq!((st.checked_out, st.waiting), (0, 0), "nothing is out: {st:?}");
+    let all: Vec<_> = (0..4).map(|_| pool.get().expect("every slot is usable")).collect();
+    drop(all);
+    drop(pool);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut closes: std::collections::HashMap<u64, usize> = Default::default();
+        for call in log.calls() {
+            match call {
+                crate::Call::Connect(id) => {
+                    closes.entry(id).or_insert(0);
+                }
+                call if call.is_close() => *closes.entry(call.id()).or_insert(0) += 1,
+                _ => {}
+            }
+        }
+        let wrong: Vec<_> = closes.into_iter().filter(|(_, n)| *n != 1).collect();
+        if wrong.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && wrong.iter().all(|(_, n)| *n == 0),
+            "connections not closed exactly once (id, closes): {wrong:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    restarted
+}

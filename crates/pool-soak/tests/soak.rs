@@ -12,10 +12,11 @@
 //! - once the pool is dropped, every connection that was opened was closed exactly once.
 //!
 //! `SQLPOOL_SOAK_CHECKOUTS` sets the blocking run's checkouts (default 20,000, for a
-//! debug `cargo test`); CI runs a million in release mode (`.ci/run`). The async run does
+//! debug `cargo test`); CI runs a million (`.ci/run`); the test binary is
+//! compiled optimized either way (`[profile.dev.package.pool-soak]`). The async run does
 //! a tenth as many, over tasks that are cancelled at random.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,12 +25,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use pool_conformance::{Call, Script, ScriptedConnector};
-use pool_core::{
-    AsyncStrategy, CheckoutError, ConnectionRecord, ListenerError, Pool, PoolListener,
-    PooledConnection, ResetState, Strategy,
-};
+use pool_conformance::{Script, ScriptedConnector};
+use pool_core::{AsyncStrategy, CheckoutError, Pool, PooledConnection, Strategy};
 use pool_queue::{Queue, QueueConfig};
+use pool_soak::{closed_once, faulty_pool, Faults, Rng, INJECTED};
 use pool_static::{Static, StaticConfig};
 
 /// Threads of the blocking run.
@@ -41,133 +40,6 @@ const MAX_TIMEOUT_MS: u64 = 50;
 
 fn checkouts() -> usize {
     std::env::var("SQLPOOL_SOAK_CHECKOUTS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000)
-}
-
-/// A small, fast, seedable generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) % n
-    }
-}
-
-/// A listener whose events fail or panic when armed (each arm trips one call).
-#[derive(Default)]
-struct Faults {
-    checkout_errors: AtomicUsize,
-    checkout_panics: AtomicUsize,
-    reset_panics: AtomicUsize,
-    checkin_panics: AtomicUsize,
-    close_panics: AtomicUsize,
-    detach_panics: AtomicUsize,
-}
-
-fn trip(budget: &AtomicUsize) -> bool {
-    budget.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok()
-}
-
-type Conn = pool_conformance::ScriptedConnection;
-
-/// The message of every panic this test injects (the panic hook stays quiet for them).
-const INJECTED: &str = "soak: injected";
-
-impl PoolListener<ScriptedConnector> for Faults {
-    fn checkout(
-        &self,
-        _: &mut Conn,
-        _: &mut ConnectionRecord<ScriptedConnector>,
-    ) -> Result<(), ListenerError> {
-        if trip(&self.checkout_panics) {
-            panic!("{INJECTED} checkout listener panic");
-        }
-        if trip(&self.checkout_errors) {
-            return Err(ListenerError::new("soak: checkout refused"));
-        }
-        Ok(())
-    }
-    fn reset(
-        &self,
-        _: &mut Conn,
-        _: Option<&mut ConnectionRecord<ScriptedConnector>>,
-        _: ResetState,
-    ) -> Result<(), ListenerError> {
-        if trip(&self.reset_panics) {
-            panic!("{INJECTED} reset listener panic");
-        }
-        Ok(())
-    }
-    fn checkin(&self, _: Option<&mut Conn>, _: &mut ConnectionRecord<ScriptedConnector>) {
-        if trip(&self.checkin_panics) {
-            panic!("{INJECTED} checkin listener panic");
-        }
-    }
-    fn close(&self, _: &mut Conn, _: &mut ConnectionRecord<ScriptedConnector>) {
-        if trip(&self.close_panics) {
-            panic!("{INJECTED} close listener panic");
-        }
-    }
-    fn detach(&self, _: &mut Conn, _: &mut ConnectionRecord<ScriptedConnector>) {
-        if trip(&self.detach_panics) {
-            panic!("{INJECTED} detach listener panic");
-        }
-    }
-}
-
-/// The listener a pool holds, sharing the test's [`Faults`].
-struct Shared(Arc<Faults>);
-
-impl PoolListener<ScriptedConnector> for Shared {
-    fn checkout(
-        &self,
-        c: &mut Conn,
-        r: &mut ConnectionRecord<ScriptedConnector>,
-    ) -> Result<(), ListenerError> {
-        self.0.checkout(c, r)
-    }
-    fn reset(
-        &self,
-        c: &mut Conn,
-        r: Option<&mut ConnectionRecord<ScriptedConnector>>,
-        state: ResetState,
-    ) -> Result<(), ListenerError> {
-        self.0.reset(c, r, state)
-    }
-    fn checkin(&self, c: Option<&mut Conn>, r: &mut ConnectionRecord<ScriptedConnector>) {
-        self.0.checkin(c, r)
-    }
-    fn close(&self, c: &mut Conn, r: &mut ConnectionRecord<ScriptedConnector>) {
-        self.0.close(c, r)
-    }
-    fn detach(&self, c: &mut Conn, r: &mut ConnectionRecord<ScriptedConnector>) {
-        self.0.detach(c, r)
-    }
-}
-
-/// Quiets the panics this test injects (and the scripted connector's), keeping any other.
-fn quiet_injected_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            let text = info
-                .payload()
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| info.payload().downcast_ref::<&str>().copied())
-                .unwrap_or("");
-            if !(text.starts_with(INJECTED) || text.starts_with("scripted")) {
-                default(info);
-            }
-        }));
-    });
 }
 
 /// What every caller saw, merged.
@@ -295,50 +167,8 @@ fn verify<S: Strategy<ScriptedConnector>>(
         "{what}: the pool's checkouts are the callers' tally: {stats}"
     );
     drop(pool);
-    // Dropping closes the idle connections on a thread of its own (waited for, up to a
-    // bound); give a late one a moment.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut opened: HashMap<u64, usize> = HashMap::new();
-        for call in script.log().calls() {
-            match call {
-                Call::Connect(id) => {
-                    opened.entry(id).or_insert(0);
-                }
-                call if call.is_close() => *opened.entry(call.id()).or_insert(0) += 1,
-                _ => {}
-            }
-        }
-        let wrong: Vec<_> = opened.iter().filter(|(_, n)| **n != 1).collect();
-        if wrong.is_empty() {
-            println!("{what}: {stats}; {} connections, each closed once", opened.len());
-            return;
-        }
-        let twice: Vec<_> = wrong.iter().filter(|(_, n)| **n > 1).collect();
-        assert!(twice.is_empty(), "{what}: connections closed more than once: {twice:?}");
-        assert!(
-            Instant::now() < deadline,
-            "{what}: connections never closed: {:?}",
-            wrong.iter().map(|(id, _)| **id).collect::<Vec<_>>()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A pool of strategy `S` over a fresh script, with pre-ping and the faults' listener.
-fn faulty_pool<S: Strategy<ScriptedConnector>>(
-    config: S::Config,
-) -> (Script, Arc<Faults>, Pool<ScriptedConnector, S>) {
-    quiet_injected_panics();
-    let script = Script::new();
-    let faults = Arc::new(Faults::default());
-    let pool = Pool::builder(script.connector())
-        .pre_ping(true)
-        .listener(Shared(Arc::clone(&faults)))
-        .strategy(config)
-        .build()
-        .expect("valid settings");
-    (script, faults, pool)
+    let opened = closed_once(script).unwrap_or_else(|e| panic!("{what}: {e}"));
+    println!("{what}: {stats}; {opened} connections, each closed once");
 }
 
 /// The blocking run on strategy `S`: `total` checkouts over [`THREADS`] threads.

@@ -1791,11 +1791,7 @@ impl<C: Connector, S: Strategy<C>> Drop for Inner<C, S> {
         if let Some(signal) = &self.core.signal {
             signal.stop();
         }
-        if self.strategy.idle_capacity().is_none() {
-            return;
-        }
-        let idle =
-            self.strategy.take_idle(&mut |idle| idle.iter().map(PoolEntry::is_connected).collect());
+        let idle = self.strategy.drain_on_drop();
         if !idle.is_empty() {
             maintain::close_orphans(self.core.orphan(), idle);
         }

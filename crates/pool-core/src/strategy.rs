@@ -80,6 +80,20 @@ pub trait Strategy<C: Connector>: Send + Sync + Sized + 'static {
         None
     }
 
+    /// The idle connections of a pool being dropped, for the core to close without
+    /// blocking the dropping thread (the last handle is gone, so none is checked out).
+    ///
+    /// The default takes the connected idle entries with [`take_idle`](Self::take_idle)
+    /// when the strategy has an [`idle_capacity`](Self::idle_capacity), and none
+    /// otherwise; a strategy that keeps idle connections the core does not look after
+    /// (AssertionPool's one, SingletonThreadPool's per thread) overrides it.
+    fn drain_on_drop(&mut self) -> Vec<PoolEntry<C>> {
+        if self.idle_capacity().is_none() {
+            return Vec::new();
+        }
+        self.take_idle(&mut |idle| idle.iter().map(PoolEntry::is_connected).collect())
+    }
+
     /// Takes out of the pool the idle entries `pick` chooses.
     ///
     /// Call `pick` once, under the strategy's lock, with the idle entries least recently

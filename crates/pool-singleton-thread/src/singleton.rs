@@ -74,6 +74,23 @@ impl<C: Connector> State<C> {
         self.threads.values().filter(|s| matches!(s, Slot::Out(_))).count() + self.abandoned.len()
     }
 
+    /// Takes every idle connection: the orphans' and each thread's.
+    fn take_idle(&mut self) -> Vec<PoolEntry<C>> {
+        let idle_threads: Vec<ThreadId> = self
+            .threads
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Idle(_)))
+            .map(|(t, _)| *t)
+            .collect();
+        let mut idle: Vec<_> = self.orphans.drain(..).collect();
+        for t in idle_threads {
+            if let Some(Slot::Idle(entry)) = self.threads.remove(&t) {
+                idle.push(entry);
+            }
+        }
+        idle
+    }
+
     /// Takes an idle connection of another thread, to close it and make room.
     fn evict_idle(&mut self, me: ThreadId) -> Option<PoolEntry<C>> {
         if let Some(orphan) = self.orphans.pop() {
@@ -235,24 +252,20 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
     }
 
     fn dispose(&self, core: &Core<C>) {
-        let (idle, cause): (Vec<PoolEntry<C>>, _) = {
+        let (idle, cause) = {
             let mut st = self.shared.lock();
             let cause = if st.closed { CloseCause::Closed } else { CloseCause::Disposed };
-            let idle_threads: Vec<ThreadId> = st
-                .threads
-                .iter()
-                .filter(|(_, s)| matches!(s, Slot::Idle(_)))
-                .map(|(t, _)| *t)
-                .collect();
-            let mut idle: Vec<_> = st.orphans.drain(..).collect();
-            for t in idle_threads {
-                if let Some(Slot::Idle(entry)) = st.threads.remove(&t) {
-                    idle.push(entry);
-                }
-            }
-            (idle, cause)
+            (st.take_idle(), cause)
         };
         pool_core::each_despite_panics(idle, |mut entry| core.close_entry(&mut entry, cause));
+    }
+
+    /// The idle connections of every thread (and of threads that have ended), for the
+    /// core to close when the pool is dropped, as the docs promise.
+    fn drain_on_drop(&mut self) -> Vec<PoolEntry<C>> {
+        let mut idle = self.shared.lock().take_idle();
+        idle.retain(PoolEntry::is_connected);
+        idle
     }
 
     fn handed_out(&self) -> u64 {

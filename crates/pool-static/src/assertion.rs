@@ -272,6 +272,11 @@ impl<C: Connector> Strategy<C> for Assertion<C> {
         }
     }
 
+    /// Its one connection, if idle, for the core to close when the pool is dropped.
+    fn drain_on_drop(&mut self) -> Vec<PoolEntry<C>> {
+        self.state.get_mut().idle.take().filter(PoolEntry::is_connected).into_iter().collect()
+    }
+
     fn traces_checkouts(&self) -> bool {
         self.config.store_traceback
     }

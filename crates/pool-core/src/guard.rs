@@ -11,9 +11,8 @@ use tracing::Instrument;
 
 use crate::events::ResetState;
 use crate::io::{now, Blocking, Io, NonBlocking};
-use crate::pool::{Inner, Pool, ReleaseOnDrop};
+use crate::pool::{Inner, Invalidation, Pool, ReleaseOnDrop};
 use crate::record::{ConnectionRecord, Info, PoolEntry};
-use crate::stats::CloseCause;
 use crate::strategy::Strategy;
 use crate::unwind;
 use crate::Connector;
@@ -122,7 +121,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     /// (the `soft_invalidate` event fires). Does nothing to a detached connection.
     pub fn soft_invalidate(this: &mut Self, reason: Option<&(dyn StdError + 'static)>) {
         if let Held::Pooled(entry) = &mut this.held {
-            this.pool.inner.core.invalidate(entry, reason, true, true, CloseCause::SoftInvalidated);
+            this.pool.inner.core.invalidate(entry, reason, Invalidation::Soft, true);
         }
     }
 

@@ -27,7 +27,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::config::PoolConfig;
 use crate::error::{CheckoutError, ErrorChain};
 use crate::io::{now, Blocking, Io, NonBlocking};
-use crate::pool::{Core, Inner};
+use crate::pool::{Core, Inner, Invalidation};
 use crate::record::PoolEntry;
 use crate::stats::CloseCause;
 use crate::strategy::Strategy;
@@ -540,7 +540,7 @@ async fn keepalive<I: Io, C: Connector, S: Strategy<C>>(held: &mut Held<'_, C, S
             Err(timeout) => Box::new(timeout),
         };
     tracing::info!(pool = %core.name(), "Keepalive ping on connection {id} failed: {failure}");
-    core.invalidate(entry, Some(&*failure), false, true, CloseCause::Invalidated);
+    core.invalidate(entry, Some(&*failure), Invalidation::Close(CloseCause::Invalidated), true);
     false
 }
 

@@ -288,7 +288,7 @@ impl<C: Connector> Core<C> {
                 pool = %self.name(),
                 "Connect attempt {attempt} failed, retrying in {backoff:?}: {why}"
             );
-            self.stats.connect(Instant::now(), false);
+            self.stats.failed_connect();
             self.note_connect_error(why);
             I::sleep(left.map_or(backoff, |left| left.min(backoff))).await;
             backoff = (backoff * 2).min(RETRY_MAX);
@@ -401,16 +401,16 @@ impl<C: Connector> Core<C> {
         }
     }
 
-    /// SQLAlchemy's `_ConnectionRecord.invalidate`: nothing without a connection; soft
-    /// marks it for replacement, hard closes it (counted under `cause`).
+    /// SQLAlchemy's `_ConnectionRecord.invalidate`: nothing without a connection;
+    /// `Soft` marks it for replacement, `Close` closes it (counted under its cause).
     pub(crate) fn invalidate(
         &self,
         entry: &mut PoolEntry<C>,
         reason: Option<&(dyn StdError + 'static)>,
-        soft: bool,
+        how: Invalidation,
         with_events: bool,
-        cause: CloseCause,
     ) {
+        let soft = how == Invalidation::Soft;
         let e = &mut *entry.inner;
         let Some(conn) = e.conn.as_mut() else { return };
         if with_events && self.events.any() {
@@ -434,11 +434,12 @@ impl<C: Connector> Core<C> {
                 tracing::info!(pool = %self.name(), "{prefix}Invalidate connection {}", e.record.id)
             }
         }
-        if soft {
-            e.record.soft_invalidated = true;
-        } else {
-            self.close_connection(entry, true, with_events, cause);
-            self.poke();
+        match how {
+            Invalidation::Soft => e.record.soft_invalidated = true,
+            Invalidation::Close(cause) => {
+                self.close_connection(entry, true, with_events, cause);
+                self.poke();
+            }
         }
     }
 
@@ -1403,7 +1404,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
                 "Disconnection detected on checkout, invalidating individual connection {id} (reason: {shown})"
             );
         }
-        core.invalidate(entry, Some(reason), false, true, CloseCause::Invalidated);
+        core.invalidate(entry, Some(reason), Invalidation::Close(CloseCause::Invalidated), true);
         if invalidate_pool {
             core.invalidate_generation_of(generation);
         }
@@ -1477,7 +1478,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         with_events: bool,
     ) {
         let mut pending = Pending { inner: self, entry: Some(entry) };
-        self.core.invalidate(pending.entry(), reason, false, with_events, CloseCause::Invalidated);
+        let how = Invalidation::Close(CloseCause::Invalidated);
+        self.core.invalidate(pending.entry(), reason, how, with_events);
         let entry = pending.take();
         self.finish_checkin(entry, with_events);
     }
@@ -1590,7 +1592,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     fn reset_failed(&self, entry: &mut PoolEntry<C>, err: &(dyn StdError + 'static)) {
         let shown = ErrorChain::new(err);
         tracing::error!(pool = %self.core.name(), "Exception during reset or similar: {shown}");
-        self.core.invalidate(entry, Some(err), false, true, CloseCause::ResetFailed);
+        self.core.invalidate(entry, Some(err), Invalidation::Close(CloseCause::ResetFailed), true);
     }
 
     /// A connection the connector reports broken on return: invalidated, not reset.
@@ -1598,13 +1600,8 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     #[inline(never)]
     fn checkin_broken(&self, mut pending: Pending<'_, C, S>) {
         let reason = BrokenOnReturn;
-        self.core.invalidate(
-            pending.entry(),
-            Some(&reason),
-            false,
-            true,
-            CloseCause::BrokenOnReturn,
-        );
+        let how = Invalidation::Close(CloseCause::BrokenOnReturn);
+        self.core.invalidate(pending.entry(), Some(&reason), how, true);
         let entry = pending.take();
         self.finish_checkin(entry, true);
     }
@@ -1753,6 +1750,15 @@ impl<C: Connector, S: Strategy<C>> Drop for Pending<'_, C, S> {
             self.inner.interrupted(entry);
         }
     }
+}
+
+/// What [`Core::invalidate`] does with the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Invalidation {
+    /// Marks it for replacement at its next checkout; it stays usable.
+    Soft,
+    /// Closes it now, counted under the cause.
+    Close(CloseCause),
 }
 
 /// Why a connection was invalidated when its checkout or return did not finish.

@@ -314,12 +314,17 @@ impl Counters {
     }
 
     pub(crate) fn connect(&self, started: Instant, ok: bool) {
-        self.connects.fetch_add(1, Ordering::Relaxed);
-        if ok {
-            record(&mut self.connect.lock(), nanos(started.elapsed()));
-        } else {
-            self.failed_connects.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            return self.failed_connect();
         }
+        self.connects.fetch_add(1, Ordering::Relaxed);
+        record(&mut self.connect.lock(), nanos(started.elapsed()));
+    }
+
+    /// A connect attempt that failed (its time is not recorded).
+    pub(crate) fn failed_connect(&self) {
+        self.connects.fetch_add(1, Ordering::Relaxed);
+        self.failed_connects.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn close(&self, cause: CloseCause) {

@@ -1,8 +1,4 @@
-//! The soak and the model test (in `tests/`), and what they share: the listener whose
-//! events fail or panic on demand ([`Faults`]), a small generator, and the final check
-//! that every connection was closed exactly once. A package of its own so that its
-//! test binaries are compiled optimized (`[profile.dev.package.pool-soak]` in the
-//! workspace manifest) while their dependencies are shared with the rest of the tests.
+#![doc = include_str!("../README.md")]
 
 use std::collections::HashMap;
 use std::panic;

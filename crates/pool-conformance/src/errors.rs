@@ -94,7 +94,7 @@ where
     E: StdError + 'static,
     F: Fn(&str) -> Result<C, E>,
 {
-    check_errors::<D, C, E, F>(backend, cases, build, None)
+    check_errors::<D, C, E, F>(backend, cases, build, false)
 }
 
 /// [`check_connector_errors`] through the blocking `get()` alone, for a connector that
@@ -113,7 +113,7 @@ where
     F: Fn(&str) -> Result<C, E>,
 {
     println!("skipped {backend} get_async: {why}");
-    check_errors::<D, C, E, F>(backend, cases, build, Some(why))
+    check_errors::<D, C, E, F>(backend, cases, build, true)
 }
 
 /// The checks of both functions above; `blocking_only` skips `get_async`.
@@ -121,7 +121,7 @@ fn check_errors<D, C, E, F>(
     backend: &str,
     cases: &ErrorCases,
     build: F,
-    blocking_only: Option<&str>,
+    blocking_only: bool,
 ) -> Vec<String>
 where
     D: StdError + 'static,
@@ -151,7 +151,7 @@ where
                 let pool = QueuePool::new(connector).expect("a default QueuePool builds");
                 let (display, reaches) = pool_error::<C, D>(backend, name, url, pool.get().err());
                 let mut failures = vec![("get", display, reaches)];
-                if blocking_only.is_none() {
+                if !blocking_only {
                     // The async front end connects through the connector's `_async` calls.
                     let runtime = tokio::runtime::Builder::new_current_thread()
                         .enable_all()

@@ -1161,27 +1161,6 @@ where
     let all: Vec<_> = (0..4).map(|_| pool.get().expect("every slot is usable")).collect();
     drop(all);
     drop(pool);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut closes: std::collections::HashMap<u64, usize> = Default::default();
-        for call in log.calls() {
-            match call {
-                crate::Call::Connect(id) => {
-                    closes.entry(id).or_insert(0);
-                }
-                call if call.is_close() => *closes.entry(call.id()).or_insert(0) += 1,
-                _ => {}
-            }
-        }
-        let wrong: Vec<_> = closes.into_iter().filter(|(_, n)| *n != 1).collect();
-        if wrong.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline && wrong.iter().all(|(_, n)| *n == 0),
-            "connections not closed exactly once (id, closes): {wrong:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    log.closed_once().unwrap_or_else(|e| panic!("after the restart: {e}"));
     restarted
 }

@@ -95,6 +95,38 @@ impl CallLog {
         opened - calls.iter().filter(|c| c.is_close()).count()
     }
 
+    /// Waits (up to 10 s: a dropped pool closes its idle connections on a thread of its
+    /// own) until every connection opened was closed exactly once; how many were opened,
+    /// or which were closed twice or never.
+    pub fn closed_once(&self) -> Result<usize, String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let mut opened: std::collections::HashMap<u64, usize> = Default::default();
+            for call in self.calls() {
+                match call {
+                    Call::Connect(id) => {
+                        opened.entry(id).or_insert(0);
+                    }
+                    call if call.is_close() => *opened.entry(call.id()).or_insert(0) += 1,
+                    _ => {}
+                }
+            }
+            let twice: Vec<_> = opened.iter().filter(|(_, n)| **n > 1).map(|(id, _)| *id).collect();
+            if !twice.is_empty() {
+                return Err(format!("connections closed more than once: {twice:?}"));
+            }
+            let never: Vec<_> =
+                opened.iter().filter(|(_, n)| **n == 0).map(|(id, _)| *id).collect();
+            if never.is_empty() {
+                return Ok(opened.len());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("connections never closed: {never:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// The calls that concern connection `id`.
     pub fn calls_for(&self, id: u64) -> Vec<Call> {
         self.calls.lock().iter().copied().filter(|c| c.id() == id).collect()

@@ -1,12 +1,10 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::HashMap;
 use std::panic;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use pool_conformance::{Call, Script, ScriptedConnector};
+use pool_conformance::{Script, ScriptedConnector};
 use pool_core::{ConnectionRecord, ListenerError, Pool, PoolListener, ResetState, Strategy};
 
 /// A small, fast, seedable generator (xorshift64*).
@@ -161,35 +159,4 @@ pub fn faulty_pool<S: Strategy<ScriptedConnector>>(
         .build()
         .expect("valid settings");
     (script, faults, pool)
-}
-
-/// Waits (up to 10 s: a dropped pool closes its idle connections on a thread) until
-/// every connection `script` opened was closed exactly once; how many were opened, or
-/// what is wrong.
-pub fn closed_once(script: &Script) -> Result<usize, String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut opened: HashMap<u64, usize> = HashMap::new();
-        for call in script.log().calls() {
-            match call {
-                Call::Connect(id) => {
-                    opened.entry(id).or_insert(0);
-                }
-                call if call.is_close() => *opened.entry(call.id()).or_insert(0) += 1,
-                _ => {}
-            }
-        }
-        let twice: Vec<_> = opened.iter().filter(|(_, n)| **n > 1).map(|(id, _)| *id).collect();
-        if !twice.is_empty() {
-            return Err(format!("connections closed more than once: {twice:?}"));
-        }
-        let never: Vec<_> = opened.iter().filter(|(_, n)| **n == 0).map(|(id, _)| *id).collect();
-        if never.is_empty() {
-            return Ok(opened.len());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("connections never closed: {never:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

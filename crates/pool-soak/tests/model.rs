@@ -31,7 +31,7 @@ use pool_core::{CheckoutError, Pool, PooledConnection, Strategy as PoolStrategy}
 use pool_null::Null;
 use pool_queue::{Queue, QueueConfig};
 use pool_singleton_thread::{SingletonThread, SingletonThreadConfig};
-use pool_soak::{closed_once, faulty_pool, Faults};
+use pool_soak::{faulty_pool, Faults};
 use pool_static::{Assertion, Static, StaticConfig};
 use proptest::prelude::*;
 
@@ -379,7 +379,7 @@ impl<S: PoolStrategy<ScriptedConnector>> Run<S> {
     fn finish(mut self) -> Result<(), TestCaseError> {
         self.held.clear();
         self.pools.clear();
-        closed_once(&self.script).map_err(TestCaseError::fail)?;
+        self.script.log().closed_once().map_err(TestCaseError::fail)?;
         Ok(())
     }
 }

@@ -28,7 +28,7 @@ use parking_lot::Mutex;
 use pool_conformance::{Script, ScriptedConnector};
 use pool_core::{AsyncStrategy, CheckoutError, Pool, PooledConnection, Strategy};
 use pool_queue::{Queue, QueueConfig};
-use pool_soak::{closed_once, faulty_pool, Faults, Rng, INJECTED};
+use pool_soak::{faulty_pool, Faults, Rng, INJECTED};
 use pool_static::{Static, StaticConfig};
 
 /// Threads of the blocking run.
@@ -167,7 +167,7 @@ fn verify<S: Strategy<ScriptedConnector>>(
         "{what}: the pool's checkouts are the callers' tally: {stats}"
     );
     drop(pool);
-    let opened = closed_once(script).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let opened = script.log().closed_once().unwrap_or_else(|e| panic!("{what}: {e}"));
     println!("{what}: {stats}; {opened} connections, each closed once");
 }
 

@@ -2,6 +2,7 @@
 
 mod config;
 mod queue;
+mod sync;
 mod wait_async;
 
 pub use crate::config::{Overflow, QueueConfig, DEFAULT_FAIR_AFTER};

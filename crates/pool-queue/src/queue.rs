@@ -2,13 +2,11 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::Waker;
-use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
-use parking_lot::{Mutex, MutexGuard};
 use pool_core::rt::ReturnRuntime;
 use pool_core::{
     BuildError, CheckoutError, CloseCause, Connector, Core, Pick, PoolEntry, PoolStatus, Strategy,
@@ -16,6 +14,7 @@ use pool_core::{
 };
 
 use crate::config::QueueConfig;
+use crate::sync::{self, AtomicBool, AtomicU64, Mutex, MutexGuard, Park, Thread};
 
 /// SQLAlchemy's `QueuePool` as a [`Strategy`]: up to `pool_size` idle connections, up to
 /// `max_overflow` more under load, and a bounded wait when all are out.
@@ -339,27 +338,13 @@ impl<C: Connector> Queue<C> {
             return Err(CheckoutError::Timeout(self.timeout_error(&st, core, Duration::ZERO)));
         }
         let _span = tracing::debug_span!("wait").entered();
-        let me = Waiter::new(Owner::Thread(thread::current()));
+        let me = Waiter::new(Owner::Thread(sync::current()));
         let since = me.since;
-        let deadline = timeout.and_then(|t| since.checked_add(t));
+        let mut park = Park::until(timeout.and_then(|t| since.checked_add(t)));
         st.waiters.push_back(Arc::clone(&me));
         drop(st);
         loop {
-            let timed_out = match deadline {
-                Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
-                        true
-                    } else {
-                        thread::park_timeout(deadline - now);
-                        false
-                    }
-                }
-                None => {
-                    thread::park();
-                    false
-                }
-            };
+            let timed_out = park.park();
             if let Some(grant) = me.grant.lock().take() {
                 return self.use_grant(grant, core);
             }

@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use parking_lot::MutexGuard;
 use pool_core::rt::ReturnTask;
 use pool_core::{AsyncStrategy, CheckoutError, Connector, Core, PoolEntry, WaitEnd};
 use tracing::Instrument;
 
 use crate::queue::{Grant, Queue, Reservation, State, Waiter};
+use crate::sync::{self, MutexGuard};
 
 /// What an async checkout does next, decided under the lock in one visit.
 enum Next<C: Connector> {
@@ -102,9 +102,9 @@ impl<C: Connector> Queue<C> {
         let mut wait = Wait { queue: self, core, me: Some(me), timeout };
         let grant = match deadline {
             None => (&mut wait).await,
-            Some(deadline) => match tokio::time::timeout_at(deadline.into(), &mut wait).await {
-                Ok(grant) => grant,
-                Err(_elapsed) => wait.give_up()?,
+            Some(deadline) => match sync::timeout_at(deadline, &mut wait).await {
+                Some(grant) => grant,
+                None => wait.give_up()?,
             },
         };
         match grant {

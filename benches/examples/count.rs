@@ -7,8 +7,8 @@
 //!     target/release/examples/count queue-async 100000
 //! ```
 //!
-//! The first argument picks the loop (`queue`, `queue-async`, `deadpool`,
-//! `floor-mutex`, `floor-semaphore`); the second is the number of get+drop rounds.
+//! The first argument picks the loop (`queue`, `queue-async`, `singleton`, `static`,
+//! `deadpool`, `floor-mutex`, `floor-semaphore`); the second is the number of get+drop rounds.
 //! Subtract a run of 0 rounds (the setup) and divide by the rounds: instructions per op.
 
 use std::hint::black_box;
@@ -16,6 +16,8 @@ use std::hint::black_box;
 use benches::{current_thread_runtime, DeadpoolNoop, DeadpoolNoopPool, Noop};
 use parking_lot::Mutex;
 use pool_queue::{QueueConfig, QueuePool};
+use pool_singleton_thread::SingletonThreadPool;
+use pool_static::StaticPool;
 
 const SIZE: usize = 8;
 
@@ -45,6 +47,18 @@ fn main() {
                 }
             });
         }
+        "singleton" => {
+            let pool = SingletonThreadPool::builder(Noop).build().expect("valid");
+            for _ in 0..rounds {
+                drop(black_box(pool.get().expect("this thread's")));
+            }
+        }
+        "static" => {
+            let pool = StaticPool::builder(Noop).build().expect("valid");
+            for _ in 0..rounds {
+                drop(black_box(pool.get().expect("the one")));
+            }
+        }
         "deadpool" => {
             let pool = DeadpoolNoopPool::builder(DeadpoolNoop).max_size(SIZE).build().expect("ok");
             rt.block_on(async {
@@ -73,7 +87,9 @@ fn main() {
             });
         }
         other => {
-            eprintln!("unknown loop {other:?}: queue, queue-async, deadpool, floor-mutex, floor-semaphore");
+            eprintln!(
+                "unknown loop {other:?}: queue, queue-async, singleton, static, deadpool, floor-mutex, floor-semaphore"
+            );
             std::process::exit(2);
         }
     }

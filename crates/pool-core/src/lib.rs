@@ -38,7 +38,7 @@ pub use crate::leaks::Leak;
 pub use crate::pool::{AddError, Core, Pool, StillOpen};
 pub use crate::record::{ConnectionRecord, Info, PoolEntry};
 pub use crate::stats::{CloseCause, Closes, Statistics, WaitEnd};
-pub use crate::strategy::{AsyncStrategy, Keep, Pick, PoolStatus, Strategy};
+pub use crate::strategy::{current_thread_id, AsyncStrategy, Keep, Pick, PoolStatus, Strategy};
 pub use crate::timeouts::{Operation, OperationTimeout};
 pub use crate::unwind::each_despite_panics;
 pub use crate::url::{redact, UrlParts};

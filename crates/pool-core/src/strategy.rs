@@ -274,3 +274,12 @@ pub trait AsyncStrategy<C: Connector>: Strategy<C> {
     /// with the runtime their async checkouts ran on.
     fn run_return(&self, task: crate::rt::ReturnTask);
 }
+
+/// The calling thread's id, read from a thread-local: `thread::current().id()` costs a
+/// reference count round trip, which strategies keyed by thread pay on every checkout.
+pub fn current_thread_id() -> std::thread::ThreadId {
+    thread_local! {
+        static ID: std::thread::ThreadId = std::thread::current().id();
+    }
+    ID.with(|id| *id)
+}

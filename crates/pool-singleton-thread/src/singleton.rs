@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::fmt;
 use std::sync::{Arc, Weak};
-use std::thread::{self, ThreadId};
+use std::thread::ThreadId;
 
 use parking_lot::Mutex;
 use pool_core::{
@@ -107,13 +107,6 @@ impl<C: Connector> Threads<C> {
     }
 }
 
-/// The calling thread's id, without `thread::current()`'s reference count round trip.
-fn current_thread() -> ThreadId {
-    thread_local! {
-        static ID: ThreadId = thread::current().id();
-    }
-    ID.with(|id| *id)
-}
 
 impl<C: Connector> State<C> {
     fn kept(&self) -> usize {
@@ -217,7 +210,7 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
     }
 
     fn acquire(&self, core: &Core<C>) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        let me = current_thread();
+        let me = pool_core::current_thread_id();
         let mut st = self.shared.lock();
         if st.closed {
             return Err(CheckoutError::PoolClosed);

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::mem;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
-use std::thread::{self, ThreadId};
+use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
@@ -393,7 +393,7 @@ impl<C: Connector> Static<C> {
         core: &Core<C>,
         timeout: Option<Duration>,
     ) -> Result<PoolEntry<C>, CheckoutError<C::Error>> {
-        let me = thread::current().id();
+        let me = pool_core::current_thread_id();
         let mut st = self.lock();
         if st.closed {
             return Err(CheckoutError::PoolClosed);
@@ -466,6 +466,9 @@ impl<C: Connector> Strategy<C> for Static<C> {
             debug_assert!(st.idle.is_none(), "a StaticPool has one record");
             st.idle = Some(entry);
             st.holder = Holder::Free;
+            if st.waiting == 0 {
+                return;
+            }
             let wake = Self::freed_wakers(&st);
             drop(st);
             self.freed.notify_one();

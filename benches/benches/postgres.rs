@@ -5,7 +5,9 @@
 //!
 //! Each iteration checks a connection out, runs `SELECT 1` with the simple query protocol
 //! (one round trip, no statement to prepare, the same call for every client) and returns
-//! it. Rows: QueuePool over r2d2_postgres's manager through `pool-r2d2` (its reset on
+//! it. Rows: QueuePool over pool-postgres's `PostgresConnector` with its default reset (a
+//! `ROLLBACK` only when the transaction status it reads off the socket says one is
+//! open: nothing here), QueuePool over r2d2_postgres's manager through `pool-r2d2` (its reset on
 //! return is a `ROLLBACK`, one more round trip, since the sync client cannot tell whether
 //! a transaction is open; the row with reset off shows the pool without it), r2d2_postgres
 //! with its default `test_on_check_out` (an empty query, one more round trip) and
@@ -34,8 +36,8 @@ use criterion::{
 };
 use deadpool_postgres::{ManagerConfig, RecyclingMethod};
 use parking_lot::Mutex;
-use pool_core::ResetOnReturn;
-use pool_postgres::AsyncPostgresConnector;
+use pool_core::{Connector, ResetOnReturn};
+use pool_postgres::{AsyncPostgresConnector, PostgresConnector};
 use pool_queue::{QueueConfig, QueuePool};
 use pool_r2d2::R2d2Connector;
 use postgres::{Client, NoTls};
@@ -47,6 +49,27 @@ const GROUP: &str = "postgres SELECT 1";
 
 fn select1(client: &mut Client) {
     client.simple_query("SELECT 1").expect("SELECT 1 on PostgreSQL");
+}
+
+/// `SELECT 1` per checkout from a warm QueuePool of `threads` connections over `connector`.
+fn queue_job<C: Connector + Send + Sync>(
+    connector: C,
+    reset: ResetOnReturn,
+    threads: usize,
+    select1: fn(&mut C::Connection),
+) -> Job {
+    let pool = QueuePool::builder(connector)
+        .strategy(QueueConfig::default().pool_size(threads).max_overflow(0))
+        .reset_on_return(reset)
+        .build()
+        .expect("valid");
+    let held: Vec<_> = (0..threads).map(|_| pool.get().expect("connects")).collect();
+    drop(held);
+    Arc::new(move |_, n| {
+        for _ in 0..n {
+            select1(&mut pool.get().expect("a connection"));
+        }
+    })
 }
 
 fn bench_job(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, workers: &Workers, job: Job) {
@@ -90,29 +113,18 @@ fn postgres(c: &mut Criterion) {
         );
 
         for (name, reset) in [
+            ("QueuePool (PostgresConnector)", ResetOnReturn::Rollback),
             ("QueuePool (r2d2_postgres connector)", ResetOnReturn::Rollback),
             ("QueuePool (r2d2_postgres connector, reset: none)", ResetOnReturn::Nothing),
         ] {
-            let pool = QueuePool::builder(R2d2Connector::new(PostgresConnectionManager::new(
-                config.clone(),
-                NoTls,
-            )))
-            .strategy(QueueConfig::default().pool_size(threads).max_overflow(0))
-            .reset_on_return(reset)
-            .build()
-            .expect("valid");
-            let held: Vec<_> = (0..threads).map(|_| pool.get().expect("connects")).collect();
-            drop(held);
-            bench_job(
-                &mut group,
-                name,
-                &workers,
-                Arc::new(move |_, n| {
-                    for _ in 0..n {
-                        select1(&mut pool.get().expect("a connection"));
-                    }
-                }),
-            );
+            let job = if name.contains("r2d2") {
+                let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+                queue_job(R2d2Connector::new(manager), reset, threads, select1)
+            } else {
+                let connector = PostgresConnector::new(&url).expect("the URL parses");
+                queue_job(connector, reset, threads, |conn| select1(conn))
+            };
+            bench_job(&mut group, name, &workers, job);
         }
 
         for (name, test) in

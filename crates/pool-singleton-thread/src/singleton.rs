@@ -107,7 +107,6 @@ impl<C: Connector> Threads<C> {
     }
 }
 
-
 impl<C: Connector> State<C> {
     fn kept(&self) -> usize {
         self.threads.len() + self.orphans.len() + self.abandoned.len()

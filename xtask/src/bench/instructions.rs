@@ -11,9 +11,11 @@ use serde_json::{Map, Value};
 use super::{cargo, escape, Report};
 
 /// The loops of `count.rs`, with what each one is in the report.
-const LOOPS: [(&str, &str); 5] = [
+const LOOPS: [(&str, &str); 7] = [
     ("floor-mutex", "floor: Mutex<Vec>"),
     ("queue", "QueuePool"),
+    ("singleton", "SingletonThreadPool"),
+    ("static", "StaticPool"),
     ("floor-semaphore", "floor: Semaphore+Mutex<Vec>"),
     ("queue-async", "QueuePool (async)"),
     ("deadpool", "deadpool"),

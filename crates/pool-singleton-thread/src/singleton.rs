@@ -214,23 +214,24 @@ impl<C: Connector> Strategy<C> for SingletonThread<C> {
         if st.closed {
             return Err(CheckoutError::PoolClosed);
         }
-        match st.threads.get_mut(me) {
-            Some(slot @ Slot::Idle(_)) => {
-                let Slot::Idle(entry) = std::mem::replace(slot, Slot::Out(0)) else {
-                    unreachable!("matched idle")
-                };
-                *slot = Slot::Out(entry.record().id());
-                st.handed += 1;
-                return Ok(entry);
-            }
-            Some(Slot::Out(_)) => {
-                return Err(CheckoutError::Unavailable(
-                    "SingletonThreadPool: this thread already holds its connection; \
-                     use PooledConnection::nest(&mut conn) for a nested hold, or return it first"
-                        .to_string(),
-                ));
-            }
-            None => {}
+        if let Some(slot) = st.threads.get_mut(me) {
+            // This thread's connection, marked out in place.
+            return match std::mem::replace(slot, Slot::Out(0)) {
+                Slot::Idle(entry) => {
+                    *slot = Slot::Out(entry.record().id());
+                    st.handed += 1;
+                    Ok(entry)
+                }
+                out @ Slot::Out(_) => {
+                    *slot = out;
+                    Err(CheckoutError::Unavailable(
+                        "SingletonThreadPool: this thread already holds its connection; \
+                         use PooledConnection::nest(&mut conn) for a nested hold, or return it \
+                         first"
+                            .to_string(),
+                    ))
+                }
+            };
         }
         self.hook_thread(&mut st, me);
         if let Some(entry) = st.orphans.pop() {

@@ -421,6 +421,7 @@ impl<'a> Report<'a> {
         self.targets_of_issue_11(&mut md);
         self.targets_of_issue_12(&mut md);
         self.targets_of_issue_13(&mut md);
+        self.targets_of_issue_15(&mut md);
         // The causes of the misses are analysis, not measurement: kept by hand beside the
         // benchmarks and carried into every report.
         if let Ok(causes) = fs::read_to_string(root.join("benches/MISSES.md")) {

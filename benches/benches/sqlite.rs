@@ -3,7 +3,8 @@
 //!
 //! Rows: QueuePool (over `pool-sqlite` and over r2d2_sqlite through `pool-r2d2`),
 //! SingletonThreadPool and StaticPool against one direct rusqlite connection per thread
-//! (the floor), r2d2_sqlite with and without `test_on_check_out`, deadpool with an
+//! (the floor) and against the connections in a `Mutex<Vec>` any thread takes from (the
+//! floor of a shared pool), r2d2_sqlite with and without `test_on_check_out`, deadpool with an
 //! inline rusqlite manager, QueuePool's `get_async` with the query inline or in
 //! `spawn_blocking`; NullPool against opening a connection per query (its floor).
 //! Every database is a private `:memory:` one; each pool holds as many connections as
@@ -67,6 +68,26 @@ fn sqlite(c: &mut Criterion) {
                 let conn = direct[index].lock();
                 for _ in 0..n {
                     select1(&conn);
+                }
+            }),
+        );
+
+        // A floor for pools: the connections in a `Mutex<Vec>`, any thread taking any
+        // one, as in a pool of as many as there are threads but with no pool logic. What
+        // separates it from the direct row is the connections moving between threads
+        // (and cores) and the lock's line bouncing, which every shared pool pays.
+        let floor: Arc<Mutex<Vec<Connection>>> = Arc::new(Mutex::new(
+            (0..threads).map(|_| Connection::open_in_memory().expect("open")).collect(),
+        ));
+        bench_job(
+            &mut group,
+            "floor: Mutex<Vec<Connection>>",
+            &workers,
+            Arc::new(move |_, n| {
+                for _ in 0..n {
+                    let conn = floor.lock().pop().expect("one per thread");
+                    select1(&conn);
+                    floor.lock().push(conn);
                 }
             }),
         );

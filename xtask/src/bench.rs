@@ -641,6 +641,7 @@ const UNCONTENDED_ROWS: &[&str] = &[
 ];
 const SQLITE_ROWS: &[&str] = &[
     "direct connection",
+    "floor: Mutex<Vec<Connection>>",
     "QueuePool",
     "QueuePool (r2d2_sqlite connector)",
     "SingletonThreadPool",
@@ -656,6 +657,7 @@ const SQLITE_PEERS: &[&str] =
 const SQLITE_ALT: &[(&[&str], &str)] = &[(&["NullPool", "open per query"], "open per query")];
 const POSTGRES_ROWS: &[&str] = &[
     "direct connection",
+    "QueuePool (PostgresConnector)",
     "QueuePool (r2d2_postgres connector)",
     "QueuePool (r2d2_postgres connector, reset: none)",
     "r2d2_postgres",

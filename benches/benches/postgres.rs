@@ -6,10 +6,11 @@
 //! Each iteration checks a connection out, runs `SELECT 1` with the simple query protocol
 //! (one round trip, no statement to prepare, the same call for every client) and returns
 //! it. Rows: QueuePool over pool-postgres's `PostgresConnector` with its default reset (a
-//! `ROLLBACK` only when the transaction status it reads off the socket says one is
-//! open: nothing here), QueuePool over r2d2_postgres's manager through `pool-r2d2` (its reset on
-//! return is a `ROLLBACK`, one more round trip, since the sync client cannot tell whether
-//! a transaction is open; the row with reset off shows the pool without it), r2d2_postgres
+//! `ROLLBACK` only when the transaction status it reads off the socket says one is open:
+//! nothing here), QueuePool over r2d2_postgres's manager through `pool-r2d2` (its reset
+//! on return is a `ROLLBACK`, one more round trip, since r2d2_postgres's client cannot
+//! tell whether a transaction is open; the row with reset off shows the pool without
+//! it), r2d2_postgres
 //! with its default `test_on_check_out` (an empty query, one more round trip) and
 //! without, deadpool-postgres with its default fast recycling (nothing sent at return),
 //! QueuePool's `get_async` over pool-postgres's `AsyncPostgresConnector` (tokio-postgres)
@@ -112,18 +113,16 @@ fn postgres(c: &mut Criterion) {
             }),
         );
 
+        let connector = PostgresConnector::new(&url).expect("the URL parses");
+        let job = queue_job(connector, ResetOnReturn::Rollback, threads, |conn| select1(conn));
+        bench_job(&mut group, "QueuePool (PostgresConnector)", &workers, job);
+
         for (name, reset) in [
-            ("QueuePool (PostgresConnector)", ResetOnReturn::Rollback),
             ("QueuePool (r2d2_postgres connector)", ResetOnReturn::Rollback),
             ("QueuePool (r2d2_postgres connector, reset: none)", ResetOnReturn::Nothing),
         ] {
-            let job = if name.contains("r2d2") {
-                let manager = PostgresConnectionManager::new(config.clone(), NoTls);
-                queue_job(R2d2Connector::new(manager), reset, threads, select1)
-            } else {
-                let connector = PostgresConnector::new(&url).expect("the URL parses");
-                queue_job(connector, reset, threads, |conn| select1(conn))
-            };
+            let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+            let job = queue_job(R2d2Connector::new(manager), reset, threads, select1);
             bench_job(&mut group, name, &workers, job);
         }
 

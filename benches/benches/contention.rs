@@ -16,8 +16,11 @@
 //! the rows as JSON to `$CONTENTION_JSON` (default `target/bench-results/contention.json`),
 //! which `cargo xtask bench` turns into a table of `docs/benchmarks.md`. Set
 //! `CONTENTION_SECS` to change the run length (default 1 s a row, 0.2 s with `--quick`)
-//! and `CONTENTION_THREADS` to run one thread count only. Run without `--bench` (as by
-//! `cargo test --benches`) it runs every row for a few milliseconds and writes nothing.
+//! and `CONTENTION_THREADS` to run one thread count only. At the end the 64-thread,
+//! no-hold rows of QueuePool and r2d2 run five more times each, alternating, and their
+//! p99s are kept (`repeats_64_threads_no_hold`): how stable the tail is from run to run.
+//! Run without `--bench` (as by `cargo test --benches`) it runs every row for a few
+//! milliseconds and writes nothing.
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -36,6 +39,9 @@ const SIZE: usize = 8;
 const STALL: Duration = Duration::from_millis(100);
 /// One checkout in this many is timed.
 const SAMPLE_EVERY: u64 = 8;
+/// Extra runs of the 64-thread, no-hold row of QueuePool and r2d2, for the tail's
+/// stability from run to run.
+const REPEATS: usize = 5;
 /// Worker threads of the runtime the async pools run on (the machines have two cores).
 const ASYNC_WORKERS: usize = 2;
 
@@ -417,6 +423,26 @@ fn main() {
         }
     }
 
+    // The tail's stability: the 64-thread, no-hold row of QueuePool and of r2d2 again,
+    // alternating, so each pair shares the machine's state of the moment.
+    let mut repeats: Vec<(&str, Vec<u64>)> = vec![("QueuePool", Vec::new()), ("r2d2", Vec::new())];
+    if only.is_none_or(|o| o == 64) {
+        println!("\n64 threads, hold 0, {REPEATS} more runs each (p99 acquire):");
+        for _ in 0..REPEATS {
+            let pool = queue_pool(None);
+            let m = run_sync(64, Duration::ZERO, secs, || pool.get().expect("no timeout"));
+            repeats[0].1.push(m.latency.value_at_quantile(0.99));
+            let r2d2 = r2d2::Pool::builder().max_size(SIZE as u32).build(R2d2Noop).expect("r2d2");
+            let m = run_sync(64, Duration::ZERO, secs, || r2d2.get().expect("no timeout"));
+            repeats[1].1.push(m.latency.value_at_quantile(0.99));
+        }
+        for (pool, p99s) in &repeats {
+            let shown: Vec<String> =
+                p99s.iter().map(|ns| format!("{:.1?}", Duration::from_nanos(*ns))).collect();
+            println!("{pool:<32} {}", shown.join("  "));
+        }
+    }
+
     if benching {
         let path = std::env::var_os("CONTENTION_JSON").map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -433,6 +459,10 @@ fn main() {
             "stall_ms": STALL.as_millis() as u64,
             "sample_every": SAMPLE_EVERY,
             "rows": rows.iter().map(Row::json).collect::<Vec<_>>(),
+            "repeats_64_threads_no_hold": repeats
+                .iter()
+                .map(|(pool, p99s)| serde_json::json!({ "pool": pool, "p99_ns": p99s }))
+                .collect::<Vec<_>>(),
         });
         std::fs::write(&path, serde_json::to_string_pretty(&json).expect("serializable"))
             .expect("write the contention results");

@@ -1,6 +1,7 @@
 //! Group 1, uncontended checkout and return of a no-op connection on one thread: every
-//! strategy of the workspace, r2d2, deadpool and bb8, beside two floors (a
-//! `parking_lot::Mutex<Vec<_>>` pop and push, a crossbeam `ArrayQueue` pop and push).
+//! strategy of the workspace, r2d2, deadpool and bb8, beside three floors (a
+//! `parking_lot::Mutex<Vec<_>>` pop and push, the same through a cloned `Arc` as a pool's
+//! handle holds one, a crossbeam `ArrayQueue` pop and push).
 //!
 //! Every pool holds 8 connections, all opened before measuring, and keeps its default
 //! settings otherwise (r2d2 and bb8 test each connection on checkout, deadpool recycles
@@ -20,6 +21,7 @@
 #![allow(missing_docs)]
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use benches::{current_thread_runtime, Bb8Noop, DeadpoolNoop, DeadpoolNoopPool, Noop, R2d2Noop};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -47,6 +49,16 @@ fn uncontended(c: &mut Criterion) {
         b.iter(|| {
             let conn = floor.lock().pop().expect("one idle");
             floor.lock().push(black_box(conn));
+        })
+    });
+    // The same with the `Arc` clone and drop of a handle that outlives its `Pool` value,
+    // which every pool here pays: what of a pool's time is that alone.
+    let shared = Arc::new(Mutex::new(vec![0u64; SIZE]));
+    group.bench_function("floor: Mutex<Vec> + Arc handle", |b| {
+        b.iter(|| {
+            let handle = black_box(Arc::clone(&shared));
+            let conn = handle.lock().pop().expect("one idle");
+            handle.lock().push(black_box(conn));
         })
     });
     let queue = ArrayQueue::new(SIZE);

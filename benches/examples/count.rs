@@ -8,10 +8,11 @@
 //! ```
 //!
 //! The first argument picks the loop (`queue`, `queue-async`, `singleton`, `static`,
-//! `deadpool`, `floor-mutex`, `floor-semaphore`); the second is the number of get+drop rounds.
+//! `deadpool`, `floor-mutex`, `floor-mutex-arc`, `floor-semaphore`); the second is the number of get+drop rounds.
 //! Subtract a run of 0 rounds (the setup) and divide by the rounds: instructions per op.
 
 use std::hint::black_box;
+use std::sync::Arc;
 
 use benches::{current_thread_runtime, DeadpoolNoop, DeadpoolNoopPool, Noop};
 use parking_lot::Mutex;
@@ -74,6 +75,14 @@ fn main() {
                 values.lock().push(black_box(v));
             }
         }
+        "floor-mutex-arc" => {
+            let values = Arc::new(Mutex::new(vec![0u64; SIZE]));
+            for _ in 0..rounds {
+                let handle = black_box(Arc::clone(&values));
+                let v = handle.lock().pop().expect("one idle");
+                handle.lock().push(black_box(v));
+            }
+        }
         "floor-semaphore" => {
             let permits = tokio::sync::Semaphore::new(SIZE);
             let values = Mutex::new(vec![0u64; SIZE]);
@@ -88,7 +97,7 @@ fn main() {
         }
         other => {
             eprintln!(
-                "unknown loop {other:?}: queue, queue-async, singleton, static, deadpool, floor-mutex, floor-semaphore"
+                "unknown loop {other:?}: queue, queue-async, singleton, static, deadpool, floor-mutex, floor-mutex-arc, floor-semaphore"
             );
             std::process::exit(2);
         }

@@ -625,6 +625,7 @@ struct Table {
 
 const UNCONTENDED_ROWS: &[&str] = &[
     "floor: Mutex<Vec>",
+    "floor: Mutex<Vec> + Arc handle",
     "floor: ArrayQueue",
     "QueuePool",
     "QueuePool (reset: none)",

@@ -11,8 +11,9 @@ use serde_json::{Map, Value};
 use super::{cargo, escape, Report};
 
 /// The loops of `count.rs`, with what each one is in the report.
-const LOOPS: [(&str, &str); 7] = [
+const LOOPS: [(&str, &str); 8] = [
     ("floor-mutex", "floor: Mutex<Vec>"),
+    ("floor-mutex-arc", "floor: Mutex<Vec> + Arc handle"),
     ("queue", "QueuePool"),
     ("singleton", "SingletonThreadPool"),
     ("static", "StaticPool"),

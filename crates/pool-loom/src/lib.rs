@@ -16,7 +16,9 @@ const MOST: usize = 8;
 /// What the connector saw: connections opened, each one's closes, and which are held.
 ///
 /// Its counters are plain atomics, outside the model: they observe the pool and add no
-/// interleavings of their own.
+/// interleavings of their own. (The conformance suite's scripted connector and call log
+/// check the same things, but pool-conformance would pull every driver into the loom
+/// build, which this package keeps to pool-core and pool-queue.)
 #[derive(Debug, Default)]
 pub struct Tally {
     opened: AtomicUsize,

@@ -71,10 +71,6 @@ enum Slot<C: Connector> {
 struct Threads<C: Connector>(Vec<(ThreadId, Slot<C>)>);
 
 impl<C: Connector> Threads<C> {
-    fn position(&self, thread: ThreadId) -> Option<usize> {
-        self.0.iter().position(|(t, _)| *t == thread)
-    }
-
     fn get_mut(&mut self, thread: ThreadId) -> Option<&mut Slot<C>> {
         self.0.iter_mut().find(|(t, _)| *t == thread).map(|(_, slot)| slot)
     }
@@ -87,7 +83,24 @@ impl<C: Connector> Threads<C> {
     }
 
     fn remove(&mut self, thread: ThreadId) -> Option<Slot<C>> {
-        self.position(thread).map(|i| self.0.swap_remove(i).1)
+        self.remove_first(|t, _| t == thread)
+    }
+
+    /// Removes the first slot for which `pick(thread, slot)` holds.
+    fn remove_first(&mut self, pick: impl Fn(ThreadId, &Slot<C>) -> bool) -> Option<Slot<C>> {
+        let i = self.0.iter().position(|(t, slot)| pick(*t, slot))?;
+        Some(self.0.swap_remove(i).1)
+    }
+
+    /// Removes every idle slot, keeping the ones out.
+    fn drain_idle(&mut self) -> impl Iterator<Item = PoolEntry<C>> {
+        let (out, idle): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.0).into_iter().partition(|(_, s)| matches!(s, Slot::Out(_)));
+        self.0 = out;
+        idle.into_iter().filter_map(|(_, slot)| match slot {
+            Slot::Idle(entry) => Some(entry),
+            Slot::Out(_) => None,
+        })
     }
 
     fn len(&self) -> usize {
@@ -119,14 +132,7 @@ impl<C: Connector> State<C> {
     /// Takes every idle connection: the orphans' and each thread's.
     fn take_idle(&mut self) -> Vec<PoolEntry<C>> {
         let mut idle: Vec<_> = self.orphans.drain(..).collect();
-        let (kept, taken) = std::mem::take(&mut self.threads.0)
-            .into_iter()
-            .partition(|(_, s)| matches!(s, Slot::Out(_)));
-        self.threads.0 = kept;
-        idle.extend(taken.into_iter().filter_map(|(_, slot)| match slot {
-            Slot::Idle(entry) => Some(entry),
-            Slot::Out(_) => None,
-        }));
+        idle.extend(self.threads.drain_idle());
         idle
     }
 
@@ -135,14 +141,9 @@ impl<C: Connector> State<C> {
         if let Some(orphan) = self.orphans.pop() {
             return Some(orphan);
         }
-        let victim = self
-            .threads
-            .0
-            .iter()
-            .position(|(id, slot)| *id != me && matches!(slot, Slot::Idle(_)))?;
-        match self.threads.0.swap_remove(victim).1 {
+        match self.threads.remove_first(|id, slot| id != me && matches!(slot, Slot::Idle(_)))? {
             Slot::Idle(entry) => Some(entry),
-            Slot::Out(_) => unreachable!("found idle above"),
+            Slot::Out(_) => unreachable!("picked an idle slot"),
         }
     }
 }

@@ -167,6 +167,16 @@ pub trait Harness: 'static {
         pool.get_timeout(wait)
     }
 
+    /// An async checkout ([`Pool::get_async`]) awaited on `runtime`, for the async rows;
+    /// `None` for the blocking ones.
+    fn get_async_on<C: Connector>(
+        pool: &Pool<C, Self::Strategy<C>>,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Option<Checkout<C, Self::Strategy<C>>> {
+        let _ = (pool, runtime);
+        None
+    }
+
     /// Whether this implementation can run on backend `B` (an async pool cannot drive a
     /// driver that blocks on a runtime of its own).
     fn runs_on<B: Backend>() -> Outcome {
@@ -500,6 +510,8 @@ pub struct Event {
     pub record: Option<u64>,
     /// The reason's message, for `invalidate` and `soft_invalidate`.
     pub reason: Option<String>,
+    /// The reset state, for `reset`.
+    pub state: Option<ResetState>,
 }
 
 /// A listener that records every event, in order.
@@ -539,14 +551,14 @@ impl EventLog {
         self.events.lock().clear();
     }
 
-    fn push(
+    pub(crate) fn push(
         &self,
         name: &'static str,
         conn: Option<u64>,
         record: Option<u64>,
         reason: Option<String>,
     ) {
-        self.events.lock().push(Event { name, conn, record, reason });
+        self.events.lock().push(Event { name, conn, record, reason, state: None });
     }
 }
 
@@ -586,9 +598,16 @@ where
         &self,
         conn: &mut C::Connection,
         record: Option<&mut ConnectionRecord<C>>,
-        _state: ResetState,
+        state: ResetState,
     ) -> Result<(), ListenerError> {
-        self.push("reset", Some(conn.conn_id()), record.map(|r| r.id()), None);
+        let event = Event {
+            name: "reset",
+            conn: Some(conn.conn_id()),
+            record: record.map(|r| r.id()),
+            reason: None,
+            state: Some(state),
+        };
+        self.events.lock().push(event);
         Ok(())
     }
     fn invalidate(

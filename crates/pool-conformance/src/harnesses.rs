@@ -173,6 +173,13 @@ macro_rules! async_row {
                 async_runtime().block_on(pool.get_async_timeout(wait))
             }
 
+            fn get_async_on<C: Connector>(
+                pool: &pool_core::Pool<C, Self::Strategy<C>>,
+                runtime: &tokio::runtime::Runtime,
+            ) -> Option<crate::Checkout<C, Self::Strategy<C>>> {
+                Some(runtime.block_on(pool.get_async()))
+            }
+
             fn runs_on<B: crate::Backend>() -> crate::Outcome {
                 async_runs_on::<B>()
             }

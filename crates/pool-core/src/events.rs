@@ -11,13 +11,136 @@ use crate::error::ListenerError;
 use crate::record::ConnectionRecord;
 use crate::Connector;
 
-/// Why a connection is being reset on return.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Why a connection is being reset, as the `reset` event receives it (SQLAlchemy 2.0's
+/// `PoolResetState`).
+///
+/// [`Default`] is the state of an ordinary return: a connection coming back to the pool,
+/// whose reset may do I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ResetState {
     /// The holder said it had already ended its transaction, so a rollback is skipped
     /// (a commit in commit mode still runs, as in SQLAlchemy).
     pub transaction_was_reset: bool,
+    /// The connection is being closed, not returned to the pool: a
+    /// [detached](crate::PooledConnection::detach) connection whose holder let go of it,
+    /// or an async return whose runtime is gone (see `asyncio_safe`). The reset still
+    /// runs (when `asyncio_safe`), so a listener that prepares a connection for reuse
+    /// can skip its work here.
+    pub terminate_only: bool,
+    /// The reset may do I/O. Always true for a connection checked out with
+    /// [`Pool::get`](crate::Pool::get). False only for a connection checked out with
+    /// [`Pool::get_async`](crate::Pool::get_async) whose return cannot run on its
+    /// runtime, because that runtime has shut down (a connection dropped after the
+    /// `#[tokio::main]` or `#[tokio::test]` that checked it out ended): the `reset`
+    /// listeners still fire, but the pool skips its rollback or commit, detaches the
+    /// connection, fires `close_detached` and terminates it, as SQLAlchemy does for an
+    /// asyncio connection the garbage collector finds.
+    pub asyncio_safe: bool,
+}
+
+impl Default for ResetState {
+    fn default() -> Self {
+        ResetState { transaction_was_reset: false, terminate_only: false, asyncio_safe: true }
+    }
+}
+
+/// Where the error given to [`PoolListener::handle_error`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorOrigin {
+    /// A pre-ping at checkout ([`Builder::pre_ping`](crate::Builder::pre_ping))
+    /// failed or timed out.
+    PrePing,
+    /// A keepalive ping of an idle connection
+    /// ([`Builder::keepalive`](crate::Builder::keepalive)) failed or timed out.
+    Keepalive,
+    /// A `checkout` listener refused the connection.
+    CheckoutListener,
+    /// The application handed an error to
+    /// [`PooledConnection::handle_error`](crate::PooledConnection::handle_error).
+    Holder,
+    /// Opening a connection failed. The verdict matters only under
+    /// [`Builder::connect_retry`](crate::Builder::connect_retry): a disconnect is retried,
+    /// anything else fails at once.
+    Connect,
+}
+
+/// An error the pool is deciding about, as [`PoolListener::handle_error`] sees it
+/// (SQLAlchemy's `ExceptionContext`).
+///
+/// It arrives with the pool's own verdict: [`is_disconnect`](Self::is_disconnect) from
+/// [`Connector::is_disconnect`] (for a listener's error, from the kind of
+/// [`ListenerError`]), and [`invalidate_pool_on_disconnect`](Self::invalidate_pool_on_disconnect)
+/// true except for a [`ListenerError::disconnect`], which asks to replace only its own
+/// connection. Each listener may change both; the next one sees the change, and the pool
+/// acts on what the last one left.
+///
+/// What the verdict does, by [`origin`](Self::origin):
+///
+/// | origin | a disconnect | anything else |
+/// |---|---|---|
+/// | `PrePing`, `CheckoutListener` | the connection is replaced and the checkout tried again (two passes in all); the pool is invalidated if asked | the connection is invalidated and the checkout fails |
+/// | `Keepalive` | the connection is closed; the pool is invalidated if asked | the connection is closed |
+/// | `Holder` | the connection is invalidated and `handle_error` returns `None`; the pool is invalidated if asked | the holder keeps the connection |
+/// | `Connect` | retried under `connect_retry` | the connect fails at once |
+#[derive(Debug)]
+pub struct ErrorContext<'a> {
+    error: &'a (dyn StdError + 'static),
+    origin: ErrorOrigin,
+    is_disconnect: bool,
+    invalidate_pool_on_disconnect: bool,
+}
+
+impl<'a> ErrorContext<'a> {
+    pub(crate) fn new(
+        error: &'a (dyn StdError + 'static),
+        origin: ErrorOrigin,
+        is_disconnect: bool,
+        invalidate_pool_on_disconnect: bool,
+    ) -> Self {
+        ErrorContext { error, origin, is_disconnect, invalidate_pool_on_disconnect }
+    }
+
+    /// The error: the driver's (downcast it to the connector's error type), a
+    /// [`ListenerError`], an [`OperationTimeout`](crate::OperationTimeout), or whatever
+    /// the holder passed.
+    pub fn error(&self) -> &'a (dyn StdError + 'static) {
+        self.error
+    }
+
+    /// Where the error came from.
+    pub fn origin(&self) -> ErrorOrigin {
+        self.origin
+    }
+
+    /// Whether a ping raised it: a pre-ping at checkout or a keepalive (SQLAlchemy's
+    /// `is_pre_ping`).
+    pub fn is_pre_ping(&self) -> bool {
+        matches!(self.origin, ErrorOrigin::PrePing | ErrorOrigin::Keepalive)
+    }
+
+    /// Whether the error means the connection is gone, as decided so far.
+    pub fn is_disconnect(&self) -> bool {
+        self.is_disconnect
+    }
+
+    /// Decides whether the error means the connection is gone.
+    pub fn set_disconnect(&mut self, is_disconnect: bool) {
+        self.is_disconnect = is_disconnect;
+    }
+
+    /// Whether a disconnect also invalidates every connection opened before this one,
+    /// as decided so far.
+    pub fn invalidate_pool_on_disconnect(&self) -> bool {
+        self.invalidate_pool_on_disconnect
+    }
+
+    /// Decides whether a disconnect also invalidates every connection opened before this
+    /// one (false: only this connection is replaced). No effect on a connect error.
+    pub fn set_invalidate_pool_on_disconnect(&mut self, invalidate: bool) {
+        self.invalidate_pool_on_disconnect = invalidate;
+    }
 }
 
 /// Receives the pool's events (SQLAlchemy's `PoolEvents`).
@@ -112,6 +235,33 @@ pub trait PoolListener<C: Connector>: Send + Sync + 'static {
         Ok(())
     }
 
+    /// When the pool decides whether an error means a disconnect (SQLAlchemy's
+    /// `handle_error`): a failed pre-ping or keepalive ping, a `checkout` listener's
+    /// error, a failed connect, or an error the application passed to
+    /// [`PooledConnection::handle_error`](crate::PooledConnection::handle_error).
+    ///
+    /// Runs before the pool acts on the error, in registration order; each listener sees
+    /// the verdict the previous ones left and may change it. This is how an application
+    /// says "this error means the server is gone" (or that it does not) without writing
+    /// a connector, for example over the r2d2, deadpool and bb8 adapters.
+    ///
+    /// ```
+    /// use pool_core::{Connector, ErrorContext, PoolListener};
+    ///
+    /// /// Counts "server closed the connection" in any error's message as a disconnect.
+    /// #[derive(Debug)]
+    /// struct ServerClosed;
+    ///
+    /// impl<C: Connector> PoolListener<C> for ServerClosed {
+    ///     fn handle_error(&self, ctx: &mut ErrorContext<'_>) {
+    ///         if ctx.error().to_string().contains("server closed the connection") {
+    ///             ctx.set_disconnect(true);
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    fn handle_error(&self, ctx: &mut ErrorContext<'_>) {}
+
     /// Before a connection is hard-invalidated and closed.
     fn invalidate(
         &self,
@@ -184,6 +334,16 @@ impl<C: Connector> Events<C> {
         }
         *list = next.into();
         self.any.store(true, Ordering::Release);
+    }
+
+    /// The verdict on an error: whether it is a disconnect, and whether that
+    /// invalidates the pool, after every `handle_error` listener had its say.
+    pub(crate) fn classify(&self, ctx: &mut ErrorContext<'_>) {
+        if self.any() {
+            for l in self.snapshot().iter() {
+                l.handle_error(ctx);
+            }
+        }
     }
 
     /// Runs `first_connect` (once per pool) and `connect` for a new connection.

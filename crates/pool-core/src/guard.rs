@@ -9,12 +9,11 @@ use std::pin::Pin;
 
 use tracing::Instrument;
 
-use crate::events::ResetState;
+use crate::events::{ErrorOrigin, ResetState};
 use crate::io::{now, Blocking, Io, NonBlocking};
-use crate::pool::{Inner, Invalidation, Pool, ReleaseOnDrop};
+use crate::pool::{Inner, Invalidation, Pool};
 use crate::record::{ConnectionRecord, Info, PoolEntry};
 use crate::strategy::Strategy;
-use crate::unwind;
 use crate::Connector;
 
 /// A connection checked out of a [`Pool`]; dropping it returns the connection.
@@ -99,7 +98,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     /// rollback of reset-on-return is skipped (the `reset` event still fires, and commit
     /// mode still commits, as in SQLAlchemy's `_close_special(transaction_reset=True)`).
     pub fn close_after_reset(mut this: Self) {
-        this.check_in(ResetState { transaction_was_reset: true });
+        this.check_in(ResetState { transaction_was_reset: true, ..ResetState::default() });
     }
 
     /// Invalidates the connection: it is closed (after the `invalidate` and `close`
@@ -135,10 +134,19 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
         Self::invalidate(this, reason);
     }
 
-    /// Takes an error the application got from this connection and, if the connector
-    /// says it means a disconnect, invalidates this connection and the pool generation
-    /// (what SQLAlchemy's engine does), returning `None`. Otherwise the connection is
-    /// handed back, still checked out.
+    /// Takes an error the application got from this connection and decides whether it
+    /// means the connection is gone, as SQLAlchemy's engine does: first
+    /// [`Connector::is_disconnect`] (when `error` is the connector's error type), then
+    /// every listener's [`handle_error`](crate::PoolListener::handle_error), which may
+    /// change the verdict and whether it invalidates the pool.
+    ///
+    /// On a disconnect this connection is invalidated (closed, its slot returned), and
+    /// with it every connection of the pool opened before it unless a listener said
+    /// otherwise; it returns `None`. Otherwise the connection is handed back, still
+    /// checked out.
+    ///
+    /// `error` can be any error, not only the connector's: an ORM's error wrapping the
+    /// driver's, say, which a listener then recognises.
     ///
     /// ```text
     /// match conn.execute("…") {
@@ -149,13 +157,20 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
     ///     Ok(_) => {}
     /// }
     /// ```
-    pub fn handle_error(this: Self, error: &C::Error) -> Option<Self> {
-        if this.pool.connector().is_disconnect(error) {
-            Self::invalidate_pool(this, Some(error));
-            None
-        } else {
-            Some(this)
+    pub fn handle_error(this: Self, error: &(dyn StdError + 'static)) -> Option<Self> {
+        let core = &this.pool.inner.core;
+        let known =
+            error.downcast_ref::<C::Error>().is_some_and(|e| core.connector().is_disconnect(e));
+        let verdict = core.judge(error, ErrorOrigin::Holder, known, true);
+        if !verdict.disconnect {
+            return Some(this);
         }
+        if verdict.invalidate_pool {
+            Self::invalidate_pool(this, Some(error));
+        } else {
+            Self::invalidate(this, Some(error));
+        }
+        None
     }
 
     /// Separates the connection from the pool: the record goes back empty (and counts as
@@ -168,27 +183,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
         let Held::Pooled(entry) = mem::replace(&mut this.held, Held::Returned) else {
             unreachable!("checked above")
         };
-        let inner = &*this.pool.inner;
-        if let Some(leases) = &inner.core.leases {
-            leases.end(entry.inner.record.id, inner.core.name());
-        }
-        let mut release = ReleaseOnDrop::new(inner, entry);
-        let e = &mut *release.entry().inner;
-        let mut conn = e.conn.take().expect("a checked-out entry has a connection");
-        let info = mem::take(&mut e.record.info);
-        e.record.finalizers.clear();
-        // The detach is done: a panicking listener's panic reaches the caller after it.
-        let heard = unwind::listen(|| {
-            if inner.core.events.any() {
-                inner
-                    .core
-                    .events
-                    .snapshot()
-                    .iter()
-                    .for_each(|l| l.detach(&mut conn, &mut e.record));
-            }
-        });
-        drop(release);
+        let (conn, info, heard) = this.pool.inner.detach_entry(entry);
         this.held = Held::Detached(Box::new(Detached { conn, info }));
         heard.resume();
     }
@@ -325,14 +320,7 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
         match self.spawn {
             None => now(give_back::<Blocking, C, S>(&self.pool.inner, held, state, echo)),
             Some(run_return) => {
-                let pool = self.pool.clone();
-                let task =
-                    Box::pin(
-                        async move {
-                            give_back::<NonBlocking, C, S>(&pool.inner, held, state, echo).await
-                        }
-                        .instrument(span.clone()),
-                    );
+                let task = Box::pin(self.async_return(held, state).instrument(span.clone()));
                 run_return(&self.pool, task);
             }
         }
@@ -351,12 +339,47 @@ impl<C: Connector, S: Strategy<C>> PooledConnection<C, S> {
                 held => now(give_back::<Blocking, C, S>(&self.pool.inner, held, state, echo)),
             },
             Some(run_return) => {
-                let pool = self.pool.clone();
-                let task = Box::pin(async move {
-                    give_back::<NonBlocking, C, S>(&pool.inner, held, state, echo).await
-                });
+                let task = Box::pin(self.async_return(held, state));
                 run_return(&self.pool, task);
             }
+        }
+    }
+
+    /// The return of a connection checked out with `get_async`, as a task for the
+    /// strategy's `run_return`. If the task is dropped before it first runs (its runtime
+    /// shut down), the return runs without I/O instead ([`Unstarted`]).
+    fn async_return(
+        &self,
+        held: Held<C>,
+        state: ResetState,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        let mut unstarted = Unstarted { pool: self.pool.clone(), held, state };
+        let echo = self.echo;
+        async move {
+            let held = mem::replace(&mut unstarted.held, Held::Returned);
+            give_back::<NonBlocking, C, S>(&unstarted.pool.inner, held, state, echo).await
+        }
+    }
+}
+
+/// What an async return holds until its task first runs. Dropped before that (its
+/// runtime shut down, so the task never will), it returns the connection without I/O:
+/// [`Inner::return_without_runtime`] and [`Inner::close_detached_without_runtime`].
+struct Unstarted<C: Connector, S: Strategy<C>> {
+    pool: Pool<C, S>,
+    held: Held<C>,
+    state: ResetState,
+}
+
+impl<C: Connector, S: Strategy<C>> Drop for Unstarted<C, S> {
+    fn drop(&mut self) {
+        let inner = &*self.pool.inner;
+        match mem::replace(&mut self.held, Held::Returned) {
+            Held::Pooled(entry) => inner.return_without_runtime(entry, self.state),
+            Held::Detached(detached) => {
+                inner.close_detached_without_runtime(detached.conn, self.state)
+            }
+            Held::Returned => {}
         }
     }
 }

@@ -3,6 +3,7 @@
 mod builder;
 mod config;
 mod connector;
+mod detached;
 mod error;
 mod events;
 #[cfg(feature = "metrics")]
@@ -30,7 +31,7 @@ pub use crate::error::{
     BoxError, BuildError, CheckoutError, ConnectError, ErrorChain, ListenerError, Outage,
     TimeoutError, UrlError,
 };
-pub use crate::events::{PoolListener, ResetState};
+pub use crate::events::{ErrorContext, ErrorOrigin, PoolListener, ResetState};
 #[cfg(feature = "metrics")]
 pub use crate::export::{MetricKind, METRICS};
 pub use crate::guard::{Nested, PooledConnection};

@@ -26,6 +26,7 @@ use parking_lot::{Condvar, Mutex};
 
 use crate::config::PoolConfig;
 use crate::error::{CheckoutError, ErrorChain};
+use crate::events::ErrorOrigin;
 use crate::io::{now, Blocking, Io, NonBlocking};
 use crate::pool::{Core, Inner, Invalidation};
 use crate::record::PoolEntry;
@@ -525,6 +526,15 @@ async fn keepalive<I: Io, C: Connector, S: Strategy<C>>(held: &mut Held<'_, C, S
     let id = e.record.id;
     let conn = e.conn.as_mut().expect("a keepalive is for an open connection");
     tracing::debug!(pool = %core.name(), "Keepalive ping on connection {id}");
+    // A disconnect (after `handle_error`) also invalidates the pool, unless a listener
+    // said otherwise.
+    let generation = e.record.generation;
+    let judge = |error: &(dyn std::error::Error + 'static), known: bool| {
+        let verdict = core.judge(error, ErrorOrigin::Keepalive, known, true);
+        if verdict.disconnect && verdict.invalidate_pool {
+            core.invalidate_generation_of(generation);
+        }
+    };
     let failure: Box<dyn std::error::Error + Send + Sync> =
         match I::ping(core.connector(), conn, core.config.ping_timeout).await {
             Ok(Some(Ok(()))) | Ok(None) => {
@@ -532,12 +542,13 @@ async fn keepalive<I: Io, C: Connector, S: Strategy<C>>(held: &mut Held<'_, C, S
                 return true;
             }
             Ok(Some(Err(err))) => {
-                if core.connector().is_disconnect(&err) {
-                    core.invalidate_generation_of(e.record.generation);
-                }
+                judge(&err, core.connector().is_disconnect(&err));
                 Box::new(KeepaliveFailed(ErrorChain::new(&err).to_string()))
             }
-            Err(timeout) => Box::new(timeout),
+            Err(timeout) => {
+                judge(&timeout, false);
+                Box::new(timeout)
+            }
         };
     tracing::info!(pool = %core.name(), "Keepalive ping on connection {id} failed: {failure}");
     core.invalidate(entry, Some(&*failure), Invalidation::Close(CloseCause::Invalidated), true);

@@ -15,7 +15,7 @@ use crate::config::{Echo, PoolConfig, ResetOnReturn};
 use crate::error::{
     BoxError, BuildError, CheckoutError, ConnectError, ErrorChain, ListenerError, Outage,
 };
-use crate::events::{Events, PoolListener, ResetState};
+use crate::events::{ErrorContext, ErrorOrigin, Events, PoolListener, ResetState};
 use crate::guard::PooledConnection;
 use crate::io::{now, Blocking, Io, NonBlocking, Timed};
 use crate::leaks::{Leak, Leases};
@@ -23,6 +23,7 @@ use crate::maintain::{self, Held, Signal};
 use crate::record::{ConnectionRecord, EntryInner, PoolEntry};
 use crate::stats::{CloseCause, Counters, Statistics, WaitEnd};
 use crate::strategy::{AsyncStrategy, PoolStatus, Strategy};
+use crate::timeouts::OperationTimeout;
 use crate::unwind;
 use crate::Connector;
 
@@ -263,7 +264,13 @@ impl<C: Connector> Core<C> {
     async fn connect_retrying<I: Io>(&self) -> Timed<Result<C::Connection, C::Error>> {
         let bound = self.config.connect_timeout;
         let Some(period) = self.config.connect_retry else {
-            return I::connect(&self.connector, bound).await;
+            let outcome = I::connect(&self.connector, bound).await;
+            if let Ok(Err(err)) = &outcome {
+                // Listeners hear every failed connect, as SQLAlchemy's `handle_error`
+                // does; the verdict matters only to a retry.
+                self.judge(err, ErrorOrigin::Connect, self.connector.is_disconnect(err), false);
+            }
+            return outcome;
         };
         let deadline = Instant::now().checked_add(period);
         let mut backoff = RETRY_FIRST;
@@ -272,7 +279,10 @@ impl<C: Connector> Core<C> {
             let outcome = I::connect(&self.connector, bound).await;
             let retryable = match &outcome {
                 Ok(Ok(_)) => false,
-                Ok(Err(err)) => self.connector.is_disconnect(err),
+                Ok(Err(err)) => {
+                    let known = self.connector.is_disconnect(err);
+                    self.judge(err, ErrorOrigin::Connect, known, false).disconnect
+                }
                 Err(_timeout) => true,
             };
             let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
@@ -443,8 +453,26 @@ impl<C: Connector> Core<C> {
         }
     }
 
+    /// SQLAlchemy's `handle_error`: the verdict on `error`, starting from the pool's own
+    /// (`is_disconnect`, `invalidate_pool`), after every listener had its say. Free when
+    /// no listener is registered.
+    pub(crate) fn judge(
+        &self,
+        error: &(dyn StdError + 'static),
+        origin: ErrorOrigin,
+        is_disconnect: bool,
+        invalidate_pool: bool,
+    ) -> Verdict {
+        let mut ctx = ErrorContext::new(error, origin, is_disconnect, invalidate_pool);
+        self.events.classify(&mut ctx);
+        Verdict {
+            disconnect: ctx.is_disconnect(),
+            invalidate_pool: ctx.invalidate_pool_on_disconnect(),
+        }
+    }
+
     /// SQLAlchemy's `_ConnectionFairy._reset`: the `reset` event, then rollback, commit
-    /// or nothing.
+    /// or nothing (nothing when the state says no I/O may run: not `asyncio_safe`).
     pub(crate) async fn reset<I: Io>(
         &self,
         conn: &mut C::Connection,
@@ -456,6 +484,9 @@ impl<C: Connector> Core<C> {
             for l in listeners.iter() {
                 l.reset(conn, record.as_deref_mut(), state)?;
             }
+        }
+        if !state.asyncio_safe {
+            return Ok(());
         }
         match self.reset_action(ConnId(record.as_deref().map(|r| r.id)), state, true) {
             ResetAction::Rollback => {
@@ -1306,6 +1337,15 @@ impl fmt::Display for StillOpen {
 
 impl StdError for StillOpen {}
 
+/// What the pool does with an error ([`Core::judge`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Verdict {
+    /// The connection is gone.
+    pub(crate) disconnect: bool,
+    /// A disconnect also invalidates every older connection.
+    pub(crate) invalidate_pool: bool,
+}
+
 /// Why one pass of the checkout loop did not hand out the connection.
 enum Step<E> {
     /// Replace the connection and try again.
@@ -1316,6 +1356,7 @@ enum Step<E> {
 
 enum Reason<E> {
     Ping(E),
+    Timeout(OperationTimeout),
     Listener(ListenerError),
 }
 
@@ -1323,6 +1364,7 @@ impl<E: StdError + 'static> Reason<E> {
     fn as_error(&self) -> &(dyn StdError + 'static) {
         match self {
             Reason::Ping(e) => e,
+            Reason::Timeout(e) => e,
             Reason::Listener(e) => e,
         }
     }
@@ -1410,6 +1452,35 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         }
     }
 
+    /// A pre-ping that failed or timed out: a disconnect (after `handle_error`) replaces
+    /// the connection and tries again; anything else fails the checkout.
+    #[cold]
+    #[inline(never)]
+    fn after_failed_ping(&self, id: u64, reason: Reason<C::Error>) -> Step<C::Error> {
+        let core = &self.core;
+        let known = match &reason {
+            Reason::Ping(err) => core.connector.is_disconnect(err),
+            _ => false,
+        };
+        let verdict = core.judge(reason.as_error(), ErrorOrigin::PrePing, known, true);
+        if verdict.disconnect {
+            let what = if verdict.invalidate_pool { "pool" } else { "connection" };
+            tracing::debug!(
+                pool = %core.name(),
+                "Pool pre-ping on connection {id} failed, will invalidate {what}"
+            );
+            return Step::Retry { invalidate_pool: verdict.invalidate_pool, reason };
+        }
+        match reason {
+            Reason::Ping(err) => Step::Fail(CheckoutError::Ping(err)),
+            Reason::Timeout(timeout) => {
+                tracing::info!(pool = %core.name(), "Pool pre-ping on connection {id} failed: {timeout}");
+                Step::Fail(CheckoutError::OperationTimeout(timeout))
+            }
+            Reason::Listener(err) => Step::Fail(CheckoutError::Listener(err)),
+        }
+    }
+
     async fn checkout_pass<I: Io>(&self, entry: &mut PoolEntry<C>) -> Result<(), Step<C::Error>> {
         let core = &self.core;
         let e = &mut *entry.inner;
@@ -1422,30 +1493,17 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             } else {
                 tracing::debug!(pool = %core.name(), "Pool pre-ping on connection {id}");
                 let span = tracing::debug_span!("pre_ping", record = id);
-                match I::ping(&*core.connector, conn, core.config.ping_timeout)
+                let err = match I::ping(&*core.connector, conn, core.config.ping_timeout)
                     .instrument(span)
                     .await
                 {
-                    Err(timeout) => {
-                        tracing::info!(
-                            pool = %core.name(),
-                            "Pool pre-ping on connection {id} failed: {timeout}"
-                        );
-                        return Err(Step::Fail(CheckoutError::OperationTimeout(timeout)));
-                    }
                     Ok(None) => return Err(Step::Fail(CheckoutError::PingUnsupported)),
-                    Ok(Some(Ok(()))) => {}
-                    Ok(Some(Err(err))) if core.connector.is_disconnect(&err) => {
-                        tracing::debug!(
-                            pool = %core.name(),
-                            "Pool pre-ping on connection {id} failed, will invalidate pool"
-                        );
-                        return Err(Step::Retry {
-                            invalidate_pool: true,
-                            reason: Reason::Ping(err),
-                        });
-                    }
-                    Ok(Some(Err(err))) => return Err(Step::Fail(CheckoutError::Ping(err))),
+                    Ok(Some(Ok(()))) => None,
+                    Ok(Some(Err(err))) => Some(Reason::Ping(err)),
+                    Err(timeout) => Some(Reason::Timeout(timeout)),
+                };
+                if let Some(reason) = err {
+                    return Err(self.after_failed_ping(id, reason));
                 }
             }
         }
@@ -1453,9 +1511,15 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
             let listeners = core.events.snapshot();
             for l in listeners.iter() {
                 if let Err(err) = l.checkout(conn, &mut e.record) {
-                    return Err(if err.is_disconnect() {
+                    let verdict = core.judge(
+                        &err,
+                        ErrorOrigin::CheckoutListener,
+                        err.is_disconnect(),
+                        err.invalidates_pool() || !err.is_disconnect(),
+                    );
+                    return Err(if verdict.disconnect {
                         Step::Retry {
-                            invalidate_pool: err.invalidates_pool(),
+                            invalidate_pool: verdict.invalidate_pool,
                             reason: Reason::Listener(err),
                         }
                     } else {
@@ -1578,7 +1642,7 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
     /// The end of a return: a failed reset invalidates the connection; then the record
     /// is checked in.
     #[inline(always)]
-    fn after_reset(&self, mut pending: Pending<'_, C, S>, failed: Option<BoxError>) {
+    pub(crate) fn after_reset(&self, mut pending: Pending<'_, C, S>, failed: Option<BoxError>) {
         if let Some(err) = failed {
             self.reset_failed(pending.entry(), &*err);
         }
@@ -1659,61 +1723,11 @@ impl<C: Connector, S: Strategy<C>> Inner<C, S> {
         }
     }
 
-    /// Closes a connection its holder detached (SQLAlchemy's `_finalize_fairy` with no
-    /// record): reset, `close_detached`, close.
-    pub(crate) async fn close_detached<I: Io>(&self, conn: C::Connection, state: ResetState) {
-        let core = &self.core;
-        // Terminated instead if the reset or a listener panics, or the future is dropped.
-        let mut held = TerminateOnDrop { inner: self, conn: Some(conn) };
-        let conn = held.conn.as_mut().expect("set just above");
-        let reset = core.reset::<I>(conn, None, state).await;
-        if let Err(err) = &reset {
-            let shown = ErrorChain::new(&**err);
-            tracing::error!(pool = %core.name(), "Exception during reset or similar: {shown}");
-        }
-        if core.events.any() {
-            for l in core.events.snapshot().iter() {
-                l.close_detached(conn);
-            }
-        }
-        let conn = held.conn.take().expect("present until here");
-        tracing::debug!(pool = %core.name(), "Closing connection detached");
-        let result =
-            if reset.is_ok() { core.connector.close(conn) } else { core.connector.terminate(conn) };
-        if let Err(err) = result {
-            let shown = ErrorChain::new(&err);
-            tracing::error!(pool = %core.name(), "Exception closing connection detached: {shown}");
-        }
-    }
-
-    /// Closes a detached connection abruptly, without a reset or an event (an
-    /// invalidation, or a return that cannot finish).
-    pub(crate) fn terminate_detached(&self, conn: C::Connection) {
-        if let Err(err) = self.core.connector.terminate(conn) {
-            let shown = ErrorChain::new(&err);
-            tracing::error!(pool = %self.core.name(), "Exception closing connection detached: {shown}");
-        }
-    }
-
     /// A checked-out entry whose checkout or return did not finish (a panic, a dropped
     /// future): its connection is closed, its record given back. While the thread
     /// unwinds no listener runs: a second panic would abort the process.
     pub(crate) fn interrupted(&self, entry: PoolEntry<C>) {
         self.checkin_failed(entry, Some(&Interrupted), !std::thread::panicking());
-    }
-}
-
-/// A detached connection on its way to being closed: terminated if dropped before.
-struct TerminateOnDrop<'a, C: Connector, S: Strategy<C>> {
-    inner: &'a Inner<C, S>,
-    conn: Option<C::Connection>,
-}
-
-impl<C: Connector, S: Strategy<C>> Drop for TerminateOnDrop<'_, C, S> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.inner.terminate_detached(conn);
-        }
     }
 }
 
@@ -1725,12 +1739,16 @@ pub(crate) struct Pending<'a, C: Connector, S: Strategy<C>> {
     entry: Option<PoolEntry<C>>,
 }
 
-impl<C: Connector, S: Strategy<C>> Pending<'_, C, S> {
-    fn entry(&mut self) -> &mut PoolEntry<C> {
+impl<'a, C: Connector, S: Strategy<C>> Pending<'a, C, S> {
+    pub(crate) fn new(inner: &'a Inner<C, S>, entry: PoolEntry<C>) -> Self {
+        Pending { inner, entry: Some(entry) }
+    }
+
+    pub(crate) fn entry(&mut self) -> &mut PoolEntry<C> {
         self.entry.as_mut().expect("a pending entry is present until taken")
     }
 
-    fn take(&mut self) -> PoolEntry<C> {
+    pub(crate) fn take(&mut self) -> PoolEntry<C> {
         self.entry.take().expect("a pending entry is taken once")
     }
 

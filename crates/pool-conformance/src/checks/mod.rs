@@ -13,6 +13,7 @@ pub mod concurrency;
 pub mod events;
 pub mod failures;
 pub mod maintain;
+pub mod parity;
 pub mod prune;
 pub mod python;
 pub mod queue;

@@ -227,6 +227,51 @@ async fn killed_backends_are_replaced_with_pre_ping_async() {
     assert_eq!(pool.generation(), generation + 1, "one disconnect, one invalidation");
 }
 
+/// Records each pre-ping error it hears as the driver's, and keeps the rest of the pool.
+#[derive(Debug, Default, Clone)]
+struct OnlyThisOne(std::sync::Arc<std::sync::Mutex<Vec<(bool, bool)>>>);
+
+impl pool_core::PoolListener<AsyncPostgresConnector> for OnlyThisOne {
+    fn handle_error(&self, ctx: &mut pool_core::ErrorContext<'_>) {
+        let drivers = ctx.error().downcast_ref::<pool_postgres::Error>().is_some();
+        self.0.lock().unwrap().push((drivers, ctx.is_disconnect()));
+        ctx.set_invalidate_pool_on_disconnect(false);
+    }
+}
+
+// Issue 16 against the server: a killed session's pre-ping error reaches a `handle_error`
+// listener as the driver's own error, already judged a disconnect by the connector; the
+// listener keeps the rest of the pool, so each dead idle connection is found by its own
+// ping (two verdicts), and the generation stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handle_error_hears_a_killed_session_at_pre_ping() {
+    let Some(url) = url("handle_error_hears_a_killed_session_at_pre_ping") else { return };
+    let app = tag("handle-error");
+    let watcher = watcher(&url).await;
+    let heard = OnlyThisOne::default();
+    let connector = AsyncPostgresConnector::new(&url).unwrap().with_application_name(&app);
+    let pool = QueuePool::builder(connector)
+        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
+        .pre_ping(true)
+        .listener(heard.clone())
+        .build()
+        .unwrap();
+    let held = [pool.get_async().await.unwrap(), pool.get_async().await.unwrap()];
+    drop(held);
+    returned(&pool).await;
+    assert_eq!(kill_all(&watcher, &app).await, 2);
+
+    let generation = pool.generation();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let conn = pool.get_async().await.expect("pre-ping reconnects");
+        conn.batch_execute("SELECT 1").await.expect("a live session");
+        held.push(conn);
+    }
+    assert_eq!(*heard.0.lock().unwrap(), [(true, true), (true, true)], "one verdict per dead ping");
+    assert_eq!(pool.generation(), generation, "the listener kept the rest of the pool");
+}
+
 // Issue 6, proof 1, with the blocking checkout: pre-ping on, then off with handle_error.
 #[test]
 fn killed_backends_are_replaced_with_pre_ping() {

@@ -249,6 +249,41 @@ async fn a_ping_that_never_answers_fails_the_checkout_and_closes_the_connection(
     assert_ne!(*conn, first, "the connection whose ping hung was not handed out again");
 }
 
+/// Declares a ping that timed out a disconnect (SQLAlchemy's `handle_error`).
+#[derive(Debug)]
+struct SilenceIsGone;
+
+impl pool_core::PoolListener<Stalling> for SilenceIsGone {
+    fn handle_error(&self, ctx: &mut pool_core::ErrorContext<'_>) {
+        if ctx.is_pre_ping() && ctx.error().is::<pool_core::OperationTimeout>() {
+            ctx.set_disconnect(true);
+        }
+    }
+}
+
+// Issue 16: a `handle_error` listener can count a pre-ping that never answers as a
+// disconnect; the checkout then replaces the connection (fresh, so not pinged) and
+// succeeds instead of failing, and the pool generation moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ping_timeout_declared_a_disconnect_replaces_the_connection() {
+    let connector = Stalling::default();
+    let pool = QueuePool::builder(connector.clone())
+        .strategy(QueueConfig::default().pool_size(1).max_overflow(0).timeout(HUNG))
+        .ping_timeout(BOUND)
+        .pre_ping(true)
+        .listener(SilenceIsGone)
+        .build()
+        .expect("valid settings");
+    let first = *pool.get_async().await.expect("connects");
+    let generation = pool.generation();
+    connector.0.hang_ping.store(true, Ordering::SeqCst);
+    let conn = pool.get_async().await.expect("replaced instead of failing");
+    assert_ne!(*conn, first);
+    assert_eq!(connector.0.terminated.load(Ordering::SeqCst), 1, "the silent connection");
+    assert_eq!(pool.generation(), generation + 1, "a disconnect invalidates the pool");
+    connector.0.hang_ping.store(false, Ordering::SeqCst);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reset_that_never_answers_invalidates_the_connection() {
     let connector = Stalling::default();

@@ -156,6 +156,7 @@ define_checks! {$
     parity::handle_error_reclassifies_checkout_listener_errors,
     parity::handle_error_reclassifies_pre_ping,
     parity::handle_error_decides_connect_retry,
+    parity::handle_error_judges_keepalive,
     parity::handle_error_listener_panic,
     parity::reset_state_of_returns,
     parity::reset_state_runtime_gone,

@@ -16,7 +16,7 @@ use super::needs;
 use crate::observe::eventually;
 use crate::{build, try_build, Backend, Call, Harness, Identified, Outcome, Spec};
 
-fn needs_maintenance<H: Harness>() -> Outcome {
+pub(crate) fn needs_maintenance<H: Harness>() -> Outcome {
     needs::<H>(|c| c.retains, "keeps no idle connection the core looks after (caps().retains)")
 }
 

@@ -14,6 +14,7 @@ use pool_core::{
 };
 
 use super::{needs_reuse, then_closed};
+use crate::observe::eventually;
 use crate::{build, Backend, Call, EventLog, Harness, Identified, Outcome, Reason, Skip, Spec};
 
 /// A short timeout, so that a slot the pool failed to give back fails the check quickly.
@@ -333,6 +334,33 @@ pub fn handle_error_decides_connect_retry<H: Harness, B: Backend>(backend: &B) -
     script.fail_connects(1);
     drop(H::get(&p).expect("declared a disconnect: retried"));
     assert_eq!(script.connect_attempts(), before + 2);
+    Ok(())
+}
+
+// The keepalive (issue 12) is a ping like pre-ping, so `handle_error` hears it with
+// `is_pre_ping`: an ordinary ping error declared a disconnect closes the connection and,
+// by default, invalidates the pool.
+/// `handle_error` listeners decide whether a failed keepalive ping is a disconnect.
+pub fn handle_error_judges_keepalive<H: Harness, B: Backend>(backend: &B) -> Outcome {
+    super::maintain::needs_maintenance::<H>()?;
+    let script = backend.script()?;
+    let classifier = Classifier::new(&EventLog::new()).says("", Some(true), None);
+    let p = build::<H, B>(backend, Spec::sized(1, Some(0)), |b| {
+        b.keepalive(Duration::from_millis(25)).listener(classifier.clone())
+    });
+    let c = H::get(&p).expect("checkout");
+    let a = c.conn_id();
+    let generation = p.generation();
+    script.fail_pings(1, false);
+    drop(c);
+    eventually("the keepalive's verdict", || p.generation() == generation + 1);
+    let heard = classifier.seen();
+    assert_eq!(
+        (heard[0].origin, heard[0].pre_ping, heard[0].disconnect),
+        (ErrorOrigin::Keepalive, true, false)
+    );
+    eventually("closed", || backend.log().calls_for(a).iter().any(|c| c.is_close()));
+    assert_ne!(H::get(&p).expect("checkout").conn_id(), a, "replaced");
     Ok(())
 }
 

@@ -2,8 +2,9 @@
 
 pub use pool_core::{
     BoxError, BuildError, Builder, CheckoutError, CloseCause, Closes, ConnectionRecord, Connector,
-    Core, Echo, Info, Leak, ListenerError, Nested, Pool, PoolConfig, PoolEntry, PoolListener,
-    PoolStatus, PooledConnection, ResetOnReturn, ResetState, Statistics, Strategy, TimeoutError,
+    Core, Echo, ErrorContext, ErrorOrigin, Info, Leak, ListenerError, Nested, Pool, PoolConfig,
+    PoolEntry, PoolListener, PoolStatus, PooledConnection, ResetOnReturn, ResetState, Statistics,
+    Strategy, TimeoutError,
 };
 #[cfg(feature = "metrics")]
 pub use pool_core::{MetricKind, METRICS};

@@ -228,6 +228,18 @@ pub enum BackendKind {
     /// PostgreSQL through `pool-postgres`'s `AsyncPostgresConnector`
     /// (`POOL_TEST_POSTGRES_URL`): the native async connector over tokio-postgres.
     TokioPostgres,
+    /// PostgreSQL through `pool-postgres` behind PgBouncer in transaction mode
+    /// (`POOL_TEST_PGBOUNCER_TX_URL`).
+    PgbouncerTx,
+    /// `AsyncPostgresConnector` behind PgBouncer in transaction mode
+    /// (`POOL_TEST_PGBOUNCER_TX_URL`).
+    PgbouncerTxAsync,
+    /// PostgreSQL through `pool-postgres` behind PgBouncer in session mode
+    /// (`POOL_TEST_PGBOUNCER_SESSION_URL`).
+    PgbouncerSession,
+    /// `AsyncPostgresConnector` behind PgBouncer in session mode
+    /// (`POOL_TEST_PGBOUNCER_SESSION_URL`).
+    PgbouncerSessionAsync,
     /// MySQL or MariaDB through `pool-mysql` (`POOL_TEST_MYSQL_URL`).
     Mysql,
     /// MySQL or MariaDB through `pool-mysql`'s `AsyncMySqlConnector`
@@ -242,7 +254,7 @@ pub enum BackendKind {
 
 impl BackendKind {
     /// Every backend, in matrix order.
-    pub const ALL: [BackendKind; 12] = [
+    pub const ALL: [BackendKind; 16] = [
         BackendKind::Scripted,
         BackendKind::Sqlite,
         BackendKind::R2d2Sqlite,
@@ -251,6 +263,10 @@ impl BackendKind {
         BackendKind::Bb8Postgres,
         BackendKind::Postgres,
         BackendKind::TokioPostgres,
+        BackendKind::PgbouncerTx,
+        BackendKind::PgbouncerTxAsync,
+        BackendKind::PgbouncerSession,
+        BackendKind::PgbouncerSessionAsync,
         BackendKind::Mysql,
         BackendKind::MysqlAsync,
         BackendKind::Redis,
@@ -268,6 +284,10 @@ impl BackendKind {
             BackendKind::Bb8Postgres => "b8p",
             BackendKind::Postgres => "pos",
             BackendKind::TokioPostgres => "tkp",
+            BackendKind::PgbouncerTx => "pbt",
+            BackendKind::PgbouncerTxAsync => "pba",
+            BackendKind::PgbouncerSession => "pbs",
+            BackendKind::PgbouncerSessionAsync => "psa",
             BackendKind::Mysql => "mys",
             BackendKind::MysqlAsync => "mya",
             BackendKind::Redis => "red",
@@ -286,6 +306,10 @@ impl BackendKind {
             BackendKind::Bb8Postgres => "bb8-postgres",
             BackendKind::Postgres => "postgres",
             BackendKind::TokioPostgres => "tokio-postgres",
+            BackendKind::PgbouncerTx => "pgbouncer-tx",
+            BackendKind::PgbouncerTxAsync => "pgbouncer-tx-async",
+            BackendKind::PgbouncerSession => "pgbouncer-session",
+            BackendKind::PgbouncerSessionAsync => "pgbouncer-session-async",
             BackendKind::Mysql => "mysql",
             BackendKind::MysqlAsync => "mysql_async",
             BackendKind::Redis => "redis",

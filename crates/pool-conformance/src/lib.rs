@@ -22,8 +22,9 @@ pub use crate::noop::NoopConnector;
 pub use crate::scripted::{Script, ScriptedConnection, ScriptedConnector, ScriptedError};
 pub use crate::servers::{
     server_url, Bb8PostgresBackend, DeadpoolPostgresBackend, MysqlAsyncBackend, MysqlBackend,
-    PostgresBackend, RedisAsyncBackend, RedisBackend, TokioPostgresBackend, MYSQL_URL,
-    POSTGRES_URL, REDIS_URL,
+    PgbouncerSessionAsyncBackend, PgbouncerSessionBackend, PgbouncerTxAsyncBackend,
+    PgbouncerTxBackend, PostgresBackend, RedisAsyncBackend, RedisBackend, TokioPostgresBackend,
+    MYSQL_URL, PGBOUNCER_SESSION_URL, PGBOUNCER_TX_URL, POSTGRES_URL, REDIS_URL,
 };
 
 /// One check of the suite, ready to run on a backend.
@@ -67,6 +68,10 @@ macro_rules! define_checks {
                         BackendKind::Bb8Postgres => run_on::<H, Bb8PostgresBackend>(checks::$group::$check::<H, Bb8PostgresBackend>),
                         BackendKind::Postgres => run_on::<H, PostgresBackend>(checks::$group::$check::<H, PostgresBackend>),
                         BackendKind::TokioPostgres => run_on::<H, TokioPostgresBackend>(checks::$group::$check::<H, TokioPostgresBackend>),
+                        BackendKind::PgbouncerTx => run_on::<H, PgbouncerTxBackend>(checks::$group::$check::<H, PgbouncerTxBackend>),
+                        BackendKind::PgbouncerTxAsync => run_on::<H, PgbouncerTxAsyncBackend>(checks::$group::$check::<H, PgbouncerTxAsyncBackend>),
+                        BackendKind::PgbouncerSession => run_on::<H, PgbouncerSessionBackend>(checks::$group::$check::<H, PgbouncerSessionBackend>),
+                        BackendKind::PgbouncerSessionAsync => run_on::<H, PgbouncerSessionAsyncBackend>(checks::$group::$check::<H, PgbouncerSessionAsyncBackend>),
                         BackendKind::Mysql => run_on::<H, MysqlBackend>(checks::$group::$check::<H, MysqlBackend>),
                         BackendKind::MysqlAsync => run_on::<H, MysqlAsyncBackend>(checks::$group::$check::<H, MysqlAsyncBackend>),
                         BackendKind::Redis => run_on::<H, RedisBackend>(checks::$group::$check::<H, RedisBackend>),
@@ -89,6 +94,10 @@ macro_rules! define_checks {
                 $d crate::conformance_tests!(@on $d harness, bb8_postgres, $d crate::Bb8PostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, postgres, $d crate::PostgresBackend);
                 $d crate::conformance_tests!(@on $d harness, tokio_postgres, $d crate::TokioPostgresBackend);
+                $d crate::conformance_tests!(@on $d harness, pgbouncer_tx, $d crate::PgbouncerTxBackend);
+                $d crate::conformance_tests!(@on $d harness, pgbouncer_tx_async, $d crate::PgbouncerTxAsyncBackend);
+                $d crate::conformance_tests!(@on $d harness, pgbouncer_session, $d crate::PgbouncerSessionBackend);
+                $d crate::conformance_tests!(@on $d harness, pgbouncer_session_async, $d crate::PgbouncerSessionAsyncBackend);
                 $d crate::conformance_tests!(@on $d harness, mysql, $d crate::MysqlBackend);
                 $d crate::conformance_tests!(@on $d harness, mysql_async, $d crate::MysqlAsyncBackend);
                 $d crate::conformance_tests!(@on $d harness, redis, $d crate::RedisBackend);

@@ -17,6 +17,12 @@ pub const POSTGRES_URL: &str = "POOL_TEST_POSTGRES_URL";
 pub const MYSQL_URL: &str = "POOL_TEST_MYSQL_URL";
 /// The variable naming the Redis server (`redis://127.0.0.1:6379/`).
 pub const REDIS_URL: &str = "POOL_TEST_REDIS_URL";
+/// The variable naming a PgBouncer in transaction mode in front of the PostgreSQL server
+/// (`postgres://postgres@127.0.0.1:6432/test`; `.ci/pgbouncer` starts one).
+pub const PGBOUNCER_TX_URL: &str = "POOL_TEST_PGBOUNCER_TX_URL";
+/// The variable naming a PgBouncer in session mode in front of the PostgreSQL server
+/// (`postgres://postgres@127.0.0.1:6433/test`; `.ci/pgbouncer` starts one).
+pub const PGBOUNCER_SESSION_URL: &str = "POOL_TEST_PGBOUNCER_SESSION_URL";
 
 /// The URL in `var`, or the skip that says it is not set.
 pub fn server_url(var: &str) -> Result<String, Skip> {
@@ -109,6 +115,96 @@ server_backend!(
         pool_postgres::AsyncPostgresConnector::new(url)
             .expect("POOL_TEST_POSTGRES_URL parses")
             .with_application_name("pool-conformance-tokio")
+            .with_runtime(runtime)
+    },
+    |conn| {
+        let runtime = crate::harnesses::async_runtime();
+        Ok(runtime.block_on(conn.batch_execute("SELECT 1"))?)
+    }
+);
+
+server_backend!(
+    /// PostgreSQL through `pool-postgres`, behind the PgBouncer in transaction mode named by
+    /// `POOL_TEST_PGBOUNCER_TX_URL`.
+    PgbouncerTxBackend,
+    PgbouncerTx,
+    PGBOUNCER_TX_URL,
+    PostgresConnector,
+    pool_postgres::PostgresConnection,
+    pool_postgres::Error,
+    |url| {
+        PostgresConnector::new(url)
+            .expect("POOL_TEST_PGBOUNCER_TX_URL parses")
+            .with_application_name("pool-conformance-pgbouncer-tx")
+    },
+    |conn| Ok(conn.batch_execute("SELECT 1")?),
+    Some(
+        "the postgres crate's blocking client runs a tokio runtime of its own, which cannot \
+         start inside the async pool's; the async pool meets PostgreSQL through \
+         deadpool-postgres's manager (pool-deadpool's tests/postgres.rs)"
+    )
+);
+
+server_backend!(
+    /// PostgreSQL through `pool-postgres`'s `AsyncPostgresConnector` (tokio-postgres),
+    /// behind the PgBouncer in transaction mode named by
+    /// `POOL_TEST_PGBOUNCER_TX_URL`.
+    PgbouncerTxAsyncBackend,
+    PgbouncerTxAsync,
+    PGBOUNCER_TX_URL,
+    pool_postgres::AsyncPostgresConnector,
+    pool_postgres::AsyncPostgresConnection,
+    pool_postgres::Error,
+    |url| {
+        let runtime = crate::harnesses::async_runtime().handle().clone();
+        pool_postgres::AsyncPostgresConnector::new(url)
+            .expect("POOL_TEST_PGBOUNCER_TX_URL parses")
+            .with_application_name("pool-conformance-pgbouncer-tx-tokio")
+            .with_runtime(runtime)
+    },
+    |conn| {
+        let runtime = crate::harnesses::async_runtime();
+        Ok(runtime.block_on(conn.batch_execute("SELECT 1"))?)
+    }
+);
+
+server_backend!(
+    /// PostgreSQL through `pool-postgres`, behind the PgBouncer in session mode named by
+    /// `POOL_TEST_PGBOUNCER_SESSION_URL`.
+    PgbouncerSessionBackend,
+    PgbouncerSession,
+    PGBOUNCER_SESSION_URL,
+    PostgresConnector,
+    pool_postgres::PostgresConnection,
+    pool_postgres::Error,
+    |url| {
+        PostgresConnector::new(url)
+            .expect("POOL_TEST_PGBOUNCER_SESSION_URL parses")
+            .with_application_name("pool-conformance-pgbouncer-session")
+    },
+    |conn| Ok(conn.batch_execute("SELECT 1")?),
+    Some(
+        "the postgres crate's blocking client runs a tokio runtime of its own, which cannot \
+         start inside the async pool's; the async pool meets PostgreSQL through \
+         deadpool-postgres's manager (pool-deadpool's tests/postgres.rs)"
+    )
+);
+
+server_backend!(
+    /// PostgreSQL through `pool-postgres`'s `AsyncPostgresConnector` (tokio-postgres),
+    /// behind the PgBouncer in session mode named by
+    /// `POOL_TEST_PGBOUNCER_SESSION_URL`.
+    PgbouncerSessionAsyncBackend,
+    PgbouncerSessionAsync,
+    PGBOUNCER_SESSION_URL,
+    pool_postgres::AsyncPostgresConnector,
+    pool_postgres::AsyncPostgresConnection,
+    pool_postgres::Error,
+    |url| {
+        let runtime = crate::harnesses::async_runtime().handle().clone();
+        pool_postgres::AsyncPostgresConnector::new(url)
+            .expect("POOL_TEST_PGBOUNCER_SESSION_URL parses")
+            .with_application_name("pool-conformance-pgbouncer-session-tokio")
             .with_runtime(runtime)
     },
     |conn| {

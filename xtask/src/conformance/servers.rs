@@ -12,7 +12,8 @@ use std::thread;
 use std::time::Duration;
 
 use pool_conformance::{
-    Backend, MysqlBackend, PostgresBackend, RedisBackend, MYSQL_URL, POSTGRES_URL, REDIS_URL,
+    Backend, MysqlBackend, PgbouncerSessionBackend, PgbouncerTxBackend, PostgresBackend,
+    RedisBackend, MYSQL_URL, PGBOUNCER_SESSION_URL, PGBOUNCER_TX_URL, POSTGRES_URL, REDIS_URL,
 };
 use pool_core::Connector;
 
@@ -34,7 +35,7 @@ pub struct Server {
 }
 
 /// The servers, in report order.
-pub const SERVERS: [Server; 3] = [
+pub const SERVERS: [Server; 5] = [
     Server {
         name: "PostgreSQL",
         var: POSTGRES_URL,
@@ -52,6 +53,18 @@ pub const SERVERS: [Server; 3] = [
         var: REDIS_URL,
         default_url: "redis://127.0.0.1:6379/",
         default_addr: "127.0.0.1:6379",
+    },
+    Server {
+        name: "PgBouncer (transaction mode)",
+        var: PGBOUNCER_TX_URL,
+        default_url: "postgres://postgres@127.0.0.1:6432/test",
+        default_addr: "127.0.0.1:6432",
+    },
+    Server {
+        name: "PgBouncer (session mode)",
+        var: PGBOUNCER_SESSION_URL,
+        default_url: "postgres://postgres@127.0.0.1:6433/test",
+        default_addr: "127.0.0.1:6433",
     },
 ];
 
@@ -119,6 +132,8 @@ fn probe(server: &Server) -> Result<(), String> {
         POSTGRES_URL => connect::<PostgresBackend>(),
         MYSQL_URL => connect::<MysqlBackend>(),
         REDIS_URL => connect::<RedisBackend>(),
+        PGBOUNCER_TX_URL => connect::<PgbouncerTxBackend>(),
+        PGBOUNCER_SESSION_URL => connect::<PgbouncerSessionBackend>(),
         other => unreachable!("no backend reads {other}"),
     }
     .map_err(|e| {

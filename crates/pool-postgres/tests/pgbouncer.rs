@@ -1,0 +1,432 @@
+//! PgBouncer in front of PostgreSQL (issue 17): what transaction mode breaks, shown
+//! against session mode; what reset on return and pre-ping mean there; and what the
+//! pool does when PgBouncer drops its clients (`KILL`), closes its server connections
+//! (`RECONNECT`) or restarts under load.
+//!
+//! `POOL_TEST_PGBOUNCER_TX_URL` and `POOL_TEST_PGBOUNCER_SESSION_URL` name a PgBouncer in
+//! transaction and in session mode (`.ci/pgbouncer` starts both, `server_round_robin = 0`
+//! so that an idle server connection is reused last-in first-out), and
+//! `POOL_TEST_PGBOUNCER_RESTART` restarts the transaction-mode one. Without them each
+//! test prints "skipped <name>: ..." and passes.
+//!
+//! The tests run one at a time ([`serial`]): PgBouncer's server connections for the
+//! database are shared, and the behaviour shown depends on which one a client gets.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use pool_conformance::faults::{restart_command_or_skip, restart_under_load, server_url_or_skip};
+use pool_conformance::{PGBOUNCER_SESSION_URL, PGBOUNCER_TX_URL, POSTGRES_URL};
+use pool_core::{Connector, PooledConnection, ResetOnReturn};
+use pool_postgres::postgres::fallible_iterator::FallibleIterator;
+use pool_postgres::postgres::{self, error::SqlState, Client, NoTls};
+use pool_postgres::{Error, PostgresConnection, PostgresConnector};
+use pool_queue::{QueueConfig, QueuePool};
+
+/// The variable holding the command that restarts the transaction-mode PgBouncer.
+const PGBOUNCER_RESTART: &str = "POOL_TEST_PGBOUNCER_RESTART";
+
+/// One test at a time (see the module's documentation).
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A direct client through `url`.
+fn client(url: &str) -> Client {
+    Client::connect(url, NoTls).expect("connects through PgBouncer")
+}
+
+/// The admin console of the PgBouncer at `url` (its database `pgbouncer`).
+fn admin(url: &str) -> Client {
+    let mut config: postgres::Config = url.parse().expect("a valid URL");
+    config.dbname("pgbouncer");
+    config.connect(NoTls).expect("connects to PgBouncer's admin console")
+}
+
+/// The first column of the one row `sql` returns, as text (simple protocol: works in
+/// every pool mode).
+fn one(client: &mut Client, sql: &str) -> String {
+    let rows = client.simple_query(sql).expect(sql);
+    rows.iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+// Transaction mode gives a client a server connection per transaction; a statement
+// prepared in one (tokio-postgres and postgres prepare a named statement for every
+// `query`, `execute` and `prepare`) is unknown on the next. PgBouncer 1.18 does not track
+// prepared statements (1.21 can, with `max_prepared_statements`). Here `a` prepares on
+// server connection X, `b` opens a transaction and gets X (last in, first out), and `a`'s
+// execute lands on another server connection: SQLSTATE 26000. The unnamed statement of
+// `query_typed`, or a prepare and execute inside one transaction, work; in session mode
+// everything does.
+#[test]
+fn named_prepared_statements_break_in_transaction_mode() {
+    let test = "named_prepared_statements_break_in_transaction_mode";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(session) = server_url_or_skip(PGBOUNCER_SESSION_URL, test) else { return };
+    let _one = serial();
+
+    let (mut a, mut b) = (client(&tx), client(&tx));
+    let statement = a.prepare("SELECT 41 + 1").expect("prepared on one server connection");
+    b.batch_execute("BEGIN; SELECT 1").expect("b holds that server connection");
+    let err = a.query(&statement, &[]).expect_err("executed on another server connection");
+    assert_eq!(err.code(), Some(&SqlState::INVALID_SQL_STATEMENT_NAME), "{err}");
+    let message = err.as_db_error().map(|e| e.message().to_owned()).unwrap_or_default();
+    assert!(message.contains("does not exist"), "{message}");
+    let rows = a
+        .query_typed("SELECT $1::int + 1", &[(&41i32, postgres::types::Type::INT4)])
+        .expect("the unnamed statement of query_typed works");
+    assert_eq!(rows[0].get::<_, i32>(0), 42);
+    let mut t = a.transaction().expect("BEGIN");
+    let inside = t.prepare("SELECT 42").expect("prepared inside a transaction");
+    assert_eq!(t.query_one(&inside, &[]).expect("same server connection").get::<_, i32>(0), 42);
+    t.commit().expect("COMMIT");
+    b.batch_execute("COMMIT").expect("COMMIT");
+
+    let (mut a, mut b) = (client(&session), client(&session));
+    let statement = a.prepare("SELECT 41 + 1").expect("prepared");
+    b.batch_execute("BEGIN; SELECT 1").expect("b has its own server connection");
+    let row = a.query_one(&statement, &[]).expect("session mode keeps the statement");
+    assert_eq!(row.get::<_, i32>(0), 42);
+    b.batch_execute("COMMIT").expect("COMMIT");
+}
+
+// A `SET` outside a transaction stays on the server connection it ran on: in
+// transaction mode the client that set it loses it at its next transaction, and the
+// next client of that server connection finds it. Only `SET LOCAL` (inside a
+// transaction) is safe. PgBouncer carries over a few parameters itself
+// (`application_name`, `client_encoding`, `DateStyle`, `TimeZone`,
+// `standard_conforming_strings`); `statement_timeout` is not one of them.
+#[test]
+fn session_settings_leak_in_transaction_mode() {
+    let test = "session_settings_leak_in_transaction_mode";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(session) = server_url_or_skip(PGBOUNCER_SESSION_URL, test) else { return };
+    let _one = serial();
+
+    let (mut a, mut b) = (client(&tx), client(&tx));
+    a.batch_execute("SET statement_timeout = '4321ms'").expect("SET");
+    b.batch_execute("BEGIN").expect("b takes a's server connection");
+    assert_eq!(one(&mut b, "SHOW statement_timeout"), "4321ms", "b finds a's setting");
+    assert_eq!(one(&mut a, "SHOW statement_timeout"), "0", "a lost its own");
+    b.batch_execute("RESET statement_timeout; COMMIT").expect("cleaned up");
+
+    let (mut a, mut b) = (client(&session), client(&session));
+    a.batch_execute("SET statement_timeout = '4321ms'").expect("SET");
+    b.batch_execute("BEGIN").expect("BEGIN");
+    assert_eq!(one(&mut b, "SHOW statement_timeout"), "0");
+    assert_eq!(one(&mut a, "SHOW statement_timeout"), "4321ms", "session mode keeps it");
+    b.batch_execute("COMMIT").expect("COMMIT");
+}
+
+// A session-level advisory lock belongs to the server connection: in transaction mode
+// another client that gets that server connection "acquires" the lock its holder still
+// believes it has (a lock is re-entrant within a session), and the holder's unlock runs
+// elsewhere and fails. `pg_advisory_xact_lock` (released at the transaction's end) is
+// the one that works there.
+#[test]
+fn session_advisory_locks_break_in_transaction_mode() {
+    let test = "session_advisory_locks_break_in_transaction_mode";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(session) = server_url_or_skip(PGBOUNCER_SESSION_URL, test) else { return };
+    let _one = serial();
+
+    let (mut a, mut b) = (client(&tx), client(&tx));
+    assert_eq!(one(&mut a, "SELECT pg_try_advisory_lock(17017)"), "t", "a locks");
+    b.batch_execute("BEGIN").expect("b takes a's server connection");
+    assert_eq!(one(&mut b, "SELECT pg_try_advisory_lock(17017)"), "t", "b gets a's lock too");
+    assert_eq!(one(&mut a, "SELECT pg_advisory_unlock(17017)"), "f", "a's unlock misses");
+    b.batch_execute("SELECT pg_advisory_unlock_all(); COMMIT").expect("cleaned up");
+
+    let (mut a, mut b) = (client(&session), client(&session));
+    assert_eq!(one(&mut a, "SELECT pg_try_advisory_lock(17017)"), "t", "a locks");
+    assert_eq!(one(&mut b, "SELECT pg_try_advisory_lock(17017)"), "f", "b is refused");
+    assert_eq!(one(&mut a, "SELECT pg_advisory_unlock(17017)"), "t", "a unlocks");
+}
+
+/// The notifications `client` has received, after a round trip that lets any pending
+/// one arrive.
+fn notifications(client: &mut Client) -> Vec<String> {
+    client.batch_execute("SELECT 1").expect("a round trip");
+    let mut got = Vec::new();
+    let mut pending = client.notifications();
+    let mut iter = pending.timeout_iter(Duration::from_millis(200));
+    while let Ok(Some(n)) = iter.next() {
+        got.push(n.payload().to_owned());
+    }
+    got
+}
+
+// `LISTEN` registers the server session, not the client: in transaction mode the
+// notification goes to a server connection the listening client no longer holds, and it
+// never arrives. In session mode it does. A listener needs its own connection straight
+// to PostgreSQL (or to a session-mode PgBouncer), outside the pool.
+#[test]
+fn listen_hears_nothing_in_transaction_mode() {
+    let test = "listen_hears_nothing_in_transaction_mode";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(session) = server_url_or_skip(PGBOUNCER_SESSION_URL, test) else { return };
+    let Some(direct) = server_url_or_skip(POSTGRES_URL, test) else { return };
+    let _one = serial();
+    let mut direct = client(&direct);
+    for (url, expected) in [(&tx, 0), (&session, 1)] {
+        let mut listener = client(url);
+        let mut other = client(url);
+        listener.batch_execute("LISTEN pool_pgbouncer_test").expect("LISTEN");
+        other.batch_execute("BEGIN").expect("another client takes the server connection");
+        direct.batch_execute("NOTIFY pool_pgbouncer_test, 'hello'").expect("NOTIFY");
+        other.batch_execute("COMMIT").expect("COMMIT");
+        let got = notifications(&mut listener);
+        assert_eq!(got.len(), expected, "{url}: {got:?}");
+        listener.batch_execute("UNLISTEN *").expect("UNLISTEN");
+    }
+}
+
+/// How many server sessions tagged `app` are idle inside a transaction, counted on the
+/// server itself.
+fn idle_in_transaction(direct: &mut Client, app: &str) -> i64 {
+    let sql = "SELECT count(*) FROM pg_stat_activity \
+               WHERE application_name = $1 AND state = 'idle in transaction'";
+    direct.query_one(sql, &[&app]).expect("pg_stat_activity").get(0)
+}
+
+// Reset on return matters more behind transaction mode: a connection returned with its
+// transaction open pins a server connection (PgBouncer cannot hand it to anyone else)
+// until the next holder ends it. The pool's rollback on return frees it at once; with
+// reset off the server session stays "idle in transaction".
+#[test]
+fn reset_on_return_frees_the_server_connection() {
+    let test = "reset_on_return_frees_the_server_connection";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(direct) = server_url_or_skip(POSTGRES_URL, test) else { return };
+    let _one = serial();
+    let mut direct = client(&direct);
+    for (reset, pinned) in [(ResetOnReturn::Rollback, 0), (ResetOnReturn::Nothing, 1)] {
+        let app = format!("pgbouncer-reset-{pinned}");
+        let connector = PostgresConnector::new(&tx).unwrap().with_application_name(&app);
+        let pool = QueuePool::builder(connector)
+            .strategy(QueueConfig::default().pool_size(1).max_overflow(0))
+            .reset_on_return(reset)
+            .build()
+            .unwrap();
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute("BEGIN; SELECT 1").unwrap();
+        assert_eq!(idle_in_transaction(&mut direct, &app), 1);
+        drop(conn);
+        assert_eq!(idle_in_transaction(&mut direct, &app), pinned, "{reset:?}");
+    }
+}
+
+/// A QueuePool of four over PgBouncer at `url`, tagged `app`, pre-ping as given.
+fn pool_of_four(url: &str, app: &str, pre_ping: bool) -> QueuePool<PostgresConnector> {
+    let connector = PostgresConnector::new(url).unwrap().with_application_name(app);
+    QueuePool::builder(connector)
+        .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
+        .pre_ping(pre_ping)
+        .build()
+        .unwrap()
+}
+
+/// Fills the pool's four slots and returns them, so that four connections are idle.
+fn warm(pool: &QueuePool<PostgresConnector>) {
+    let held: Vec<_> = (0..4).map(|_| pool.get().expect("checkout")).collect();
+    drop(held);
+}
+
+// PgBouncer's `KILL db` drops every client connection of the database. Pre-ping finds the
+// first dead one (a disconnect), invalidates the pool generation, and every checkout
+// succeeds on a new client connection; without pre-ping the first use fails with an error
+// the connector counts as a disconnect, and `handle_error` recovers the pool the same way.
+#[test]
+fn killed_clients_are_replaced() {
+    let test = "killed_clients_are_replaced";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let _one = serial();
+    let mut console = admin(&tx);
+    let database: String = {
+        let config: postgres::Config = tx.parse().unwrap();
+        config.get_dbname().unwrap_or("postgres").to_owned()
+    };
+
+    let pool = pool_of_four(&tx, "pgbouncer-kill-pre-ping", true);
+    warm(&pool);
+    let generation = pool.generation();
+    console.simple_query(&format!("KILL {database}")).expect("KILL");
+    console.simple_query(&format!("RESUME {database}")).expect("RESUME");
+    for _ in 0..4 {
+        let mut conn = pool.get().expect("pre-ping replaces a killed client connection");
+        conn.batch_execute("SELECT 1").expect("a live connection");
+    }
+    assert_eq!(pool.generation(), generation + 1, "one disconnect, one invalidation");
+
+    let pool = pool_of_four(&tx, "pgbouncer-kill-no-ping", false);
+    warm(&pool);
+    console.simple_query(&format!("KILL {database}")).expect("KILL");
+    console.simple_query(&format!("RESUME {database}")).expect("RESUME");
+    let mut conn = pool.get().expect("handed out unpinged");
+    let err = conn.batch_execute("SELECT 1").expect_err("PgBouncer closed this client");
+    let err = Error::from(err);
+    assert!(pool.connector().is_disconnect(&err), "a disconnect: {err}");
+    assert!(PooledConnection::handle_error(conn, &err).is_none());
+    for _ in 0..4 {
+        let mut conn = pool.get().expect("the older connections are replaced");
+        conn.batch_execute("SELECT 1").expect("a live connection");
+    }
+}
+
+// PgBouncer's `RECONNECT db` closes each server connection once it is released and opens
+// a new one for the next transaction: the clients, and so the pool, see nothing. No
+// checkout fails and the pool generation stays.
+#[test]
+fn reconnected_servers_are_invisible_to_the_pool() {
+    let test = "reconnected_servers_are_invisible_to_the_pool";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(direct) = server_url_or_skip(POSTGRES_URL, test) else { return };
+    let _one = serial();
+    let app = "pgbouncer-reconnect";
+    let mut console = admin(&tx);
+    let mut direct = client(&direct);
+    let pool = pool_of_four(&tx, app, true);
+    warm(&pool);
+    let pid = |direct: &mut Client| -> Vec<i32> {
+        let sql = "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid";
+        direct.query(sql, &[&app]).unwrap().iter().map(|r| r.get(0)).collect()
+    };
+    let before = pid(&mut direct);
+    let generation = pool.generation();
+    let database: String = {
+        let config: postgres::Config = tx.parse().unwrap();
+        config.get_dbname().unwrap_or("postgres").to_owned()
+    };
+    console.simple_query(&format!("RECONNECT {database}")).expect("RECONNECT");
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let mut conn = pool.get().expect("no checkout fails");
+        conn.batch_execute("SELECT 1").expect("no query fails");
+        drop(conn);
+        let now = pid(&mut direct);
+        if !now.is_empty() && now.iter().all(|p| !before.contains(p)) {
+            break;
+        }
+    }
+    assert!(pid(&mut direct).iter().all(|p| !before.contains(p)), "new server sessions");
+    assert_eq!(pool.generation(), generation, "the pool saw nothing");
+}
+
+fn select_one(conn: &mut PostgresConnection) -> Result<(), Error> {
+    Ok(conn.batch_execute("SELECT 1")?)
+}
+
+// PgBouncer restarted under load (stopped, then started): every client connection is cut.
+// The pool succeeds again within a second of PgBouncer answering, loses no slot, and
+// closes every connection once (`restart_under_load`, as for PostgreSQL's own restart).
+#[test]
+fn the_pool_recovers_from_a_pgbouncer_restart() {
+    let test = "the_pool_recovers_from_a_pgbouncer_restart";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(restart) = restart_command_or_skip(PGBOUNCER_RESTART, test) else { return };
+    let _one = serial();
+    let connector = PostgresConnector::new(&tx).unwrap().with_application_name("pgbouncer-restart");
+    let probe = || postgres::Client::connect(&tx, NoTls).is_ok();
+    let restarted = restart_under_load(connector, &restart, probe, select_one);
+    println!("PgBouncer restart: {restarted:?}");
+}
+
+/// Terminates, on the server itself, the sessions tagged `app` (PgBouncer's server
+/// connections carry the application name of the client they last served); how many.
+fn kill_server_sessions(direct: &mut Client, app: &str) -> usize {
+    let sql = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+               WHERE application_name = $1 AND pid <> pg_backend_pid()";
+    let killed = direct.query(sql, &[&app]).unwrap().len();
+    let gone = || {
+        let sql = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1";
+        direct.query_one(sql, &[&app]).unwrap().get::<_, i64>(0) == 0
+    };
+    let mut gone = gone;
+    let started = Instant::now();
+    while !gone() {
+        assert!(started.elapsed() < Duration::from_secs(5), "the killed sessions stayed");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    killed
+}
+
+/// Runs eight checkouts with a `SELECT 1` each, handing any error of a use to
+/// `handle_error`; the failures, each as "get: ..." or "use: ...".
+fn eight_uses(pool: &QueuePool<PostgresConnector>) -> Vec<String> {
+    let mut failures = Vec::new();
+    for _ in 0..8 {
+        match pool.get() {
+            Ok(mut conn) => {
+                if let Err(e) = conn.batch_execute("SELECT 1") {
+                    let e = Error::from(e);
+                    assert!(pool.connector().is_disconnect(&e), "a disconnect: {e}");
+                    failures.push(format!("use: {e}"));
+                    assert!(PooledConnection::handle_error(conn, &e).is_none());
+                }
+            }
+            Err(e) => failures.push(format!("get: {e}")),
+        }
+    }
+    failures
+}
+
+// The server fault of pool-postgres's own tests (`pg_terminate_backend` on the sessions
+// a pool uses) behind PgBouncer. In transaction mode the pool's clients hold no server
+// session between transactions: PgBouncer drops the dead one and opens another, and the
+// pool sees nothing (no failure, no invalidation, with or without pre-ping). In session
+// mode each client is tied to its server session, and PgBouncer closes the client with
+// the server's own message: as without PgBouncer, pre-ping replaces the connections
+// (one invalidation, no failure), and without it the first use fails with a disconnect
+// that `handle_error` turns into the same recovery.
+#[test]
+fn killed_server_sessions_behind_pgbouncer() {
+    let test = "killed_server_sessions_behind_pgbouncer";
+    let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
+    let Some(session) = server_url_or_skip(PGBOUNCER_SESSION_URL, test) else { return };
+    let Some(direct) = server_url_or_skip(POSTGRES_URL, test) else { return };
+    let _one = serial();
+    let mut direct = client(&direct);
+    for (url, mode) in [(&tx, "transaction"), (&session, "session")] {
+        for pre_ping in [false, true] {
+            let app = format!("pgbouncer-server-kill-{mode}-{pre_ping}");
+            let pool = pool_of_four(url, &app, pre_ping);
+            let held: Vec<_> = (0..4)
+                .map(|_| {
+                    let mut conn = pool.get().unwrap();
+                    conn.batch_execute("SELECT 1").unwrap();
+                    conn
+                })
+                .collect();
+            drop(held);
+            let killed = kill_server_sessions(&mut direct, &app);
+            assert!(killed >= 1, "{mode}: the pool's server sessions were found");
+            // PgBouncer reads the end of a killed idle server connection from its event
+            // loop; give it a moment, as any real kill would.
+            std::thread::sleep(Duration::from_millis(100));
+            let generation = pool.generation();
+            let failures = eight_uses(&pool);
+            let moved = pool.generation() - generation;
+            match (mode, pre_ping) {
+                ("transaction", _) => {
+                    assert!(failures.is_empty(), "{mode}, pre-ping {pre_ping}: {failures:?}");
+                    assert_eq!(moved, 0, "{mode}: the pool saw nothing");
+                }
+                (_, true) => {
+                    assert!(failures.is_empty(), "{mode}, pre-ping: {failures:?}");
+                    assert_eq!(moved, 1, "{mode}: one disconnect, one invalidation");
+                }
+                (_, false) => {
+                    assert_eq!(failures.len(), 1, "{mode}: the first use fails: {failures:?}");
+                    assert!(failures[0].contains("terminating connection"), "{failures:?}");
+                    assert_eq!(moved, 1, "{mode}: handle_error invalidated the pool");
+                }
+            }
+        }
+    }
+}

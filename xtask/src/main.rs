@@ -33,8 +33,9 @@ enum Task {
     ///
     /// Prints a short report by default and writes the full matrix as HTML to
     /// target/conformance/index.html. Server backends read POOL_TEST_POSTGRES_URL,
-    /// POOL_TEST_MYSQL_URL and POOL_TEST_REDIS_URL; when one is unset, the server's local
-    /// default address is tried. Exits with 1 if any check fails.
+    /// POOL_TEST_MYSQL_URL, POOL_TEST_REDIS_URL, POOL_TEST_PGBOUNCER_TX_URL and
+    /// POOL_TEST_PGBOUNCER_SESSION_URL; when one is unset, the server's local default
+    /// address is tried. Exits with 1 if any check fails.
     Conformance(xtask::conformance::Options),
     /// Run every benchmark group and write docs/benchmarks.md.
     Bench(bench::Options),

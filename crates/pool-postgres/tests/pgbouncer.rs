@@ -271,6 +271,7 @@ fn killed_clients_are_replaced() {
     let mut conn = pool.get().expect("handed out unpinged");
     let err = conn.batch_execute("SELECT 1").expect_err("PgBouncer closed this client");
     let err = Error::from(err);
+    assert!(err.to_string().contains("FATAL: database removed"), "PgBouncer's words: {err}");
     assert!(pool.connector().is_disconnect(&err), "a disconnect: {err}");
     assert!(PooledConnection::handle_error(conn, &err).is_none());
     for _ in 0..4 {

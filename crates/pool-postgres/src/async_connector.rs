@@ -15,6 +15,7 @@ use tokio_postgres::{Client, Config, NoTls, Socket};
 use crate::connector::{connect_error, parse, watched};
 use crate::error::Error;
 use crate::session::{Passthrough, Session, TransactionStatus};
+use crate::target::TargetSession;
 use crate::{end_transaction_async, is_disconnect};
 
 /// Opens, resets, pings and closes PostgreSQL connections over the async driver
@@ -53,6 +54,7 @@ use crate::{end_transaction_async, is_disconnect};
 #[derive(Clone)]
 pub struct AsyncPostgresConnector<T = NoTls> {
     config: Config,
+    target: TargetSession,
     tls: T,
     /// Whether the application asked for no TLS, so that the socket may be watched.
     watch: bool,
@@ -87,6 +89,7 @@ impl AsyncPostgresConnector<NoTls> {
     /// A connector for `config`, without TLS.
     pub fn from_config(config: Config) -> Self {
         AsyncPostgresConnector {
+            target: TargetSession::of(&config),
             config,
             tls: NoTls,
             watch: true,
@@ -104,7 +107,13 @@ impl<T> AsyncPostgresConnector<T> {
     /// the server whether a transaction is open
     /// ([`end_transaction_async`]), one round trip per return.
     pub fn with_tls<U>(self, tls: U) -> AsyncPostgresConnector<U> {
-        AsyncPostgresConnector { config: self.config, tls, watch: false, runtime: self.runtime }
+        AsyncPostgresConnector {
+            config: self.config,
+            target: self.target,
+            tls,
+            watch: false,
+            runtime: self.runtime,
+        }
     }
 
     crate::connector::config_methods!();
@@ -160,6 +169,36 @@ where
     drop(runtime.spawn(async move {
         let _ = connection.await;
     }));
+}
+
+impl<T> AsyncPostgresConnector<T>
+where
+    T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    T::TlsConnect: Send,
+    T::Stream: Send + 'static,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    /// One connect with `config`.
+    async fn connect_with(&self, config: &Config) -> Result<AsyncPostgresConnection, Error> {
+        let runtime = Handle::try_current().map_err(|_| Error::runtime(NO_RUNTIME))?;
+        let session = Session::new();
+        let client = match watched(config, self.watch) {
+            Some(config) => config.connect(Passthrough::new(session.clone())).await.map(
+                |(client, connection)| {
+                    drive(connection, &runtime);
+                    client
+                },
+            ),
+            None => config.connect(self.tls.clone()).await.map(|(client, connection)| {
+                drive(connection, &runtime);
+                client
+            }),
+        };
+        match client {
+            Ok(client) => Ok(AsyncPostgresConnection { client, session }),
+            Err(e) => Err(connect_error(config, e)),
+        }
+    }
 }
 
 impl<T> Connector for AsyncPostgresConnector<T>
@@ -241,9 +280,10 @@ where
     }
 
     /// Whether `error` means the session is gone: the free function [`is_disconnect`]
-    /// (a refused blocking call is not).
+    /// (a refused blocking call is not). Under [`TargetSession::ReadWrite`], also an
+    /// error saying the session is read-only (the server was demoted).
     fn is_disconnect(&self, error: &Error) -> bool {
-        error.as_postgres().is_some_and(is_disconnect)
+        error.as_postgres().is_some_and(|e| is_disconnect(e) || self.target.refused_by(e))
     }
 
     /// Opens a client with the configuration and the TLS connector and spawns its I/O
@@ -255,25 +295,12 @@ where
     /// The driver's error; outside any tokio runtime, an error for which
     /// [`Error::is_runtime`] is true.
     async fn connect_async(&self) -> Result<AsyncPostgresConnection, Error> {
-        {
-            let runtime = Handle::try_current().map_err(|_| Error::runtime(NO_RUNTIME))?;
-            let session = Session::new();
-            let client = match watched(&self.config, self.watch) {
-                Some(config) => config.connect(Passthrough::new(session.clone())).await.map(
-                    |(client, connection)| {
-                        drive(connection, &runtime);
-                        client
-                    },
-                ),
-                None => self.config.connect(self.tls.clone()).await.map(|(client, connection)| {
-                    drive(connection, &runtime);
-                    client
-                }),
-            };
-            match client {
-                Ok(client) => Ok(AsyncPostgresConnection { client, session }),
-                Err(e) => Err(connect_error(&self.config, e)),
-            }
+        match self.target.standby_first(&self.config) {
+            Some(standby) => match self.connect_with(&standby).await {
+                Ok(conn) => Ok(conn),
+                Err(_) => self.connect_with(&self.config).await,
+            },
+            None => self.connect_with(&self.config).await,
         }
     }
 

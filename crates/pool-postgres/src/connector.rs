@@ -5,13 +5,14 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use pool_core::{Connector, Operation, OperationTimeout};
-use postgres::config::{Host, SslMode, SslNegotiation};
+use postgres::config::{Host, SslMode, SslNegotiation, TargetSessionAttrs};
 use postgres::error::{Severity, SqlState};
 use postgres::tls::{MakeTlsConnect, TlsConnect};
 use postgres::{Config, NoTls, Socket};
 
 use crate::error::Error;
 use crate::session::{Passthrough, Session};
+use crate::target::TargetSession;
 use crate::PostgresConnection;
 
 /// The builder methods and configuration accessors both connectors share, for an `impl`
@@ -38,6 +39,20 @@ macro_rules! config_methods {
         pub fn with_application_name(mut self, name: &str) -> Self {
             self.config.application_name(name);
             self
+        }
+
+        /// Which of the configured hosts a connection may use; see [`TargetSession`]
+        /// (`ReadWrite` also counts a read-only session's error as a disconnect).
+        #[must_use]
+        pub fn with_target_session(mut self, target: $crate::TargetSession) -> Self {
+            self.target = target;
+            self.config.target_session_attrs(target.attrs());
+            self
+        }
+
+        /// The kind of server connections must land on.
+        pub fn target_session(&self) -> $crate::TargetSession {
+            self.target
         }
 
         /// The driver configuration connections are opened with.
@@ -76,6 +91,7 @@ pub(crate) use config_methods;
 #[derive(Clone)]
 pub struct PostgresConnector<T = NoTls> {
     config: Config,
+    target: TargetSession,
     tls: T,
     /// Whether the application asked for no TLS, so that the socket may be watched.
     watch: bool,
@@ -99,7 +115,8 @@ impl PostgresConnector<NoTls> {
 
     /// A connector for `config`, without TLS.
     pub fn from_config(config: Config) -> Self {
-        PostgresConnector { config, tls: NoTls, watch: true }
+        let target = TargetSession::of(&config);
+        PostgresConnector { config, target, tls: NoTls, watch: true }
     }
 }
 
@@ -111,10 +128,31 @@ impl<T> PostgresConnector<T> {
     /// server whether a transaction is open ([`end_transaction`](crate::end_transaction)),
     /// one round trip per return.
     pub fn with_tls<U>(self, tls: U) -> PostgresConnector<U> {
-        PostgresConnector { config: self.config, tls, watch: false }
+        PostgresConnector { config: self.config, target: self.target, tls, watch: false }
     }
 
     config_methods!();
+}
+
+impl<T> PostgresConnector<T>
+where
+    T: MakeTlsConnect<Socket> + Clone + Send + Sync + 'static,
+    T::TlsConnect: Send,
+    T::Stream: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    /// One connect with `config`.
+    fn connect_with(&self, config: &Config) -> Result<PostgresConnection, Error> {
+        let session = Session::new();
+        let client = match watched(config, self.watch) {
+            Some(config) => config.connect(Passthrough::new(session.clone())),
+            None => config.connect(self.tls.clone()),
+        };
+        match client {
+            Ok(client) => Ok(PostgresConnection::new(client, session)),
+            Err(e) => Err(connect_error(config, e)),
+        }
+    }
 }
 
 impl<T> fmt::Debug for PostgresConnector<T> {
@@ -139,15 +177,14 @@ where
 
     /// Opens a client with the configuration and the TLS connector; without TLS, over
     /// TCP, its socket is watched for the transaction status.
+    /// With [`TargetSession::PreferStandby`], a standby is tried for first, then any
+    /// server.
     fn connect(&self) -> Result<PostgresConnection, Error> {
-        let session = Session::new();
-        let client = match watched(&self.config, self.watch) {
-            Some(config) => config.connect(Passthrough::new(session.clone())),
-            None => self.config.connect(self.tls.clone()),
-        };
-        match client {
-            Ok(client) => Ok(PostgresConnection::new(client, session)),
-            Err(e) => Err(connect_error(&self.config, e)),
+        match self.target.standby_first(&self.config) {
+            Some(standby) => {
+                self.connect_with(&standby).or_else(|_| self.connect_with(&self.config))
+            }
+            None => self.connect_with(&self.config),
         }
     }
 
@@ -231,9 +268,10 @@ where
     }
 
     /// Whether `error` means the session is gone; see the free function
-    /// [`is_disconnect`].
+    /// [`is_disconnect`]. Under [`TargetSession::ReadWrite`], also an error saying the
+    /// session is read-only (the server was demoted).
     fn is_disconnect(&self, error: &Error) -> bool {
-        error.as_postgres().is_some_and(is_disconnect)
+        error.as_postgres().is_some_and(|e| is_disconnect(e) || self.target.refused_by(e))
     }
 }
 
@@ -261,6 +299,10 @@ pub(crate) trait Target: Clone {
     /// Hands the bare socket to the TLS hook at once: `sslmode=require` with
     /// `sslnegotiation=direct` (no `SSLRequest` exchange).
     fn direct(&mut self);
+    /// The kind of server asked for (`target_session_attrs`).
+    fn target_attrs(&self) -> TargetSessionAttrs;
+    /// Asks for another kind of server.
+    fn set_target_attrs(&mut self, attrs: TargetSessionAttrs);
 }
 
 macro_rules! target {
@@ -278,6 +320,12 @@ macro_rules! target {
             }
             fn direct(&mut self) {
                 self.ssl_mode(SslMode::Require).ssl_negotiation(SslNegotiation::Direct);
+            }
+            fn target_attrs(&self) -> TargetSessionAttrs {
+                self.get_target_session_attrs()
+            }
+            fn set_target_attrs(&mut self, attrs: TargetSessionAttrs) {
+                self.target_session_attrs(attrs);
             }
         }
     };

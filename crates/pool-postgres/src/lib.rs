@@ -5,6 +5,7 @@ mod connection;
 mod connector;
 mod error;
 mod session;
+mod target;
 
 pub use crate::async_connector::{AsyncPostgresConnection, AsyncPostgresConnector};
 pub use crate::connection::{
@@ -13,6 +14,7 @@ pub use crate::connection::{
 pub use crate::connector::{is_disconnect, PostgresConnector};
 pub use crate::error::Error;
 pub use crate::session::TransactionStatus;
+pub use crate::target::TargetSession;
 
 /// The PostgreSQL driver this crate opens connections with, re-exported so applications
 /// use the same version as the connector.

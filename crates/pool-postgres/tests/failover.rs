@@ -131,9 +131,11 @@ fn the_pool_follows_a_failover() {
         }
         std::thread::sleep(Duration::from_millis(500));
         drive(&command, "stop A");
+        let crashed = Instant::now();
         std::thread::sleep(Duration::from_millis(200));
         drive(&command, "promote B");
         let promoted = Instant::now();
+        println!("failover: no primary for {:?}", promoted - crashed);
         let deadline = promoted + Duration::from_secs(10);
         while Instant::now() < deadline
             && !writes.lock().unwrap().iter().any(|(at, _)| *at >= promoted)

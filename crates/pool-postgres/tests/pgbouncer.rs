@@ -20,7 +20,9 @@ use pool_conformance::{PGBOUNCER_SESSION_URL, PGBOUNCER_TX_URL, POSTGRES_URL};
 use pool_core::{Connector, PooledConnection, ResetOnReturn};
 use pool_postgres::postgres::fallible_iterator::FallibleIterator;
 use pool_postgres::postgres::{self, error::SqlState, Client, NoTls};
-use pool_postgres::{Error, PostgresConnection, PostgresConnector};
+use pool_postgres::{
+    AsyncPostgresConnection, AsyncPostgresConnector, Error, PostgresConnection, PostgresConnector,
+};
 use pool_queue::{QueueConfig, QueuePool};
 
 /// The variable holding the command that restarts the transaction-mode PgBouncer.
@@ -222,10 +224,42 @@ fn reset_on_return_frees_the_server_connection() {
     }
 }
 
+/// The two connectors, as these tests drive them from plain threads.
+trait Front: Connector<Error = Error> + Clone {
+    fn make(url: &str, app: &str) -> Self;
+    fn select_one(conn: &mut Self::Connection) -> Result<(), Error>;
+}
+
+impl Front for PostgresConnector {
+    fn make(url: &str, app: &str) -> Self {
+        PostgresConnector::new(url).unwrap().with_application_name(app)
+    }
+    fn select_one(conn: &mut PostgresConnection) -> Result<(), Error> {
+        Ok(conn.batch_execute("SELECT 1")?)
+    }
+}
+
+/// The runtime that drives the async connector's connections.
+fn rt() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| tokio::runtime::Runtime::new().unwrap())
+}
+
+impl Front for AsyncPostgresConnector {
+    fn make(url: &str, app: &str) -> Self {
+        AsyncPostgresConnector::new(url)
+            .unwrap()
+            .with_application_name(app)
+            .with_runtime(rt().handle().clone())
+    }
+    fn select_one(conn: &mut AsyncPostgresConnection) -> Result<(), Error> {
+        Ok(rt().block_on(conn.batch_execute("SELECT 1"))?)
+    }
+}
+
 /// A QueuePool of four over PgBouncer at `url`, tagged `app`, pre-ping as given.
-fn pool_of_four(url: &str, app: &str, pre_ping: bool) -> QueuePool<PostgresConnector> {
-    let connector = PostgresConnector::new(url).unwrap().with_application_name(app);
-    QueuePool::builder(connector)
+fn pool_of_four<C: Front>(url: &str, app: &str, pre_ping: bool) -> QueuePool<C> {
+    QueuePool::builder(C::make(url, app))
         .strategy(QueueConfig::default().pool_size(4).max_overflow(0))
         .pre_ping(pre_ping)
         .build()
@@ -233,7 +267,7 @@ fn pool_of_four(url: &str, app: &str, pre_ping: bool) -> QueuePool<PostgresConne
 }
 
 /// Fills the pool's four slots and returns them, so that four connections are idle.
-fn warm(pool: &QueuePool<PostgresConnector>) {
+fn warm<C: Front>(pool: &QueuePool<C>) {
     let held: Vec<_> = (0..4).map(|_| pool.get().expect("checkout")).collect();
     drop(held);
 }
@@ -247,36 +281,48 @@ fn killed_clients_are_replaced() {
     let test = "killed_clients_are_replaced";
     let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
     let _one = serial();
-    let mut console = admin(&tx);
+    killed_clients::<PostgresConnector>(&tx);
+    killed_clients::<AsyncPostgresConnector>(&tx);
+}
+
+fn killed_clients<C: Front>(tx: &str) {
+    let mut console = admin(tx);
     let database: String = {
         let config: postgres::Config = tx.parse().unwrap();
         config.get_dbname().unwrap_or("postgres").to_owned()
     };
+    let kill = |console: &mut Client| {
+        console.simple_query(&format!("KILL {database}")).expect("KILL");
+        console.simple_query(&format!("RESUME {database}")).expect("RESUME");
+    };
 
-    let pool = pool_of_four(&tx, "pgbouncer-kill-pre-ping", true);
+    let pool = pool_of_four::<C>(tx, "pgbouncer-kill-pre-ping", true);
     warm(&pool);
     let generation = pool.generation();
-    console.simple_query(&format!("KILL {database}")).expect("KILL");
-    console.simple_query(&format!("RESUME {database}")).expect("RESUME");
+    kill(&mut console);
     for _ in 0..4 {
         let mut conn = pool.get().expect("pre-ping replaces a killed client connection");
-        conn.batch_execute("SELECT 1").expect("a live connection");
+        C::select_one(&mut conn).expect("a live connection");
     }
     assert_eq!(pool.generation(), generation + 1, "one disconnect, one invalidation");
 
-    let pool = pool_of_four(&tx, "pgbouncer-kill-no-ping", false);
+    let pool = pool_of_four::<C>(tx, "pgbouncer-kill-no-ping", false);
     warm(&pool);
-    console.simple_query(&format!("KILL {database}")).expect("KILL");
-    console.simple_query(&format!("RESUME {database}")).expect("RESUME");
+    kill(&mut console);
     let mut conn = pool.get().expect("handed out unpinged");
-    let err = conn.batch_execute("SELECT 1").expect_err("PgBouncer closed this client");
-    let err = Error::from(err);
-    assert!(err.to_string().contains("FATAL: database removed"), "PgBouncer's words: {err}");
+    let err = C::select_one(&mut conn).expect_err("PgBouncer closed this client");
+    // The blocking driver reads PgBouncer's words; the async one's I/O task read them
+    // already, and its client says only that the connection is closed.
+    let said = err.to_string();
+    assert!(
+        said.contains("FATAL: database removed") || said.contains("connection closed"),
+        "{said}"
+    );
     assert!(pool.connector().is_disconnect(&err), "a disconnect: {err}");
     assert!(PooledConnection::handle_error(conn, &err).is_none());
     for _ in 0..4 {
         let mut conn = pool.get().expect("the older connections are replaced");
-        conn.batch_execute("SELECT 1").expect("a live connection");
+        C::select_one(&mut conn).expect("a live connection");
     }
 }
 
@@ -292,7 +338,7 @@ fn reconnected_servers_are_invisible_to_the_pool() {
     let app = "pgbouncer-reconnect";
     let mut console = admin(&tx);
     let mut direct = client(&direct);
-    let pool = pool_of_four(&tx, app, true);
+    let pool = pool_of_four::<PostgresConnector>(&tx, app, true);
     warm(&pool);
     let pid = |direct: &mut Client| -> Vec<i32> {
         let sql = "SELECT pid FROM pg_stat_activity WHERE application_name = $1 ORDER BY pid";
@@ -319,23 +365,24 @@ fn reconnected_servers_are_invisible_to_the_pool() {
     assert_eq!(pool.generation(), generation, "the pool saw nothing");
 }
 
-fn select_one(conn: &mut PostgresConnection) -> Result<(), Error> {
-    Ok(conn.batch_execute("SELECT 1")?)
-}
-
 // PgBouncer restarted under load (stopped, then started): every client connection is cut.
 // The pool succeeds again within a second of PgBouncer answering, loses no slot, and
-// closes every connection once (`restart_under_load`, as for PostgreSQL's own restart).
+// closes every connection once (`restart_under_load`, as for PostgreSQL's own restart),
+// with either connector.
 #[test]
 fn the_pool_recovers_from_a_pgbouncer_restart() {
     let test = "the_pool_recovers_from_a_pgbouncer_restart";
     let Some(tx) = server_url_or_skip(PGBOUNCER_TX_URL, test) else { return };
     let Some(restart) = restart_command_or_skip(PGBOUNCER_RESTART, test) else { return };
     let _one = serial();
-    let connector = PostgresConnector::new(&tx).unwrap().with_application_name("pgbouncer-restart");
     let probe = || postgres::Client::connect(&tx, NoTls).is_ok();
+    let connector = PostgresConnector::make(&tx, "pgbouncer-restart");
+    let restarted = restart_under_load(connector, &restart, probe, PostgresConnector::select_one);
+    println!("PgBouncer restart, blocking connector: {restarted:?}");
+    let connector = AsyncPostgresConnector::make(&tx, "pgbouncer-restart-async");
+    let select_one = AsyncPostgresConnector::select_one;
     let restarted = restart_under_load(connector, &restart, probe, select_one);
-    println!("PgBouncer restart: {restarted:?}");
+    println!("PgBouncer restart, async connector: {restarted:?}");
 }
 
 /// Terminates, on the server itself, the sessions tagged `app` (PgBouncer's server
@@ -359,13 +406,12 @@ fn kill_server_sessions(direct: &mut Client, app: &str) -> usize {
 
 /// Runs eight checkouts with a `SELECT 1` each, handing any error of a use to
 /// `handle_error`; the failures, each as "get: ..." or "use: ...".
-fn eight_uses(pool: &QueuePool<PostgresConnector>) -> Vec<String> {
+fn eight_uses<C: Front>(pool: &QueuePool<C>) -> Vec<String> {
     let mut failures = Vec::new();
     for _ in 0..8 {
         match pool.get() {
             Ok(mut conn) => {
-                if let Err(e) = conn.batch_execute("SELECT 1") {
-                    let e = Error::from(e);
+                if let Err(e) = C::select_one(&mut conn) {
                     assert!(pool.connector().is_disconnect(&e), "a disconnect: {e}");
                     failures.push(format!("use: {e}"));
                     assert!(PooledConnection::handle_error(conn, &e).is_none());
@@ -393,19 +439,24 @@ fn killed_server_sessions_behind_pgbouncer() {
     let Some(direct) = server_url_or_skip(POSTGRES_URL, test) else { return };
     let _one = serial();
     let mut direct = client(&direct);
-    for (url, mode) in [(&tx, "transaction"), (&session, "session")] {
+    killed_server_sessions::<PostgresConnector>(&tx, &session, &mut direct, "blocking");
+    killed_server_sessions::<AsyncPostgresConnector>(&tx, &session, &mut direct, "async");
+}
+
+fn killed_server_sessions<C: Front>(tx: &str, session: &str, direct: &mut Client, front: &str) {
+    for (url, mode) in [(tx, "transaction"), (session, "session")] {
         for pre_ping in [false, true] {
-            let app = format!("pgbouncer-server-kill-{mode}-{pre_ping}");
-            let pool = pool_of_four(url, &app, pre_ping);
+            let app = format!("pgbouncer-server-kill-{front}-{mode}-{pre_ping}");
+            let pool = pool_of_four::<C>(url, &app, pre_ping);
             let held: Vec<_> = (0..4)
                 .map(|_| {
                     let mut conn = pool.get().unwrap();
-                    conn.batch_execute("SELECT 1").unwrap();
+                    C::select_one(&mut conn).unwrap();
                     conn
                 })
                 .collect();
             drop(held);
-            let killed = kill_server_sessions(&mut direct, &app);
+            let killed = kill_server_sessions(direct, &app);
             assert!(killed >= 1, "{mode}: the pool's server sessions were found");
             // PgBouncer reads the end of a killed idle server connection from its event
             // loop; give it a moment, as any real kill would.
@@ -415,16 +466,28 @@ fn killed_server_sessions_behind_pgbouncer() {
             let moved = pool.generation() - generation;
             match (mode, pre_ping) {
                 ("transaction", _) => {
-                    assert!(failures.is_empty(), "{mode}, pre-ping {pre_ping}: {failures:?}");
+                    assert!(
+                        failures.is_empty(),
+                        "{front}, {mode}, pre-ping {pre_ping}: {failures:?}"
+                    );
                     assert_eq!(moved, 0, "{mode}: the pool saw nothing");
                 }
                 (_, true) => {
-                    assert!(failures.is_empty(), "{mode}, pre-ping: {failures:?}");
+                    assert!(failures.is_empty(), "{front}, {mode}, pre-ping: {failures:?}");
                     assert_eq!(moved, 1, "{mode}: one disconnect, one invalidation");
                 }
                 (_, false) => {
-                    assert_eq!(failures.len(), 1, "{mode}: the first use fails: {failures:?}");
-                    assert!(failures[0].contains("terminating connection"), "{failures:?}");
+                    assert_eq!(
+                        failures.len(),
+                        1,
+                        "{front}, {mode}: the first use fails: {failures:?}"
+                    );
+                    let said = &failures[0];
+                    assert!(
+                        said.contains("terminating connection")
+                            || said.contains("connection closed"),
+                        "{failures:?}"
+                    );
                     assert_eq!(moved, 1, "{mode}: handle_error invalidated the pool");
                 }
             }

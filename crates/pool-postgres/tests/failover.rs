@@ -243,3 +243,34 @@ fn a_demoted_primary_is_left_at_the_first_read_only_error() {
         let _ = a.batch_execute("SELECT pg_reload_conf()");
     }
 }
+
+// libpq's `prefer-standby`, which the driver does not offer: a reader's connections go
+// to the standby while it answers, and to the primary when it does not.
+#[test]
+fn prefer_standby_reads_from_the_standby_while_it_answers() {
+    let test = "prefer_standby_reads_from_the_standby_while_it_answers";
+    let Some(command) = command(test) else { return };
+    let _one = serial();
+    set_up(&command);
+    let connector = PostgresConnector::new(ANY_URL)
+        .unwrap()
+        .with_connect_timeout(Duration::from_secs(1))
+        .with_target_session(TargetSession::PreferStandby);
+    let pool = QueuePool::builder(connector)
+        .strategy(QueueConfig::default().pool_size(2).max_overflow(0))
+        .build()
+        .unwrap();
+    let server = |conn: &mut PostgresConnection| -> (i32, bool) {
+        let row = conn.query_one("SELECT inet_server_port(), pg_is_in_recovery()", &[]).unwrap();
+        (row.get(0), row.get(1))
+    };
+    let mut held: Vec<_> = (0..2).map(|_| pool.get().expect("connects")).collect();
+    for conn in &mut held {
+        assert_eq!(server(conn), (5434, true), "the standby, though the primary is listed first");
+    }
+    drop(held);
+    drive(&command, "stop B");
+    pool.dispose();
+    let mut conn = pool.get().expect("falls back to the primary");
+    assert_eq!(server(&mut conn), (5433, false));
+}

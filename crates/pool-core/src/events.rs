@@ -30,8 +30,9 @@ pub struct ResetState {
     pub terminate_only: bool,
     /// The reset may do I/O. Always true for a connection checked out with
     /// [`Pool::get`](crate::Pool::get). False only for a connection checked out with
-    /// [`Pool::get_async`](crate::Pool::get_async) whose return cannot run on its
-    /// runtime, because that runtime has shut down (a connection dropped after the
+    /// [`Pool::get_async`](crate::Pool::get_async) over a connector with its own async
+    /// I/O ([`Connector::ASYNC_IO`]) whose return cannot run on its runtime, because
+    /// that runtime has shut down (a connection dropped after the
     /// `#[tokio::main]` or `#[tokio::test]` that checked it out ended): the `reset`
     /// listeners still fire, but the pool skips its rollback or commit, detaches the
     /// connection, fires `close_detached` and terminates it, as SQLAlchemy does for an
@@ -72,8 +73,8 @@ pub enum ErrorOrigin {
 /// It arrives with the pool's own verdict: [`is_disconnect`](Self::is_disconnect) from
 /// [`Connector::is_disconnect`] (for a listener's error, from the kind of
 /// [`ListenerError`]), and [`invalidate_pool_on_disconnect`](Self::invalidate_pool_on_disconnect)
-/// true except for a [`ListenerError::disconnect`], which asks to replace only its own
-/// connection. Each listener may change both; the next one sees the change, and the pool
+/// true, except for a [`ListenerError::disconnect`] (which asks to replace only its own
+/// connection) and a failed connect (nothing to invalidate). Each listener may change both; the next one sees the change, and the pool
 /// acts on what the last one left.
 ///
 /// What the verdict does, by [`origin`](Self::origin):

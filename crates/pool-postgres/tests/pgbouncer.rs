@@ -494,3 +494,90 @@ fn killed_server_sessions<C: Front>(tx: &str, session: &str, direct: &mut Client
         }
     }
 }
+
+/// The server process behind a connection now.
+fn server_pid<C: Front>(conn: &mut C::Connection) -> i32
+where
+    C::Connection: PidOf,
+{
+    conn.pid()
+}
+
+/// `SELECT pg_backend_pid()` through either connection type.
+trait PidOf {
+    fn pid(&mut self) -> i32;
+    fn refused(&mut self) -> Result<(), Error>;
+}
+
+impl PidOf for PostgresConnection {
+    fn pid(&mut self) -> i32 {
+        self.query_one("SELECT pg_backend_pid()", &[]).unwrap().get(0)
+    }
+    fn refused(&mut self) -> Result<(), Error> {
+        Ok(self.batch_execute("SELEC 1")?)
+    }
+}
+
+impl PidOf for AsyncPostgresConnection {
+    fn pid(&mut self) -> i32 {
+        rt().block_on(self.query_one("SELECT pg_backend_pid()", &[])).unwrap().get(0)
+    }
+    fn refused(&mut self) -> Result<(), Error> {
+        Ok(rt().block_on(self.batch_execute("SELEC 1"))?)
+    }
+}
+
+// Issue 6's server fault scenarios (`pool_conformance::faults`) through PgBouncer in
+// session mode, with both connectors: a client there is tied to its server session, so
+// killing the session on the server is what it is without PgBouncer, and the pool
+// recovers the same way: pre-ping replaces every killed connection with one
+// invalidation, `handle_error` does the same from a failed use, and a storm of kills
+// loses no slot. (In transaction mode the same kills are invisible to the pool:
+// `killed_server_sessions_behind_pgbouncer`.)
+#[test]
+fn issue_6_scenarios_through_session_mode() {
+    let test = "issue_6_scenarios_through_session_mode";
+    let Some(session) = server_url_or_skip(PGBOUNCER_SESSION_URL, test) else { return };
+    let Some(direct) = server_url_or_skip(POSTGRES_URL, test) else { return };
+    let _one = serial();
+    scenarios::<PostgresConnector>(&session, &direct, "blocking");
+    scenarios::<AsyncPostgresConnector>(&session, &direct, "async");
+}
+
+fn scenarios<C: Front>(session: &str, direct: &str, front: &str)
+where
+    C::Connection: PidOf,
+{
+    use pool_conformance::faults::{self, PostgresSessions};
+
+    let app = format!("pgbouncer-issue6-pre-ping-{front}");
+    let watcher = PostgresSessions::new(direct, &app);
+    faults::killed_replaced_with_pre_ping(
+        QueuePool::builder(C::make(session, &app)),
+        server_pid::<C>,
+        C::select_one,
+        || watcher.kill(),
+        || watcher.count(),
+    );
+
+    let app = format!("pgbouncer-issue6-no-pre-ping-{front}");
+    let watcher = PostgresSessions::new(direct, &app);
+    faults::killed_without_pre_ping_through_handle_error(
+        QueuePool::builder(C::make(session, &app)),
+        server_pid::<C>,
+        C::select_one,
+        |conn: &mut C::Connection| conn.refused(),
+        || watcher.kill(),
+        || watcher.count(),
+    );
+
+    let app = format!("pgbouncer-issue6-storm-{front}");
+    let watcher = PostgresSessions::new(direct, &app);
+    let report = faults::storm_of_kills(
+        QueuePool::builder(C::make(session, &app)),
+        C::select_one,
+        || watcher.kill(),
+        || watcher.count(),
+    );
+    println!("storm through PgBouncer's session mode, {front} connector: {report:?}");
+}

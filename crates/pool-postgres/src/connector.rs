@@ -61,7 +61,9 @@ macro_rules! config_methods {
         }
 
         /// The driver configuration, to set what no builder method of this type covers
-        /// (keepalives, `tcp_user_timeout`, `options`, target session attributes, ...).
+        /// (keepalives, `tcp_user_timeout`, `options`, ...). Set the target session with
+        /// [`with_target_session`](Self::with_target_session), which also decides what
+        /// counts as a disconnect.
         pub fn config_mut(&mut self) -> &mut Config {
             &mut self.config
         }
@@ -177,8 +179,9 @@ where
 
     /// Opens a client with the configuration and the TLS connector; without TLS, over
     /// TCP, its socket is watched for the transaction status.
+    ///
     /// With [`TargetSession::PreferStandby`], a standby is tried for first, then any
-    /// server.
+    /// server (so a connect may take up to twice `connect_timeout`).
     fn connect(&self) -> Result<PostgresConnection, Error> {
         match self.target.standby_first(&self.config) {
             Some(standby) => {
